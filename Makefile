@@ -1,0 +1,51 @@
+# Every install step lives here: CI runs `make test` on a clean checkout.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: install demo test lint format browser requirements clean
+
+install: $(VENV)/.installed
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements.txt pyproject.toml $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $@
+
+# The report is checked in a real headless browser (Debian's chromium).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the report test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+demo: install
+	$(BIN)/cutroom run examples/briefs/aurora-launch.yaml --out cutroom-out
+
+test: install browser
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-pin after editing pyproject.toml dependencies (no index URLs are written).
+requirements: $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-index-url --no-header -o requirements.txt
+
+clean:
+	rm -rf $(VENV) cutroom-out .pytest_cache

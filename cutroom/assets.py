@@ -1,0 +1,101 @@
+"""What to make (AssetSpec) and what was made (Asset), with its score and lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from cutroom.channels import Aspect
+from cutroom.plan import CameraMotion
+
+
+class AssetKind(StrEnum):
+    image = "image"
+    video = "video"
+    speech = "speech"
+
+    @property
+    def folder(self) -> str:
+        return {"image": "images", "video": "videos", "speech": "audio"}[self.value]
+
+
+class InputRef(BaseModel, frozen=True):
+    """An asset another generation starts from (a keyframe, a previous clip's last frame)."""
+
+    role: str = Field(description="keyframe | first_frame | reference")
+    uri: str
+    sha256: str
+
+
+class Style(BaseModel, frozen=True):
+    """Brand traits a renderer carries into the picture."""
+
+    brand: str
+    palette: tuple[str, ...]
+    headline: str = ""
+    logo_sha256: str | None = None
+
+
+class AssetSpec(BaseModel, frozen=True):
+    """One generation request. Its key() is what a paid call is cached and journaled under."""
+
+    kind: AssetKind
+    provider: str
+    model: str
+    prompt: str
+    aspect: Aspect | None = None
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    fps: int | None = None
+    camera_motion: CameraMotion | None = None
+    voice: str | None = None
+    style: Style | None = None
+    inputs: tuple[InputRef, ...] = ()
+    seed: int = 0
+
+    def key(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class WordTiming(BaseModel, frozen=True):
+    word: str
+    start_s: float
+    end_s: float
+
+
+class Score(BaseModel):
+    total: float = Field(ge=0, le=100)
+    criteria: dict[str, float] = Field(description="Per-criterion scores, 0-100 each.")
+    judge: str = "local"
+
+    def weakest(self, n: int = 2) -> list[str]:
+        return [name for name, _ in sorted(self.criteria.items(), key=lambda kv: kv[1])[:n]]
+
+
+class Asset(BaseModel):
+    """A stored piece of media: where it is, what made it, what it cost, how good it is."""
+
+    spec_key: str
+    kind: AssetKind
+    provider: str
+    model: str
+    prompt: str
+    params: dict = Field(default_factory=dict)
+    uri: str
+    sha256: str
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    cost_usd: float = 0.0
+    story_id: str | None = None
+    iteration: int = 1
+    parent: str | None = Field(default=None, description="sha256 of the asset this one refines or continues.")
+    score: Score | None = None
+    words: list[WordTiming] = Field(default_factory=list)
+    run_id: str | None = Field(default=None, description="The flow run that paid for it.")

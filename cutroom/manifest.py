@@ -1,0 +1,76 @@
+"""What a campaign run made: the record behind manifest.json and the HTML report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from cutroom.assets import Asset
+from cutroom.brief import Brief
+from cutroom.channels import Aspect, Channel
+from cutroom.plan import Plan
+
+
+class StoryStatus(StrEnum):
+    complete = "complete"
+    failed = "failed"
+
+
+class CampaignStatus(StrEnum):
+    complete = "complete"
+    partial = "partial"
+    failed = "failed"
+
+
+class StoryResult(BaseModel):
+    story_id: str
+    status: StoryStatus
+    error: str | None = Field(default=None, description="Which step failed and why, when it did.")
+    keyframe: Asset | None = Field(default=None, description="The best-scoring keyframe image.")
+    candidates: list[Asset] = Field(default_factory=list, description="Every keyframe iteration, in order.")
+    clips: list[Asset] = Field(default_factory=list)
+    voice: Asset | None = None
+
+    @property
+    def assets(self) -> list[Asset]:
+        found = [*self.candidates, *self.clips]
+        if self.voice:
+            found.append(self.voice)
+        return found
+
+
+class Export(BaseModel):
+    channel: Channel
+    aspect: Aspect
+    uri: str
+    sha256: str
+    duration_s: float
+    width: int
+    height: int
+    stories: list[str] = Field(description="Story ids cut into this reel, in order.")
+
+
+class LedgerSummary(BaseModel):
+    budget_usd: float
+    estimated_usd: float
+    spent_usd: float
+
+
+class Manifest(BaseModel):
+    campaign: str
+    campaign_id: str
+    status: CampaignStatus
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    run_id: str | None = None
+    brief: Brief
+    plan: Plan
+    stories: list[StoryResult]
+    exports: list[Export] = Field(default_factory=list)
+    ledger: LedgerSummary
+    reused_assets: int = Field(default=0, description="Assets an earlier run made that this run reused.")
+
+    @property
+    def assets(self) -> list[Asset]:
+        return [a for s in self.stories for a in s.assets]

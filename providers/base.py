@@ -1,0 +1,172 @@
+"""The provider seam: one narrow protocol every vendor adapter and local renderer speaks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from cutroom.assets import AssetSpec, Score, WordTiming
+from cutroom.brief import Brand, Brief
+from cutroom.plan import Plan
+
+
+class Capability(StrEnum):
+    planner = "planner"
+    image = "image"
+    video = "video"
+    speech = "speech"
+    judge = "judge"
+
+
+class JobState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class ErrorKind(StrEnum):
+    auth = "auth"
+    insufficient_credits = "insufficient_credits"
+    rate_limited = "rate_limited"
+    invalid_input = "invalid_input"
+    moderation_input = "moderation_input"
+    moderation_output = "moderation_output"
+    generation_failed = "generation_failed"
+    not_found = "not_found"
+    not_configured = "not_configured"
+
+    @property
+    def transient(self) -> bool:
+        """Only these are worth retrying as they are; the rest need a different input or a human."""
+        return self in (ErrorKind.rate_limited, ErrorKind.generation_failed)
+
+
+class ProviderError(Exception):
+    def __init__(self, kind: ErrorKind, message: str, *, provider: str = "", retry_after: float | None = None):
+        self.kind = kind
+        self.provider = provider
+        self.retry_after = retry_after
+        super().__init__(f"{provider or 'provider'}: {kind.value}: {message}")
+
+
+class JobRef(BaseModel):
+    provider: str
+    job_id: str
+    spec_key: str
+    submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class JobStatus(BaseModel):
+    state: JobState
+    progress: float | None = None
+    error: str | None = None
+
+
+class Output(BaseModel):
+    """Media bytes fetched from a finished job, with what we know about them."""
+
+    data: bytes
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    words: list[WordTiming] = Field(default_factory=list)
+    cost_usd: float = 0.0
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """An image, video or speech provider."""
+
+    name: str
+    capability: Capability
+
+    def estimate(self, spec: AssetSpec) -> float: ...
+    def submit(self, spec: AssetSpec) -> JobRef: ...
+    def poll(self, job: JobRef) -> JobStatus: ...
+    def fetch(self, job: JobRef) -> Output: ...
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, brief: Brief) -> Plan: ...
+
+
+class Judge(Protocol):
+    name: str
+
+    def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
+
+
+class SyncGenerator:
+    """Base for providers whose work finishes inside submit (local renderers, sync vendor APIs)."""
+
+    name: str = ""
+    capability: Capability
+    model: str = ""
+
+    def __init__(self) -> None:
+        self._done: dict[str, Output] = {}
+
+    def render(self, spec: AssetSpec) -> Output:
+        raise NotImplementedError
+
+    def estimate(self, spec: AssetSpec) -> float:
+        return 0.0
+
+    def submit(self, spec: AssetSpec) -> JobRef:
+        job = JobRef(provider=self.name, job_id=uuid.uuid4().hex, spec_key=spec.key())
+        self._done[job.job_id] = self.render(spec)
+        return job
+
+    def poll(self, job: JobRef) -> JobStatus:
+        if job.job_id not in self._done:
+            raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name)
+        return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+
+    def fetch(self, job: JobRef) -> Output:
+        try:
+            return self._done.pop(job.job_id)
+        except KeyError:
+            raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name) from None
+
+
+def run_job(
+    generator: Generator,
+    spec: AssetSpec,
+    *,
+    first_poll_s: float = 1.0,
+    max_interval_s: float = 15.0,
+    timeout_s: float = 1800.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Output:
+    """Submit, wait with backoff, fetch. A failed job raises ProviderError(generation_failed)."""
+    job = generator.submit(spec)
+    interval, waited = first_poll_s, 0.0
+    while True:
+        status = generator.poll(job)
+        if status.state is JobState.SUCCEEDED:
+            return generator.fetch(job)
+        if status.state.terminal:
+            raise ProviderError(
+                ErrorKind.generation_failed, status.error or status.state.value, provider=generator.name
+            )
+        if waited >= timeout_s:
+            raise ProviderError(ErrorKind.generation_failed, f"no result after {timeout_s:.0f}s", provider=generator.name)
+        sleep(interval)
+        waited += interval
+        interval = min(interval * 1.6, max_interval_s)
