@@ -22,7 +22,9 @@ class BriefError(ValueError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
-        super().__init__(f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(
+            f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 class Brand(BaseModel):
@@ -46,7 +48,9 @@ class Brand(BaseModel):
     def _hex_colours(cls, palette: list[str]) -> list[str]:
         bad = [c for c in palette if not HEX_COLOUR.match(str(c))]
         if bad:
-            raise ValueError(f"colours must be hex codes like #1A2B3C; these are not: {', '.join(map(str, bad))}")
+            raise ValueError(
+                f"colours must be hex codes like #1A2B3C; these are not: {', '.join(map(str, bad))}"
+            )
         return [c.upper() for c in palette]
 
 
@@ -62,7 +66,9 @@ class Brief(BaseModel):
     brand: Brand
     goal: str = Field(min_length=3, description="What the campaign should achieve, in one sentence.")
     audience: str = Field(min_length=3, description="Who the campaign speaks to.")
-    channels: list[Channel] = Field(min_length=1, description="Where it runs: " + ", ".join(c.value for c in Channel))
+    channels: list[Channel] = Field(
+        min_length=1, description="Where it runs: " + ", ".join(c.value for c in Channel)
+    )
     timeline: str = Field(default="", description="When it runs, free text (e.g. 'launch week of 3 March').")
     stories: int | None = Field(
         default=None, ge=1, le=500, description="How many stories to plan; default one per channel."
@@ -85,9 +91,7 @@ class Brief(BaseModel):
     def _known_capabilities(cls, providers: dict[str, list[str]]) -> dict[str, list[str]]:
         unknown = sorted(set(providers) - set(CAPABILITIES))
         if unknown:
-            raise ValueError(
-                f"unknown capability {', '.join(unknown)}; use one of {', '.join(CAPABILITIES)}"
-            )
+            raise ValueError(f"unknown capability {', '.join(unknown)}; use one of {', '.join(CAPABILITIES)}")
         return providers
 
     @property
@@ -164,8 +168,14 @@ def load_brief(path: Path | str) -> Brief:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         where = getattr(exc, "problem_mark", None) or getattr(exc, "lineno", None)
-        line = f" near line {where.line + 1}" if hasattr(where, "line") else (f" near line {where}" if where else "")
-        raise BriefError(source, [f"the file is not valid {'JSON' if path.suffix == '.json' else 'YAML'}{line}"]) from None
+        line = (
+            f" near line {where.line + 1}"
+            if hasattr(where, "line")
+            else (f" near line {where}" if where else "")
+        )
+        raise BriefError(
+            source, [f"the file is not valid {'JSON' if path.suffix == '.json' else 'YAML'}{line}"]
+        ) from None
     brief = parse_brief(data, source)
     if brief.brand.logo is not None:
         logo = brief.brand.logo if brief.brand.logo.is_absolute() else path.parent / brief.brand.logo

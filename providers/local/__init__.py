@@ -1,0 +1,1 @@
+"""Offline providers: every capability works with no keys and no network."""

@@ -1,0 +1,118 @@
+"""Which provider does each capability: a catalogue as data, and the choice a brief's preferences make."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.base import Capability, ErrorKind, ProviderError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One provider for one capability: how to build it and what it needs to run."""
+
+    name: str
+    capability: Capability
+    factory: Callable[[], Any]
+    key_env: str | None = None
+    summary: str = ""
+
+    def missing(self) -> str | None:
+        """Why this provider cannot run here, or None when it can."""
+        if self.key_env and not os.environ.get(self.key_env):
+            return f"set {self.key_env}"
+        return None
+
+
+def _local(module: str, cls: str) -> Callable[[], Any]:
+    def build() -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"providers.local.{module}"), cls)()
+
+    return build
+
+
+CATALOGUE: tuple[Entry, ...] = (
+    Entry("local", Capability.planner, _local("planner", "LocalPlanner"), summary="rule-based planner"),
+    Entry("local", Capability.image, _local("image", "LocalImage"), summary="brand-palette canvas (Pillow)"),
+    Entry(
+        "local",
+        Capability.video,
+        _local("video", "LocalAnimatic"),
+        summary="animatic from a keyframe (ffmpeg)",
+    ),
+    Entry("local", Capability.speech, _local("speech", "LocalSpeech"), summary="espeak-ng with word timings"),
+    Entry("local", Capability.judge, _local("judge", "LocalJudge"), summary="technical metrics of the media"),
+)
+
+#: Tried after a brief's preferences, in this order.
+DEFAULT_ORDER: dict[Capability, tuple[str, ...]] = {cap: ("local",) for cap in Capability}
+
+
+def entries(capability: Capability) -> list[Entry]:
+    return [e for e in CATALOGUE if e.capability is capability]
+
+
+def known(capability: Capability) -> list[str]:
+    return [e.name for e in entries(capability)]
+
+
+@dataclass
+class Choice:
+    entry: Entry
+    passed_over: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def unknown_preferences(preferences: dict[str, list[str]]) -> list[str]:
+    """Problems with a brief's provider preferences, in words a marketer understands."""
+    problems = []
+    for capability, names in preferences.items():
+        names_known = known(Capability(capability))
+        for name in names:
+            if name not in names_known:
+                problems.append(
+                    f"'providers.{capability}' names '{name}', which Cutroom does not know; "
+                    f"known {capability} providers: {', '.join(names_known)}"
+                )
+    return problems
+
+
+def choose(capability: Capability, preferences: list[str] | None = None) -> Choice:
+    """The first preferred provider that can run here; the ones passed over say why."""
+    order = list(dict.fromkeys([*(preferences or []), *DEFAULT_ORDER[capability]]))
+    by_name = {e.name: e for e in entries(capability)}
+    passed_over = []
+    for name in order:
+        entry = by_name.get(name)
+        if entry is None:
+            passed_over.append(f"{name}: unknown {capability.value} provider")
+            continue
+        why = entry.missing()
+        if why is None:
+            return Choice(entry, passed_over)
+        passed_over.append(f"{name}: {why}")
+    raise ProviderError(
+        ErrorKind.not_configured, f"no {capability.value} provider can run: {'; '.join(passed_over)}"
+    )
+
+
+_instances: dict[tuple[Capability, str], Any] = {}
+
+
+def provider(capability: Capability, name: str) -> Any:
+    """A ready provider instance; one per process, since providers hold clients and job tables."""
+    key = (capability, name)
+    if key not in _instances:
+        entry = next((e for e in entries(capability) if e.name == name), None)
+        if entry is None:
+            raise ProviderError(ErrorKind.not_configured, f"unknown {capability.value} provider '{name}'")
+        _instances[key] = entry.factory()
+    return _instances[key]
