@@ -63,6 +63,11 @@ class Brief(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     campaign: str = Field(min_length=1, max_length=80, description="The campaign's name.")
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Folder-safe campaign id (lowercase letters, digits, dashes); default made from the name.",
+    )
     brand: Brand
     goal: str = Field(min_length=3, description="What the campaign should achieve, in one sentence.")
     audience: str = Field(min_length=3, description="Who the campaign speaks to.")
@@ -96,7 +101,7 @@ class Brief(BaseModel):
 
     @property
     def campaign_id(self) -> str:
-        return slugify(self.campaign)
+        return self.id or slugify(self.campaign)
 
 
 def slugify(text: str) -> str:
@@ -129,6 +134,8 @@ def _sentence(error: dict[str, Any]) -> str:
         bound = ctx.get("ge", ctx.get("le", ctx.get("gt", ctx.get("lt"))))
         word = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(kind, "beyond")
         return f"'{field}' is {value}; it must be {word} {bound}"
+    if kind == "string_pattern_mismatch":
+        return f"'{field}' is '{value}'; {_describe(error['loc'])}"
     if kind in ("int_parsing", "float_parsing", "int_from_float"):
         return f"'{field}' must be a number, not '{value}'"
     if kind == "value_error":

@@ -41,13 +41,14 @@ SIZES: dict[Aspect, tuple[int, int]] = {
     Aspect.landscape: (1280, 720),
 }
 
+#: Each channel's formats, primary first: one reel is exported per (channel, format).
 _FORMATS: dict[Channel, list[tuple[Aspect, float]]] = {
     Channel.instagram: [(Aspect.vertical, 90.0), (Aspect.square, 60.0)],
     Channel.tiktok: [(Aspect.vertical, 180.0)],
-    Channel.youtube: [(Aspect.landscape, 600.0), (Aspect.vertical, 60.0)],
-    Channel.linkedin: [(Aspect.square, 600.0), (Aspect.landscape, 600.0)],
-    Channel.x: [(Aspect.landscape, 140.0), (Aspect.square, 140.0)],
-    Channel.facebook: [(Aspect.square, 240.0), (Aspect.vertical, 90.0)],
+    Channel.youtube: [(Aspect.landscape, 600.0)],
+    Channel.linkedin: [(Aspect.square, 600.0)],
+    Channel.x: [(Aspect.landscape, 140.0)],
+    Channel.facebook: [(Aspect.square, 240.0)],
     Channel.email: [(Aspect.landscape, 30.0)],
 }
 

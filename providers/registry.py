@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from providers.base import Capability, ErrorKind, ProviderError
 
 
@@ -116,3 +118,29 @@ def provider(capability: Capability, name: str) -> Any:
             raise ProviderError(ErrorKind.not_configured, f"unknown {capability.value} provider '{name}'")
         _instances[key] = entry.factory()
     return _instances[key]
+
+
+class Pick(BaseModel):
+    name: str
+    model: str = ""
+
+
+class Lineup(BaseModel):
+    """The provider each capability uses for one campaign, and why others were passed over."""
+
+    planner: Pick
+    image: Pick
+    video: Pick
+    speech: Pick
+    judge: Pick
+    notes: list[str] = []
+
+
+def lineup(preferences: dict[str, list[str]]) -> Lineup:
+    picks: dict[str, Pick] = {}
+    notes: list[str] = []
+    for capability in Capability:
+        choice = choose(capability, preferences.get(capability.value))
+        picks[capability.value] = Pick(name=choice.name, model=getattr(provider(capability, choice.name), "model", ""))
+        notes += [f"{capability.value}: passed over {p}" for p in choice.passed_over]
+    return Lineup(**picks, notes=notes)

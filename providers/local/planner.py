@@ -47,6 +47,7 @@ WORDS_PER_SECOND = 2.4
 
 class LocalPlanner:
     name = "local"
+    model = "rules-1"
 
     def plan(self, brief: Brief) -> Plan:
         count = brief.stories or len(brief.channels)

@@ -1,0 +1,337 @@
+"""The `cutroom` command. The one module of cutroom/ that reaches into flows/, lazily, as the entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from cutroom.assets import AssetKind
+from cutroom.brief import Brief, BriefError, load_brief
+from cutroom.channels import Aspect
+from cutroom.manifest import CampaignStatus, Manifest
+from cutroom.media import MediaError
+from cutroom.plan import CameraMotion
+
+app = typer.Typer(
+    name="cutroom",
+    help="Turn a marketing brief into finished, scored campaign media.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A mistake the user can fix: one line of what is wrong, one of what to do."""
+
+    def __init__(self, message: str, hint: str = "", code: int = 2):
+        self.hint, self.code = hint, code
+        super().__init__(message)
+
+
+def friendly(command: F) -> F:
+    """Every mistake a user can make ends in one clear line and a hint, never a traceback."""
+    from providers.base import ErrorKind, ProviderError
+
+    hints = {
+        ErrorKind.auth: "check the provider's API key",
+        ErrorKind.not_configured: "run `cutroom providers` to see what is set up",
+        ErrorKind.invalid_input: "check the options against `cutroom generate --help`",
+        ErrorKind.insufficient_credits: "top up the provider account or pick another provider",
+    }
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BriefError as exc:
+            err.print(f"[red]error:[/] {exc.source} is not a usable brief:", highlight=False)
+            for problem in exc.problems:
+                err.print(f"  • {problem}", highlight=False)
+            err.print("[dim]hint: fix the fields above and run again; nothing was generated.[/]")
+            raise typer.Exit(2) from None
+        except UserError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            if exc.hint:
+                err.print(f"[dim]hint: {exc.hint}[/]", highlight=False)
+            raise typer.Exit(exc.code) from None
+        except ProviderError as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            err.print(f"[dim]hint: {hints.get(exc.kind, 'try again later')}[/]")
+            raise typer.Exit(1) from None
+        except (MediaError, OSError) as exc:
+            err.print(f"[red]error:[/] {exc}", highlight=False)
+            err.print("[dim]hint: check the paths and free disk space; finished work is kept.[/]")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]stopped.[/] Finished work is kept; run the same command again to resume.")
+            raise typer.Exit(130) from None
+
+    return guarded  # type: ignore[return-value]
+
+
+def _brief(path: Path, campaign_id: str | None) -> Brief:
+    brief = load_brief(path)
+    if campaign_id is not None:
+        from cutroom.brief import parse_brief
+
+        brief = parse_brief(
+            {**brief.model_dump(mode="json", exclude_none=True), "id": campaign_id}, path.name
+        )
+    from providers.registry import unknown_preferences
+
+    problems = unknown_preferences(brief.providers)
+    if problems:
+        raise BriefError(path.name, problems)
+    return brief
+
+
+def _writable(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise UserError(
+            f"--out {out} is a file, not a folder", "give a folder path (it is created if missing)"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create --out {out}: {exc.strerror}", "pick a folder you can write to"
+        ) from None
+    if not os.access(out, os.W_OK):
+        raise UserError(f"cannot write to --out {out}", "pick a folder you can write to")
+    return out.resolve()
+
+
+@contextlib.contextmanager
+def _prefect(out: Path, verbose: bool) -> Iterator[None]:
+    """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the outputs."""
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    if not verbose:
+        for handler in logging.getLogger("prefect").handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(out / ".cutroom" / "results")}):
+        yield
+
+
+class StoryBoard:
+    """The live per-story view of a running campaign."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, news: Any) -> None:
+        state = (
+            "[green]done[/]"
+            if news.done and not news.failed
+            else "[red]failed[/]"
+            if news.failed
+            else news.step
+        )
+        self.rows[news.story_id] = (state, news.detail)
+
+    def __rich__(self) -> Table:
+        table = Table(title="Stories", expand=False)
+        for column in ("story", "step", "detail"):
+            table.add_column(column)
+        for story_id, (step, detail) in sorted(self.rows.items()):
+            table.add_row(story_id, step, detail)
+        if not self.rows:
+            table.add_row("…", "planning", "")
+        return table
+
+
+@app.command()
+@friendly
+def run(
+    brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
+    out: Annotated[Path, typer.Option(help="Folder the campaign is written to.")] = Path("cutroom-out"),
+    campaign_id: Annotated[
+        str | None, typer.Option(help="Campaign folder name; default from the brief.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
+) -> None:
+    """Plan and make a whole campaign: stories, reels, manifest and report."""
+    from cutroom import progress
+
+    parsed = _brief(brief, campaign_id)
+    folder = _writable(out)
+    board = StoryBoard()
+    stop = progress.listen(board)
+    try:
+        with _prefect(folder, verbose), Live(board, console=console, refresh_per_second=4, transient=True):
+            from flows.campaign import campaign
+
+            manifest: Manifest = asyncio.run(campaign(parsed, str(folder)))
+    finally:
+        stop()
+    _summarise(manifest, folder)
+    if manifest.status is CampaignStatus.failed:
+        raise typer.Exit(1)
+
+
+def _summarise(manifest: Manifest, folder: Path) -> None:
+    titles = {s.id: s for s in manifest.plan.stories}
+    table = Table(title=f"{manifest.campaign}: {manifest.status.value}")
+    for column in ("story", "type", "channel", "status", "best score", "rounds", "clips", "cost"):
+        table.add_column(column)
+    for result in manifest.stories:
+        story = titles[result.story_id]
+        best = f"{result.keyframe.score.total:.0f}" if result.keyframe and result.keyframe.score else "–"
+        status = "[green]complete[/]" if result.status == "complete" else f"[red]failed[/] {result.error}"
+        cost = sum(a.cost_usd for a in result.assets)
+        table.add_row(
+            story.id, story.type.value, story.channel.value, status, best,
+            str(len(result.candidates)), str(len(result.clips)), f"${cost:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    for export in manifest.exports:
+        console.print(f"  reel {export.channel.value} {export.aspect.value}: {export.duration_s:.1f} s")
+    total = len(manifest.assets)
+    if manifest.reused_assets:
+        fresh = total - manifest.reused_assets
+        console.print(
+            f"Reused {manifest.reused_assets} of {total} assets from earlier runs"
+            + (" — nothing new was generated." if fresh == 0 else f"; generated {fresh} new.")
+        )
+    ledger = manifest.ledger
+    console.print(
+        f"Spent ${ledger.spent_usd:.2f} of ${ledger.budget_usd:.2f} (estimate ${ledger.estimated_usd:.2f})."
+    )
+    campaign_dir = folder / "campaigns" / manifest.campaign_id
+    console.print(f"Report: {campaign_dir / 'index.html'}")
+    console.print(f"Manifest: {campaign_dir / 'manifest.json'}")
+
+
+@app.command()
+@friendly
+def plan(
+    brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
+    campaign_id: Annotated[
+        str | None, typer.Option(help="Campaign folder name; default from the brief.")
+    ] = None,
+) -> None:
+    """Show the plan and its cost estimate; nothing is generated."""
+    from providers import registry
+    from providers.base import Capability
+    from tasks.plan import estimate_plan
+
+    parsed = _brief(brief, campaign_id)
+    lineup = registry.lineup(parsed.providers)
+    the_plan = registry.provider(Capability.planner, lineup.planner.name).plan(parsed)
+    estimates = estimate_plan(the_plan, parsed, lineup)
+    table = Table(title=f"{parsed.campaign}: {len(the_plan.stories)} stories")
+    for column in ("story", "type", "channel", "shots", "seconds", "headline", "estimate"):
+        table.add_column(column)
+    for story in the_plan.stories:
+        table.add_row(
+            story.id, story.type.value, story.channel.value, str(len(story.shots)), f"{story.duration_s:g}",
+            story.copy_.headline, f"${estimates[story.id]:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    total = sum(estimates.values())
+    verdict = "within" if total <= parsed.budget_usd else "[red]over[/]"
+    console.print(f"Estimate ${total:.2f} at most, {verdict} the ${parsed.budget_usd:.2f} budget.")
+    picks = ", ".join(
+        f"{cap} → {getattr(lineup, cap).name}" for cap in ("planner", "image", "video", "speech", "judge")
+    )
+    console.print(f"Providers: {picks}")
+    for note in lineup.notes:
+        console.print(f"  [dim]{note}[/]")
+
+
+@app.command()
+@friendly
+def providers() -> None:
+    """Which provider can do what here, and what the others need."""
+    from providers.registry import CATALOGUE
+
+    table = Table(title="Providers")
+    for column in ("capability", "provider", "ready", "what it is"):
+        table.add_column(column)
+    for entry in CATALOGUE:
+        missing = entry.missing()
+        table.add_row(
+            entry.capability.value,
+            entry.name,
+            "[green]yes[/]" if not missing else f"[yellow]{missing}[/]",
+            entry.summary,
+        )
+    console.print(table)
+
+
+@app.command()
+@friendly
+def generate(
+    kind: Annotated[AssetKind, typer.Argument(help="What to make.")],
+    prompt: Annotated[str, typer.Option(help="What it should show (or, for speech, the words to say).")],
+    provider: Annotated[str, typer.Option(help="Provider name; see `cutroom providers`.")] = "local",
+    aspect: Annotated[Aspect, typer.Option(help="Frame shape.")] = Aspect.landscape,
+    duration: Annotated[float, typer.Option(min=1, max=30, help="Clip length in seconds.")] = 5.0,
+    camera: Annotated[CameraMotion, typer.Option(help="Camera motion for a clip.")] = CameraMotion.push_in,
+    image: Annotated[Path | None, typer.Option(help="Start a clip from this image.")] = None,
+    voice: Annotated[str | None, typer.Option(help="Voice for speech, e.g. en-us, en-gb.")] = None,
+    headline: Annotated[str, typer.Option(help="Text typeset on an image or revealed in a clip.")] = "",
+    out: Annotated[Path, typer.Option(help="File or folder to write the asset to.")] = Path("."),
+    verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
+) -> None:
+    """Make one image, clip or voice-over."""
+    from providers.base import Capability
+    from providers.registry import known
+
+    if provider not in known(Capability(kind.value)):
+        raise UserError(
+            f"'{provider}' cannot make {kind.value}; known: {', '.join(known(Capability(kind.value)))}",
+            "run `cutroom providers` to see what each provider does",
+        )
+    if not prompt.strip():
+        raise UserError("--prompt is empty", "say what the asset should show or say")
+    if image is not None and not image.is_file():
+        raise UserError(f"--image {image} does not exist", "give the path of a PNG or JPEG")
+    work = _writable(Path(os.environ.get("CUTROOM_OUT", "cutroom-out")))
+    with _prefect(work, verbose):
+        from flows.generate import generate_one
+
+        asset = asyncio.run(
+            generate_one(
+                kind, prompt, provider=provider, aspect=aspect, duration_s=duration, camera_motion=camera,
+                image=str(image) if image else None, voice=voice, headline=headline, out=str(work),
+            )
+        )  # fmt: skip
+    from cutroom.storage import path_of
+
+    source = path_of(asset.uri)
+    target = (
+        out / f"{kind.value}-{asset.sha256[:12]}{source.suffix}" if out.is_dir() or not out.suffix else out
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    size = f"{asset.width}x{asset.height} " if asset.width else ""
+    length = f"{asset.duration_s:.1f} s " if asset.duration_s else ""
+    console.print(f"{kind.value}: {target} ({size}{length}{asset.provider}/{asset.model})")
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,56 @@
+"""From a planned story to generation requests: what to ask each provider for."""
+
+from __future__ import annotations
+
+from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
+from cutroom.brief import Brief
+from cutroom.channels import SIZES, primary_format
+from cutroom.plan import Shot, Story
+from cutroom.storage import sha256_file
+
+CLIP_FPS = 24
+
+
+def style(brief: Brief, headline: str) -> Style:
+    logo = sha256_file(brief.brand.logo) if brief.brand.logo else None
+    return Style(
+        brand=brief.brand.name, palette=tuple(brief.brand.palette), headline=headline, logo_sha256=logo
+    )
+
+
+def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt: str) -> AssetSpec:
+    fmt = primary_format(story.channel)
+    return AssetSpec(
+        kind=AssetKind.image,
+        provider=provider,
+        model=model,
+        prompt=prompt,
+        aspect=fmt.aspect,
+        width=fmt.width,
+        height=fmt.height,
+        style=style(brief, story.copy_.headline),
+    )
+
+
+def clip_spec(shot: Shot, brief: Brief, provider: str, model: str, start: InputRef) -> AssetSpec:
+    width, height = SIZES[shot.aspect]
+    return AssetSpec(
+        kind=AssetKind.video,
+        provider=provider,
+        model=model,
+        prompt=shot.prompt,
+        aspect=shot.aspect,
+        width=width,
+        height=height,
+        duration_s=shot.duration_s,
+        fps=CLIP_FPS,
+        camera_motion=shot.camera_motion,
+        style=style(brief, shot.caption),
+        inputs=(start,),
+    )
+
+
+def voice_spec(story: Story, provider: str, model: str, voice: str | None = None) -> AssetSpec:
+    return AssetSpec(
+        kind=AssetKind.speech, provider=provider, model=model, prompt=story.voice_over, voice=voice
+    )

@@ -1,0 +1,1 @@
+"""Prefect flows: each body reads as the story of its pipeline."""

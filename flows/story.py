@@ -1,0 +1,126 @@
+"""One story: a keyframe refined to the quality target, a clip per shot, and a voice-over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from prefect import flow, get_run_logger
+
+from cutroom import progress
+from cutroom.assets import Asset, AssetSpec, InputRef
+from cutroom.brief import Brief
+from cutroom.manifest import StoryResult, StoryStatus
+from cutroom.plan import Shot, Story
+from cutroom.specs import clip_spec, keyframe_spec, voice_spec
+from providers.registry import Lineup
+from tasks.frames import last_frame_of
+from tasks.generate import generate
+from tasks.judge import refine_prompt, score
+from tasks.policy import stored
+
+T = TypeVar("T")
+
+
+class StepFailed(Exception):
+    """A story step that failed, named so the report can say where."""
+
+
+@flow(name="story", flow_run_name="{story.id}")
+async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> StoryResult:
+    """keyframe (generate → score → refine until the target) ‖ voice-over → a clip per shot."""
+    result = StoryResult(story_id=story.id, status=StoryStatus.complete)
+    try:
+        result.keyframe, result.voice = await asyncio.gather(
+            _step("keyframe", refine_keyframe(story, brief, lineup, out, result.candidates)),
+            _step("voice-over", speak(story, brief, lineup, out)),
+        )
+        if story.moving:
+            result.clips = await _step("clips", shoot(story, brief, lineup, out, result.keyframe))
+    except StepFailed as exc:
+        get_run_logger().error("story %s: %s", story.id, exc)
+        result.status, result.error = StoryStatus.failed, str(exc)
+    progress.emit(story.id, result.status.value, result.error or "", done=True, failed=bool(result.error))
+    return result
+
+
+async def refine_keyframe(
+    story: Story, brief: Brief, lineup: Lineup, out: str, candidates: list[Asset]
+) -> Asset:
+    """Keep refining the prompt from the judge's weakest criteria; the best candidate wins."""
+    prompt, parent = story.keyframe_prompt, None
+    for iteration in range(1, brief.max_iterations + 1):
+        spec = keyframe_spec(story, brief, lineup.image.name, lineup.image.model, prompt)
+        asset = await make(spec, brief, story, lineup, out, iteration, parent)
+        candidates.append(asset)
+        if asset.score.total >= brief.quality_target:
+            break
+        refined = await refine_prompt(prompt, asset.score, brief.quality_target)
+        if refined == prompt:
+            break  # the refiner has nothing left to try
+        prompt, parent = refined, asset.sha256
+    return max(candidates, key=lambda a: a.score.total)
+
+
+async def shoot(story: Story, brief: Brief, lineup: Lineup, out: str, keyframe: Asset) -> list[Asset]:
+    """Shots that continue the previous one form a chain; chains run at once, shots in a chain in turn."""
+    chains: list[list[Shot]] = []
+    for shot in story.shots:
+        if shot.continues_previous and chains:
+            chains[-1].append(shot)
+        else:
+            chains.append([shot])
+    start = InputRef(role="keyframe", uri=keyframe.uri, sha256=keyframe.sha256)
+    filmed = await asyncio.gather(
+        *(_shoot_chain(chain, story, brief, lineup, out, start) for chain in chains)
+    )
+    return [clip for chain in filmed for clip in chain]
+
+
+async def _shoot_chain(
+    chain: list[Shot], story: Story, brief: Brief, lineup: Lineup, out: str, start: InputRef
+) -> list[Asset]:
+    clips: list[Asset] = []
+    for shot in chain:
+        if clips:
+            start = await last_frame_of(clips[-1], out, brief.campaign_id)
+        spec = clip_spec(shot, brief, lineup.video.name, lineup.video.model, start)
+        clips.append(await make(spec, brief, story, lineup, out, parent=clips[-1].sha256 if clips else None))
+    return clips
+
+
+async def speak(story: Story, brief: Brief, lineup: Lineup, out: str) -> Asset | None:
+    if not story.voice_over:
+        return None
+    return await make(voice_spec(story, lineup.speech.name, lineup.speech.model), brief, story, lineup, out)
+
+
+async def make(
+    spec: AssetSpec,
+    brief: Brief,
+    story: Story,
+    lineup: Lineup,
+    out: str,
+    iteration: int = 1,
+    parent: str | None = None,
+) -> Asset:
+    """Generate and score one asset. A cached result whose file has gone is made again, not trusted."""
+    where = {
+        "out": out,
+        "campaign_id": brief.campaign_id,
+        "story_id": story.id,
+        "iteration": iteration,
+        "parent": parent,
+    }
+    asset = await stored(generate, out, spec, **where)
+    asset.score = await score(asset, spec, brief.brand, lineup.judge.name, out)
+    progress.emit(story.id, spec.kind.value, f"iteration {iteration}, score {asset.score.total:.0f}")
+    return asset
+
+
+async def _step(name: str, work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except Exception as exc:
+        raise StepFailed(f"{name} failed: {exc}") from exc

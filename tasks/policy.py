@@ -1,0 +1,75 @@
+"""What every task shares: how results are keyed, which failures are retried, how much runs at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from cutroom.settings import settings
+from cutroom.storage import open_storage
+from providers.base import ProviderError
+
+#: Bump to invalidate every cached result after a change that alters outputs.
+CACHE_VERSION = "1"
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    return value
+
+
+def key_on(*names: str) -> Callable[[Any, dict[str, Any]], str]:
+    """A cache key from the named parameters' canonical JSON: the same inputs reuse the stored result."""
+
+    def cache_key(context: Any, parameters: dict[str, Any]) -> str:
+        task = getattr(getattr(context, "task", None), "name", "task")
+        payload = {n: _canonical(parameters.get(n)) for n in names}
+        blob = json.dumps([CACHE_VERSION, task, payload], sort_keys=True, default=str)
+        return f"{task}-{hashlib.sha256(blob.encode()).hexdigest()}"
+
+    return cache_key
+
+
+def transient_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry vendor hiccups (rate limits, failed generations, I/O blips); never a bad input or a refusal."""
+    try:
+        state.result()
+    except ProviderError as exc:
+        return exc.kind.transient
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+async def stored(task: Any, out: str, *args: Any, **kwargs: Any) -> Any:
+    """Run a task whose result names a stored file; a cached result whose file has gone is made again."""
+    result = await task(*args, **kwargs)
+    storage = open_storage(out)
+    if not storage.exists(storage.key_of(result.uri)):
+        result = await task.with_options(refresh_cache=True)(*args, **kwargs)
+    return result
+
+
+_slots: threading.BoundedSemaphore | None = None
+_slots_lock = threading.Lock()
+
+
+def local_slots() -> threading.BoundedSemaphore:
+    """Caps CPU-bound local rendering across all stories of a process at CUTROOM_LOCAL_WORKERS."""
+    global _slots
+    with _slots_lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(settings().local_workers)
+        return _slots

@@ -1,0 +1,85 @@
+"""Shared test fixtures. Prefect runs against one real `prefect server` started for the session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Set before anything imports prefect, so this process and every CLI it starts use the test server.
+_HOME = Path(tempfile.mkdtemp(prefix="cutroom-prefect-"))
+_PORT = _free_port()
+os.environ.update(
+    {
+        "PREFECT_HOME": str(_HOME),
+        "PREFECT_API_URL": f"http://127.0.0.1:{_PORT}/api",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+    }
+)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real Prefect API server on loopback for the whole session."""
+    log = (_HOME / "server.log").open("w")
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(_PORT)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = os.environ["PREFECT_API_URL"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"prefect server exited: {(_HOME / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("prefect server did not become healthy in 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture
+def example_brief() -> Path:
+    return ROOT / "examples" / "briefs" / "aurora-launch.yaml"
+
+
+def cutroom(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real `cutroom` command as a user would."""
+    return subprocess.run(
+        [str(BIN / "cutroom"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=900,
+    )
