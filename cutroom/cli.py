@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import os
 import shutil
 import sys
@@ -125,13 +124,11 @@ def _prefect(out: Path, verbose: bool) -> Iterator[None]:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    from prefect.logging.handlers import PrefectConsoleHandler
+    if not verbose:
+        # Only the console goes quiet; run logs still reach the Prefect API and UI.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
-    if not verbose:
-        for handler in logging.getLogger("prefect").handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.WARNING)
     with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(out / ".cutroom" / "results")}):
         yield
 
@@ -195,18 +192,22 @@ def run(
 def _summarise(manifest: Manifest, folder: Path) -> None:
     titles = {s.id: s for s in manifest.plan.stories}
     table = Table(title=f"{manifest.campaign}: {manifest.status.value}")
-    for column in ("story", "type", "channel", "status", "best score", "rounds", "clips", "cost"):
+    table.add_column("story", no_wrap=True)
+    for column in ("type", "channel", "status", "best score", "rounds", "clips", "cost"):
         table.add_column(column)
     for result in manifest.stories:
         story = titles[result.story_id]
         best = f"{result.keyframe.score.total:.0f}" if result.keyframe and result.keyframe.score else "–"
-        status = "[green]complete[/]" if result.status == "complete" else f"[red]failed[/] {result.error}"
+        status = "[green]complete[/]" if result.status == "complete" else "[red]failed[/]"
         cost = sum(a.cost_usd for a in result.assets)
         table.add_row(
             story.id, story.type.value, story.channel.value, status, best,
             str(len(result.candidates)), str(len(result.clips)), f"${cost:.2f}",
         )  # fmt: skip
     console.print(table)
+    for result in manifest.stories:
+        if result.error:
+            console.print(f"[red]{result.story_id}[/] was left out: {result.error}", highlight=False)
     for export in manifest.exports:
         console.print(f"  reel {export.channel.value} {export.aspect.value}: {export.duration_s:.1f} s")
     total = len(manifest.assets)

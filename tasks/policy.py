@@ -53,7 +53,7 @@ def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-async def stored(task: Any, out: str, *args: Any, **kwargs: Any) -> Any:
+async def stored(task: Any, out: str, /, *args: Any, **kwargs: Any) -> Any:
     """Run a task whose result names a stored file; a cached result whose file has gone is made again."""
     result = await task(*args, **kwargs)
     storage = open_storage(out)

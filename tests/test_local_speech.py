@@ -15,7 +15,7 @@ from providers.base import ErrorKind, Generator, Output, ProviderError, run_job
 from providers.local.speech import LocalSpeech
 
 SENTENCE = "Fresh coffee, roasted daily in Portland. Taste the difference!"
-SENTENCE_WORDS = ["Fresh", "coffee", "roasted", "daily", "in", "Portland", "Taste", "the", "difference"]
+SENTENCE_WORDS = ["Fresh", "coffee,", "roasted", "daily", "in", "Portland.", "Taste", "the", "difference!"]
 
 
 def spec(text: str, voice: str | None = None) -> AssetSpec:
@@ -77,10 +77,10 @@ def test_pauses_fall_at_the_punctuation_and_the_next_word_starts_with_the_voice(
     pcm, rate = samples(out)
 
     words = out.words
-    expected = ["Yes", "I", "can", "A", "new", "day", "a", "new", "roast", "O", "it", "is", "good"]
+    expected = ["Yes.", "I", "can.", "A", "new", "day,", "a", "new", "roast.", "O,", "it", "is", "good."]
     assert [w.word for w in words] == expected
     paused = [(before, word) for before, word in pairwise(words) if word.start_s - before.end_s > 0.1]
-    assert [before.word for before, _ in paused] == ["Yes", "can", "day", "roast", "O"]
+    assert [before.word for before, _ in paused] == ["Yes.", "can.", "day,", "roast.", "O,"]
     for before, word in paused:
         onset = before.end_s + int(np.argmax(np.abs(pcm[int(before.end_s * rate) + 1 :]) > 64)) / rate
         assert 0 <= onset - word.start_s < 0.04, (
@@ -88,10 +88,10 @@ def test_pauses_fall_at_the_punctuation_and_the_next_word_starts_with_the_voice(
         )
 
 
-def test_captions_show_words_as_written_without_surrounding_punctuation() -> None:
+def test_captions_show_words_as_written_keeping_only_the_clause_marks() -> None:
     out = speak('In 2024, sales rose 35% — "wow," said the well-known café owner.')
 
-    expected = ["In", "2024", "sales", "rose", "35%", "wow", "said", "the", "well-known", "café", "owner"]
+    expected = ["In", "2024,", "sales", "rose", "35%", "wow,", "said", "the", "well-known", "café", "owner."]
     assert [w.word for w in out.words] == expected
     assert_timings_fit(out)
 
@@ -99,7 +99,7 @@ def test_captions_show_words_as_written_without_surrounding_punctuation() -> Non
 def test_non_ascii_text_is_spoken_and_timed() -> None:
     out = speak("Crème brûlée au café, naïve Zoë — très bien, Ünal!", voice="fr")
 
-    expected = ["Crème", "brûlée", "au", "café", "naïve", "Zoë", "très", "bien", "Ünal"]
+    expected = ["Crème", "brûlée", "au", "café,", "naïve", "Zoë", "très", "bien,", "Ünal!"]
     assert [w.word for w in out.words] == expected
     assert_timings_fit(out)
     assert rms(samples(out)[0]) > 1000

@@ -34,6 +34,8 @@ _BUFFER_MS = 500  # longer chunks mean fewer Python callbacks per second of audi
 
 _SILENCE = 64  # |sample| at or below this is silence; espeak pads pauses with exact zeros
 _EDGE_PUNCTUATION = "\"'“”‘’«»()[]{}<>.,;:!?¡¿…-–—*_~"
+#: Kept at a word's end: captions break phrases after them (the way ElevenLabs words carry them too).
+_CLAUSE_END = ".,;:!?…"
 _WORD = re.compile(r"[^\s—–]+")  # dashes separate words even without spaces around them
 _VOICE_NAME = re.compile(r"\w[\w ()/-]{0,79}(\+[\w-]{1,40})?")  # no dots, no leading slash: no paths
 
@@ -185,7 +187,8 @@ def _fresh_engine() -> Iterator[_Engine]:
 
 
 def caption_words(text: str) -> list[tuple[int, int]]:
-    """Character spans of the words a caption shows: split on spaces and dashes, edge punctuation dropped."""
+    """Character spans of the words a caption shows: split on spaces and dashes, quotes and brackets dropped,
+    a clause-ending mark kept so captions can break there."""
     spans = []
     for match in _WORD.finditer(text):
         start, end = match.span()
@@ -194,7 +197,8 @@ def caption_words(text: str) -> list[tuple[int, int]]:
         while end > start and text[end - 1] in _EDGE_PUNCTUATION:
             end -= 1
         if start < end:
-            spans.append((start, end))
+            tail = text[end : match.end()].lstrip("\"'“”‘’»)]}>*_~")
+            spans.append((start, end + 1 if tail[:1] and tail[0] in _CLAUSE_END else end))
     return spans
 
 
