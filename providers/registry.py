@@ -38,7 +38,7 @@ def _local(module: str, cls: str) -> Callable[[], Any]:
     return build
 
 
-CATALOGUE: tuple[Entry, ...] = (
+CATALOGUE: list[Entry] = [
     Entry("local", Capability.planner, _local("planner", "LocalPlanner"), summary="rule-based planner"),
     Entry("local", Capability.image, _local("image", "LocalImage"), summary="brand-palette canvas (Pillow)"),
     Entry(
@@ -49,10 +49,16 @@ CATALOGUE: tuple[Entry, ...] = (
     ),
     Entry("local", Capability.speech, _local("speech", "LocalSpeech"), summary="espeak-ng with word timings"),
     Entry("local", Capability.judge, _local("judge", "LocalJudge"), summary="technical metrics of the media"),
-)
+]
 
 #: Tried after a brief's preferences, in this order.
 DEFAULT_ORDER: dict[Capability, tuple[str, ...]] = {cap: ("local",) for cap in Capability}
+
+
+def register(entry: Entry) -> None:
+    """Add a provider to the catalogue, or replace the one of the same name and capability (plugins)."""
+    CATALOGUE[:] = [e for e in CATALOGUE if (e.name, e.capability) != (entry.name, entry.capability)] + [entry]
+    _instances.pop((entry.capability, entry.name), None)
 
 
 def entries(capability: Capability) -> list[Entry]:

@@ -42,15 +42,11 @@ def key_on(*names: str) -> Callable[[Any, dict[str, Any]], str]:
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     """Retry vendor hiccups (rate limits, failed generations, I/O blips); never a bad input or a refusal."""
-    try:
-        state.result()
-    except ProviderError as exc:
-        return exc.kind.transient
-    except OSError:
-        return True
-    except Exception:
-        return False
-    return False
+    # _sync: the condition is called from async tasks too, where result() would hand back a coroutine.
+    error = state.result(raise_on_failure=False, _sync=True)
+    if isinstance(error, ProviderError):
+        return error.kind.transient
+    return isinstance(error, OSError)
 
 
 async def stored(task: Any, out: str, /, *args: Any, **kwargs: Any) -> Any:

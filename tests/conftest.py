@@ -61,6 +61,7 @@ def prefect_server():
         proc.kill()
         pytest.fail("prefect server did not become healthy in 120 s")
     yield url
+    _drain_prefect_clients()
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -68,18 +69,17 @@ def prefect_server():
         proc.kill()
 
 
+def _drain_prefect_clients() -> None:
+    """Flush this process's queued run logs and events while the server still listens."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)
+
+
 @pytest.fixture
 def example_brief() -> Path:
     return ROOT / "examples" / "briefs" / "aurora-launch.yaml"
-
-
-def cutroom(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the real `cutroom` command as a user would."""
-    return subprocess.run(
-        [str(BIN / "cutroom"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=900,
-    )

@@ -1,0 +1,24 @@
+"""Helpers tests import (conftest.py is never imported directly: it sets up the session)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def cutroom(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the real `cutroom` command as a user would."""
+    return subprocess.run(
+        [str(BIN / "cutroom"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=900,
+    )

@@ -1,0 +1,118 @@
+"""A whole small campaign through a real Prefect server, as `make demo` runs it, and again to resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from PIL import Image
+
+from cutroom.assembly import reel_duration
+from cutroom.channels import SIZES, Aspect
+from cutroom.media import ffmpeg_exe, probe
+from cutroom.settings import Settings
+from cutroom.storage import path_of, sha256_file
+from tests.helpers import cutroom
+
+BRIEF = {
+    "campaign": "Fern Spring",
+    "brand": {"name": "Fern", "voice": "fresh, calm", "palette": ["#1B4332", "#F2E8CF", "#BC4749"]},
+    "goal": "sell the spring collection of indoor plants",
+    "audience": "city flat dwellers",
+    "channels": ["tiktok", "linkedin", "youtube"],
+    "quality_target": 80,
+    "max_iterations": 3,
+}
+
+
+def decodes_cleanly(path: Path) -> bool:
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"], capture_output=True, text=True
+    )
+    return proc.returncode == 0 and not proc.stderr.strip()
+
+
+def snapshot(folder: Path) -> dict[str, float]:
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime
+        for p in folder.rglob("*")
+        if p.is_file() and ".cutroom" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def first_run(prefect_server, tmp_path_factory):
+    work = tmp_path_factory.mktemp("campaign")
+    brief = work / "brief.yaml"
+    brief.write_text(yaml.safe_dump(BRIEF))
+    result = cutroom("run", str(brief), "--out", str(work / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((work / "out" / "campaigns" / "fern-spring" / "manifest.json").read_text())
+    return work, result, manifest
+
+
+def test_campaign_completes_with_manifest_and_report(first_run):
+    work, result, manifest = first_run
+    assert manifest["status"] == "complete"
+    assert [s["status"] for s in manifest["stories"]] == ["complete"] * 3
+    campaign = work / "out" / "campaigns" / "fern-spring"
+    assert (campaign / "index.html").is_file()
+    assert str(campaign / "index.html") in result.stdout.replace("\n", "")
+    assert manifest["ledger"] == {"budget_usd": 50.0, "estimated_usd": 0.0, "spent_usd": 0.0}
+
+
+def test_every_asset_is_stored_once_under_its_hash(first_run):
+    _, _, manifest = first_run
+    for story in manifest["stories"]:
+        assets = [*story["candidates"], *story["clips"], story["voice"]]
+        for asset in assets:
+            path = path_of(asset["uri"])
+            assert path.is_file() and sha256_file(path) == asset["sha256"] and asset["sha256"] in path.name
+            assert asset["score"]["total"] > 0 and asset["score"]["criteria"]
+        assert f"/stories/{story['story_id']}/" in story["keyframe"]["uri"]
+
+
+def test_images_have_the_planned_sizes(first_run):
+    _, _, manifest = first_run
+    shapes = {"tiktok": Aspect.vertical, "linkedin": Aspect.square, "youtube": Aspect.landscape}
+    for planned, result in zip(manifest["plan"]["stories"], manifest["stories"], strict=True):
+        for candidate in result["candidates"]:
+            with Image.open(path_of(candidate["uri"])) as image:
+                assert image.size == SIZES[shapes[planned["channel"]]]
+
+
+def test_one_valid_reel_per_requested_format_with_the_planned_duration(first_run):
+    _, _, manifest = first_run
+    config = Settings()
+    shots = {s["id"]: [shot["duration_s"] for shot in s["shots"]] for s in manifest["plan"]["stories"]}
+    reels = {(e["channel"], e["aspect"]): e for e in manifest["exports"]}
+    assert set(reels) == {("tiktok", "9:16"), ("linkedin", "1:1"), ("youtube", "16:9")}
+    for export in reels.values():
+        path = path_of(export["uri"])
+        assert path.name == f"{export['channel']}-{export['aspect'].replace(':', 'x')}.mp4"
+        assert decodes_cleanly(path)
+        info = probe(path)
+        assert (info.width, info.height) == SIZES[Aspect(export["aspect"])]
+        assert info.has_audio
+        planned = reel_duration(
+            [d for sid in export["stories"] for d in shots[sid]], config.crossfade_s, config.end_card_s
+        )
+        assert abs(info.duration_s - planned) <= 0.1 * planned
+
+
+def test_a_second_run_generates_nothing_new(first_run):
+    work, _, manifest = first_run
+    out = work / "out"
+    before = snapshot(out)
+    result = cutroom("run", str(work / "brief.yaml"), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    again = json.loads((out / "campaigns" / "fern-spring" / "manifest.json").read_text())
+    total = sum(len(s["candidates"]) + len(s["clips"]) + 1 for s in manifest["stories"])
+    assert again["reused_assets"] == total
+    assert f"Reused {total} of {total} assets from earlier runs — nothing new was generated." in result.stdout
+    after = snapshot(out)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed <= {"campaigns/fern-spring/manifest.json", "campaigns/fern-spring/index.html"}

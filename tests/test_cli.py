@@ -1,0 +1,110 @@
+"""The CLI as a user meets it: every mistake ends in one clear line and a hint, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import cutroom
+
+GOOD = {
+    "campaign": "Spring Drop",
+    "brand": {"name": "Fern", "palette": ["#224422", "#F0E68C"]},
+    "goal": "sell the spring collection",
+    "audience": "gardeners",
+    "channels": ["instagram"],
+}
+
+
+def write(tmp_path, data, name="brief.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if name.endswith(".yaml") else json.dumps(data))
+    return path
+
+
+def assert_clean_error(result, code, *needles):
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+    assert "hint:" in result.stderr
+
+
+def test_bad_brief_names_every_field_and_generates_nothing(tmp_path):
+    brief = write(
+        tmp_path,
+        {**GOOD, "channels": ["myspace"], "budget_usd": -1, "brand": {"name": "Fern", "palette": ["green"]}},
+    )
+    result = cutroom("run", str(brief), "--out", str(tmp_path / "out"))
+    assert_clean_error(
+        result,
+        2,
+        "brief.yaml is not a usable brief",
+        "'channels[1]' is 'myspace'",
+        "'budget_usd' is -1",
+        "'brand.palette'",
+    )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_missing_brief_file(tmp_path):
+    assert_clean_error(cutroom("run", str(tmp_path / "nope.yaml")), 2, "no brief file at")
+
+
+def test_unknown_provider_in_the_brief(tmp_path):
+    brief = write(tmp_path, {**GOOD, "providers": {"video": ["lumaa"]}})
+    assert_clean_error(
+        cutroom("plan", str(brief)), 2, "'providers.video' names 'lumaa'", "known video providers: local"
+    )
+
+
+def test_out_that_is_a_file(tmp_path):
+    brief = write(tmp_path, GOOD)
+    (tmp_path / "taken").write_text("x")
+    assert_clean_error(
+        cutroom("run", str(brief), "--out", str(tmp_path / "taken")), 2, "is a file, not a folder"
+    )
+
+
+def test_bad_campaign_id(tmp_path):
+    brief = write(tmp_path, GOOD)
+    assert_clean_error(cutroom("plan", str(brief), "--campaign-id", "Not OK!"), 2, "'id' is 'Not OK!'")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["video", "--prompt", "x", "--provider", "nobody"], "'nobody' cannot make video; known: local"),
+        (["image", "--prompt", "  "], "--prompt is empty"),
+        (
+            ["video", "--prompt", "x", "--image", "/nonexistent.png"],
+            "--image /nonexistent.png does not exist",
+        ),
+    ],
+)
+def test_generate_mistakes(args, needle):
+    assert_clean_error(cutroom("generate", *args), 2, needle)
+
+
+def test_generate_rejects_unknown_choices():
+    result = cutroom("generate", "music", "--prompt", "x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "'music' is not one of" in result.stderr
+
+
+def test_plan_prints_stories_and_estimate_without_generating(tmp_path, example_brief):
+    result = cutroom("plan", str(example_brief), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for story_id in ("s01-instagram-video", "s02-tiktok-video", "s05-email-email"):
+        assert story_id in result.stdout
+    assert "Estimate $0.00 at most, within the $25.00 budget." in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_providers_lists_every_capability():
+    result = cutroom("providers")
+    assert result.returncode == 0
+    for capability in ("planner", "image", "video", "speech", "judge"):
+        assert capability in result.stdout

@@ -1,0 +1,105 @@
+"""The story flow in-process: the refinement loop, and a story whose provider refuses it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cutroom.brief import parse_brief
+from cutroom.manifest import StoryStatus
+from providers import registry
+from providers.base import Capability, ErrorKind, Output, ProviderError, SyncGenerator
+from providers.local.planner import LocalPlanner
+
+BRIEF = {
+    "campaign": "Loop Test",
+    "brand": {"name": "Tern", "palette": ["#102A43", "#F0B429", "#FFFFFF"]},
+    "goal": "sell sea kayak tours",
+    "audience": "weekend adventurers",
+    "channels": ["linkedin"],
+    "stories": 2,
+}
+
+
+@pytest.fixture
+def run_story(prefect_server, tmp_path):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from flows.story import story_flow
+
+    def run(**brief_changes):
+        brief = parse_brief({**BRIEF, **brief_changes})
+        story = LocalPlanner().plan(brief).stories[1]  # a still design: the loop without clips
+        lineup = registry.lineup(brief.providers)
+        with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+            return asyncio.run(story_flow(story, brief, lineup, str(tmp_path / "out")))
+
+    return run
+
+
+def test_loop_stops_as_soon_as_the_target_is_met(run_story):
+    result = run_story(quality_target=1)
+    assert result.status is StoryStatus.complete
+    assert len(result.candidates) == 1 and result.keyframe == result.candidates[0]
+
+
+def test_loop_honours_max_iterations_and_keeps_the_best(run_story):
+    result = run_story(quality_target=100, max_iterations=3)
+    assert len(result.candidates) == 3
+    assert [c.iteration for c in result.candidates] == [1, 2, 3]
+    totals = [c.score.total for c in result.candidates]
+    assert result.keyframe.score.total == max(totals)
+    prompts = [c.prompt for c in result.candidates]
+    assert len(set(prompts)) == 3 and all(p.startswith(prompts[0]) for p in prompts)
+    assert [c.parent for c in result.candidates[1:]] == [c.sha256 for c in result.candidates[:-1]]
+
+
+def test_refinement_raises_the_score(run_story):
+    result = run_story(quality_target=85, max_iterations=5)
+    assert result.keyframe.score.total >= 85
+    assert result.keyframe.score.total >= result.candidates[0].score.total
+
+
+class Refuses(SyncGenerator):
+    """A video provider that refuses every prompt, as a vendor's input moderation would."""
+
+    name = "refuses"
+    capability = Capability.video
+    model = "refuses-1"
+
+    def render(self, spec) -> Output:
+        raise ProviderError(ErrorKind.moderation_input, "prompt refused by policy", provider=self.name)
+
+
+def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from flows.campaign import campaign
+
+    registry.register(registry.Entry("refuses", Capability.video, Refuses))
+    brief = parse_brief(
+        {
+            **BRIEF,
+            "channels": ["tiktok", "linkedin"],
+            "stories": 4,
+            "providers": {"video": ["refuses"]},
+            "quality_target": 50,
+        }
+    )
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        manifest = asyncio.run(campaign(brief, str(tmp_path / "out")))
+    by_id = {s.story_id: s for s in manifest.stories}
+    moving = [s for s in manifest.plan.stories if s.shots]
+    still = [s for s in manifest.plan.stories if not s.shots]
+    assert moving and still
+    for story in moving:
+        assert by_id[story.id].status is StoryStatus.failed
+        assert by_id[story.id].error.startswith(
+            "clips failed: refuses: moderation_input: prompt refused by policy"
+        )
+    for story in still:
+        assert by_id[story.id].status is StoryStatus.complete
+    assert manifest.status == "partial"
+    assert manifest.exports == []  # only the failed stories had clips: nothing is cut from them
+    assert (tmp_path / "out" / "campaigns" / "loop-test" / "index.html").is_file()
