@@ -54,3 +54,16 @@ def probe(path: Path | str) -> MediaInfo:
         has_video=bool(info.get("video_found")),
         has_audio=bool(info.get("audio_found")),
     )
+
+
+def last_frame(video: Path, out_png: Path) -> Path:
+    """The video's final frame as a PNG, so a shot that continues the previous one can start from it."""
+    out_png.unlink(missing_ok=True)  # so a stale PNG is never mistaken for this video's frame
+    # Decode only the last second and reverse it, so the one PNG written is the final frame.
+    run_ffmpeg(
+        ["-sseof", "-1", "-i", str(video), "-map", "0:v:0", "-vf", "reverse", "-frames:v", "1", str(out_png)],
+        what=f"extracting the last frame of {video}",
+    )
+    if not out_png.is_file():
+        raise MediaError(f"no frame could be decoded from the end of {video}")
+    return out_png
