@@ -87,7 +87,9 @@ def test_campaign_id_must_be_folder_safe():
 
 def test_unknown_brand_field_is_named():
     found = problems(brand={"name": "Fern", "palette": ["#224422"], "font": "Arial"})
-    assert found == ["'brand.font' is not a brief field; check its spelling (see the brief format in README.md)"]
+    assert found == [
+        "'brand.font' is not a brief field; check its spelling (see the brief format in README.md)"
+    ]
 
 
 def test_file_problems(tmp_path):

@@ -35,7 +35,13 @@ def test_one_story_per_channel_by_default(plan):
 
 def test_story_count_is_honoured_and_spread_over_channels():
     plan = LocalPlanner().plan(parse_brief({**BRIEF, "channels": ["instagram", "email"], "stories": 5}))
-    assert [s.channel.value for s in plan.stories] == ["instagram", "email", "instagram", "email", "instagram"]
+    assert [s.channel.value for s in plan.stories] == [
+        "instagram",
+        "email",
+        "instagram",
+        "email",
+        "instagram",
+    ]
     assert [s.type for s in plan.stories if s.channel == "instagram"] == [
         StoryType.video,
         StoryType.social,
