@@ -21,3 +21,14 @@ def font(size: int) -> ImageFont.FreeTypeFont:
         if Path(candidate).is_file():
             return ImageFont.truetype(candidate, size)
     return ImageFont.load_default(size)
+
+
+def wrap(text: str, face: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
+    """Greedy word wrap: as many words per line as fit in max_width pixels (a long word gets a line)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and face.getlength(f"{lines[-1]} {word}") <= max_width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

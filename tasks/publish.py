@@ -7,7 +7,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from cutroom.manifest import Manifest
 from cutroom.report import render_report, report_key, report_link_for
-from cutroom.storage import campaign_prefix, open_storage
+from cutroom.storage import campaign_prefix, metadata_key, open_storage
 
 
 def manifest_key(campaign_id: str) -> str:
@@ -41,6 +41,9 @@ def _summary(manifest: Manifest, report_uri: str) -> str:
 async def publish(manifest: Manifest, out: str) -> str:
     """Store the manifest and report; returns the report's URI."""
     storage = open_storage(out)
+    for story in manifest.stories:
+        record = story.model_dump_json(indent=2).encode()
+        storage.put_bytes(metadata_key(manifest.campaign_id, story.story_id, "story.json"), record, "application/json")
     storage.put_bytes(
         manifest_key(manifest.campaign_id),
         manifest.model_dump_json(indent=2, by_alias=True).encode(),

@@ -73,6 +73,8 @@ def test_every_asset_is_stored_once_under_its_hash(first_run):
             assert path.is_file() and sha256_file(path) == asset["sha256"] and asset["sha256"] in path.name
             assert asset["score"]["total"] > 0 and asset["score"]["criteria"]
         assert f"/stories/{story['story_id']}/" in story["keyframe"]["uri"]
+        record = path_of(story["keyframe"]["uri"]).parent.parent / "metadata" / "story.json"
+        assert json.loads(record.read_text())["status"] == story["status"]
 
 
 def test_images_have_the_planned_sizes(first_run):

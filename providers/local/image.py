@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from cutroom.assets import AssetSpec, Style
-from cutroom.fonts import font
+from cutroom.fonts import font, wrap
 from providers.base import Capability, Output, SyncGenerator
 from providers.local.vocabulary import DIRECTIVES, directives_in
 
@@ -314,27 +314,16 @@ def _text_colours(palette: list[RGB], background: RGB) -> tuple[RGB, RGB]:
     return light, dark
 
 
-def _wrap(text: str, size: int, max_width: float) -> list[str]:
-    face = font(size)
-    lines: list[str] = []
-    for word in text.split():
-        if lines and face.getlength(f"{lines[-1]} {word}") <= max_width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines
-
-
 def _headline(canvas: Image.Image, text: str, look: _Look, palette: list[RGB], background: RGB) -> None:
     """The headline, wrapped and sized to the frame, on a card of the brand's darkest or lightest colour."""
     w, h = canvas.size
     max_width, max_height = 0.8 * w, 0.3 * h
     size = round(0.13 * min(w, h))
-    lines = _wrap(text, size, max_width)
+    lines = wrap(text, font(size), max_width)
     widest = max(font(size).getlength(line) for line in lines)
     while size > 12 and (widest > max_width or len(lines) * size * 1.2 > max_height):
         size = max(12, round(size * 0.9))
-        lines = _wrap(text, size, max_width)
+        lines = wrap(text, font(size), max_width)
         widest = max(font(size).getlength(line) for line in lines)
     backing, ink = _text_colours(palette, background)
     line_height, pad = round(size * 1.2), round(size * 0.6)

@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from PIL import Image, ImageColor, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, ImageDraw, ImageOps, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef, Style
 from cutroom.channels import SIZES
-from cutroom.fonts import font
+from cutroom.fonts import font, wrap
 from cutroom.media import MediaError, probe, run_ffmpeg
 from cutroom.plan import CameraMotion
 from cutroom.storage import path_of
@@ -221,7 +221,7 @@ def _headline_card(style: Style | None, width: int, height: int) -> Image.Image 
     max_text = width * 0.88 - size * 1.6
     while True:
         typeface = font(size)
-        lines = _wrap(style.headline, typeface, max_text)
+        lines = wrap(style.headline, typeface, max_text)
         text_w = max(round(typeface.getlength(line)) for line in lines)
         if (len(lines) <= 3 and text_w <= max_text) or size <= 14:
             break
@@ -235,13 +235,3 @@ def _headline_card(style: Style | None, width: int, height: int) -> Image.Image 
     for i, line in enumerate(lines):
         draw.text((bar + pad, pad + i * leading), line, font=typeface, fill=(255, 255, 255, 255))
     return card
-
-
-def _wrap(text: str, typeface: ImageFont.FreeTypeFont, max_width: float) -> list[str]:
-    lines: list[str] = []
-    for word in text.split():
-        if lines and typeface.getlength(f"{lines[-1]} {word}") <= max_width:
-            lines[-1] = f"{lines[-1]} {word}"
-        else:
-            lines.append(word)
-    return lines
