@@ -19,6 +19,7 @@ def style(brief: Brief, headline: str) -> Style:
 
 
 def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt: str) -> AssetSpec:
+    """A still carries its headline; a moving story's keyframe stays clean for the clip's reveal and captions."""
     fmt = primary_format(story.channel)
     return AssetSpec(
         kind=AssetKind.image,
@@ -28,7 +29,7 @@ def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt:
         aspect=fmt.aspect,
         width=fmt.width,
         height=fmt.height,
-        style=style(brief, story.copy_.headline),
+        style=style(brief, "" if story.moving else story.copy_.headline),
     )
 
 
