@@ -65,6 +65,15 @@ def test_shots_use_the_channel_format_and_chain(plan):
     assert len({s.camera_motion for s in tiktok.shots}) == len(tiktok.shots)
 
 
+def test_text_never_sits_on_a_frame_the_next_shot_continues_from(plan):
+    for story in plan.stories:
+        for shot, following in zip(story.shots, story.shots[1:], strict=False):
+            if following.continues_previous:
+                assert shot.caption == ""
+    video = plan.stories[0]
+    assert [s.caption for s in video.shots] == ["", video.copy_.headline, video.copy_.cta]
+
+
 def test_design_stories_are_stills():
     plan = LocalPlanner().plan(parse_brief({**BRIEF, "channels": ["linkedin"], "stories": 2}))
     design = plan.stories[1]

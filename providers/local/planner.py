@@ -87,9 +87,9 @@ class LocalPlanner:
                     aspect=aspect,
                     camera_motion=motion,
                     continues_previous=n == 1,
-                    caption=copy.headline if n == 0 else copy.cta,
                 )
             )
+        _caption(shots, [copy.headline, copy.cta])
         duration = sum(s.duration_s for s in shots)
         voice_over = (
             _fit([f"{copy.headline}.", *_sentences(copy.body), f"{copy.cta}."], duration) if shots else ""
@@ -105,6 +105,18 @@ class LocalPlanner:
             keyframe_prompt=_clean(f"key visual: {subject}; {mood}", brief),
             shots=shots,
         )
+
+
+def _caption(shots: list[Shot], texts: list[str]) -> None:
+    """Headline first, call to action last, each on a shot no other shot continues from.
+
+    A continuing shot starts from the previous clip's last frame, so text on that frame would be baked in twice.
+    """
+    carriers = [s for i, s in enumerate(shots) if i + 1 == len(shots) or not shots[i + 1].continues_previous]
+    if carriers:
+        carriers[0].caption = texts[0]
+    if len(carriers) > 1:
+        carriers[-1].caption = texts[-1]
 
 
 def _sentence(text: str) -> str:
