@@ -395,7 +395,7 @@ footer { margin: 30px 0 40px; font-size: 12px; color: var(--muted); }
         <h4>Voice-over</h4>
         {% if s.voice_over %}<p class="voice">“{{ s.voice_over }}”</p>{% endif %}
         {% if r.voice %}
-        <audio controls preload="metadata" src="{{ link(r.voice.uri) }}"></audio>
+        <audio controls preload="none" src="{{ link(r.voice.uri) }}"></audio>
         <div class="muted small">
           {{ r.voice.provider }} · {{ r.voice.model }} · {{ r.voice.duration_s | seconds }}
         </div>
@@ -447,7 +447,7 @@ footer { margin: 30px 0 40px; font-size: 12px; color: var(--muted); }
     <div class="media-grid">
       {% for a in r.clips %}
       <figure>
-        <video controls preload="metadata" src="{{ link(a.uri) }}"
+        <video controls preload="none" src="{{ link(a.uri) }}"
           {% if a.width and a.height %} style="aspect-ratio: {{ a.width }} / {{ a.height }}"{% endif %}>
         </video>
         <figcaption>

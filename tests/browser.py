@@ -40,7 +40,8 @@ MAX_SCREENSHOT_HEIGHT = 16000  # chromium paint surfaces top out near 16k px
 # Settled: loaded, every <img> decoded or broken, every <video>/<audio> has its metadata or an error.
 SETTLED = """document.readyState === 'complete'
   && [...document.images].every(i => i.complete)
-  && [...document.querySelectorAll('video, audio')].every(m => m.readyState >= 1 || m.error)"""
+  && [...document.querySelectorAll('video, audio')].every(m => m.readyState >= 1 || m.error
+       || (m.preload === 'none' && m.networkState !== HTMLMediaElement.NETWORK_LOADING))"""
 
 
 class BrowserError(RuntimeError):
@@ -141,6 +142,8 @@ class Page:
             self._pending.discard(params["requestId"])
         elif method == "Network.loadingFailed":
             self._pending.discard(params["requestId"])
+            if params.get("type") == "Media" and params.get("errorText") == "net::ERR_ABORTED":
+                return  # the media pipeline cancels the rest of a file once it has what preload asked for
             blocked = params.get("blockedReason")
             reason = f"blocked ({blocked})" if blocked else params["errorText"]
             self.failed_loads.append(f"{self._urls.get(params['requestId'], '?')}: {reason}")

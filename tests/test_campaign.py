@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import yaml
@@ -118,3 +119,29 @@ def test_a_second_run_generates_nothing_new(first_run):
     after = snapshot(out)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed <= {"campaigns/fern-spring/manifest.json", "campaigns/fern-spring/index.html"}
+
+
+def test_the_report_renders_in_a_real_browser_without_errors(first_run, tmp_path):
+    from browser import Chromium
+
+    work, _, manifest = first_run
+    report = work / "out" / "campaigns" / "fern-spring" / "index.html"
+    with Chromium() as browser, browser.page(report) as page:
+        assert page.problems == []
+        text = page.evaluate("document.body.innerText")
+        sources = page.evaluate(
+            "[...document.querySelectorAll('video, audio, img')].map(m => m.getAttribute('src'))"
+        )
+        reels_ok = page.evaluate(
+            "[...document.querySelectorAll('video[preload=metadata]')].map(v => v.readyState >= 1 && !v.error)"
+        )
+        page.screenshot(tmp_path / "report.png")
+    assert reels_ok == [True] * len(manifest["exports"])
+    assert "Fern Spring" in text and "complete" in text.lower()
+    for story in manifest["stories"]:
+        assert story["candidates"][0]["prompt"] in text
+    made = len(manifest["exports"]) + sum(
+        len(s["candidates"]) + len(s["clips"]) + 1 for s in manifest["stories"]
+    )
+    assert len(sources) == made
+    assert all((report.parent / unquote(src)).is_file() for src in sources)
