@@ -55,7 +55,9 @@ class ErrorKind(StrEnum):
 
 
 class ProviderError(Exception):
-    def __init__(self, kind: ErrorKind, message: str, *, provider: str = "", retry_after: float | None = None):
+    def __init__(
+        self, kind: ErrorKind, message: str, *, provider: str = "", retry_after: float | None = None
+    ):
         self.kind = kind
         self.provider = provider
         self.retry_after = retry_after
@@ -166,7 +168,9 @@ def run_job(
                 ErrorKind.generation_failed, status.error or status.state.value, provider=generator.name
             )
         if waited >= timeout_s:
-            raise ProviderError(ErrorKind.generation_failed, f"no result after {timeout_s:.0f}s", provider=generator.name)
+            raise ProviderError(
+                ErrorKind.generation_failed, f"no result after {timeout_s:.0f}s", provider=generator.name
+            )
         sleep(interval)
         waited += interval
         interval = min(interval * 1.6, max_interval_s)

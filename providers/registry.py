@@ -57,7 +57,9 @@ DEFAULT_ORDER: dict[Capability, tuple[str, ...]] = {cap: ("local",) for cap in C
 
 def register(entry: Entry) -> None:
     """Add a provider to the catalogue, or replace the one of the same name and capability (plugins)."""
-    CATALOGUE[:] = [e for e in CATALOGUE if (e.name, e.capability) != (entry.name, entry.capability)] + [entry]
+    CATALOGUE[:] = [e for e in CATALOGUE if (e.name, e.capability) != (entry.name, entry.capability)] + [
+        entry
+    ]
     _instances.pop((entry.capability, entry.name), None)
 
 
@@ -147,6 +149,8 @@ def lineup(preferences: dict[str, list[str]]) -> Lineup:
     notes: list[str] = []
     for capability in Capability:
         choice = choose(capability, preferences.get(capability.value))
-        picks[capability.value] = Pick(name=choice.name, model=getattr(provider(capability, choice.name), "model", ""))
+        picks[capability.value] = Pick(
+            name=choice.name, model=getattr(provider(capability, choice.name), "model", "")
+        )
         notes += [f"{capability.value}: passed over {p}" for p in choice.passed_over]
     return Lineup(**picks, notes=notes)

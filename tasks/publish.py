@@ -43,7 +43,9 @@ async def publish(manifest: Manifest, out: str) -> str:
     storage = open_storage(out)
     for story in manifest.stories:
         record = story.model_dump_json(indent=2).encode()
-        storage.put_bytes(metadata_key(manifest.campaign_id, story.story_id, "story.json"), record, "application/json")
+        storage.put_bytes(
+            metadata_key(manifest.campaign_id, story.story_id, "story.json"), record, "application/json"
+        )
     storage.put_bytes(
         manifest_key(manifest.campaign_id),
         manifest.model_dump_json(indent=2, by_alias=True).encode(),
