@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from cutroom.assets import AssetKind
@@ -96,33 +98,28 @@ class LocalStorage:
             and sha256_file(target) == sha256_bytes(data)
         ):
             return self.uri(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(target, lambda fh: fh.write(data))
         return self.uri(key)
 
     def put_file(self, key: str, path: Path, content_type: str) -> str:
         target = self.root / key
-        if Path(path).resolve() == target:
-            return self.uri(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        os.close(fd)
-        try:
-            with Path(path).open("rb") as src, open(tmp, "wb") as dst:
-                while block := src.read(1 << 20):
-                    dst.write(block)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if Path(path).resolve() != target:
+            with Path(path).open("rb") as src:
+                _write_atomically(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
         return self.uri(key)
+
+
+def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write beside the target, then rename over it: a crash never leaves half an object."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def path_of(uri: str) -> Path:
