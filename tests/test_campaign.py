@@ -121,6 +121,17 @@ def test_a_second_run_generates_nothing_new(first_run):
     assert changed <= {"campaigns/fern-spring/manifest.json", "campaigns/fern-spring/index.html"}
 
 
+def test_a_deleted_asset_is_made_again_and_nothing_else(first_run):
+    work, _, manifest = first_run
+    clip = manifest["stories"][0]["clips"][-1]
+    path_of(clip["uri"]).unlink()
+    result = cutroom("run", str(work / "brief.yaml"), "--out", str(work / "out"))
+    assert result.returncode == 0, result.stderr
+    assert sha256_file(path_of(clip["uri"])) == clip["sha256"]
+    total = sum(len(s["candidates"]) + len(s["clips"]) + 1 for s in manifest["stories"])
+    assert f"Reused {total - 1} of {total} assets from earlier runs; generated 1 new." in result.stdout
+
+
 def test_the_report_renders_in_a_real_browser_without_errors(first_run, tmp_path):
     from browser import Chromium
 

@@ -72,11 +72,14 @@ class Refuses(SyncGenerator):
         raise ProviderError(ErrorKind.moderation_input, "prompt refused by policy", provider=self.name)
 
 
-def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path):
+def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, monkeypatch):
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
     from flows.campaign import campaign
 
+    monkeypatch.setattr(
+        registry, "CATALOGUE", list(registry.CATALOGUE)
+    )  # the provider lives for this test only
     registry.register(registry.Entry("refuses", Capability.video, Refuses))
     brief = parse_brief(
         {
