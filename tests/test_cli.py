@@ -108,3 +108,32 @@ def test_providers_lists_every_capability():
     assert result.returncode == 0
     for capability in ("planner", "image", "video", "speech", "judge"):
         assert capability in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "suffix", "size"),
+    [
+        ("image", ["--aspect", "9:16", "--headline", "Hello"], ".png", (720, 1280)),
+        ("video", ["--aspect", "1:1", "--duration", "2", "--camera", "pan_left"], ".mp4", (1080, 1080)),
+        ("speech", ["--voice", "en-gb"], ".wav", None),
+    ],
+)
+def test_generate_makes_one_asset(prefect_server, tmp_path, kind, args, suffix, size):
+    from PIL import Image
+
+    from cutroom.media import probe
+
+    target = tmp_path / f"asset{suffix}"
+    result = cutroom(
+        "generate", kind, "--prompt", "A lighthouse at dawn", *args, "--out", str(target),
+        env={"CUTROOM_OUT": str(tmp_path / "work")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"{kind}: {target}" in result.stdout
+    if kind == "image":
+        assert Image.open(target).size == size
+    elif kind == "video":
+        info = probe(target)
+        assert (info.width, info.height) == size and abs(info.duration_s - 2) < 0.2
+    else:
+        assert probe(target).has_audio and probe(target).duration_s > 0.5
