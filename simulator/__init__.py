@@ -1,0 +1,1 @@
+"""A loopback implementation of each vendor's wire contract, with latency and fault injection."""

@@ -1,0 +1,180 @@
+"""The simulator's frame: runtime config, the request log, transport faults, and vendor mounting.
+
+A vendor module exposes `VENDOR` (its name), `PREFIX` (where it is mounted), `router(sim) -> APIRouter`
+and `error_response(status, message, retry_after) -> Response` (its own error body shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from enum import StrEnum
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel, Field
+
+
+class Fault(StrEnum):
+    rate_limited = "429"
+    server_error = "5xx"
+    timeout = "timeout"
+    reset = "reset"
+    malformed = "malformed"
+    failed = "failed"
+    throttled = "throttled"
+    moderation = "moderation"
+    expired = "expired"
+
+    @property
+    def transport(self) -> bool:
+        """Faults the frame injects on any request; the rest are job outcomes a vendor module decides."""
+        return self in (Fault.rate_limited, Fault.server_error, Fault.timeout, Fault.reset, Fault.malformed)
+
+
+class SimConfig(BaseModel):
+    latency_scale: float = Field(default=1.0, ge=0, description="Multiplies every vendor's job latency.")
+    fault_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Chance that a request or job gets a fault."
+    )
+    faults: list[Fault] = Field(default_factory=list, description="Which faults may be drawn.")
+    retry_after_s: float = Field(default=1.0, ge=0, description="Retry-After sent with a 429.")
+    timeout_s: float = Field(
+        default=30.0, ge=0, description="How long a 'timeout' fault stalls the response."
+    )
+    output_ttl_s: float = Field(default=600.0, gt=0, description="How long output URLs stay valid.")
+    seed: int = 0
+
+
+class RequestRecord(BaseModel):
+    method: str
+    path: str
+    vendor: str
+    status: int
+    time: float
+    body: Any = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    fault: Fault | None = None
+
+
+#: Headers worth keeping in the log; credentials are reduced to their scheme.
+LOGGED_HEADERS = (
+    "authorization",
+    "x-runway-version",
+    "content-type",
+    "user-agent",
+    "x-stainless-retry-count",
+)
+
+
+def _logged_headers(request: Request) -> dict[str, str]:
+    kept = {}
+    for name in LOGGED_HEADERS:
+        if name in request.headers:
+            value = request.headers[name]
+            kept[name] = value.split(" ", 1)[0] + " …" if name == "authorization" else value
+    return kept
+
+
+class Simulator:
+    """Shared state: config, the request log, and a seeded random source for faults and latencies."""
+
+    def __init__(self, config: SimConfig | None = None):
+        self.config = config or SimConfig()
+        self.requests: list[RequestRecord] = []
+        self.random = random.Random(self.config.seed)
+
+    def configure(self, **changes: Any) -> SimConfig:
+        self.config = self.config.model_copy(
+            update=SimConfig(**{**self.config.model_dump(), **changes}).model_dump()
+        )
+        self.random.seed(self.config.seed)
+        return self.config
+
+    def draw(self, *allowed: Fault) -> Fault | None:
+        """A fault for this request or job, or None; only faults both configured and allowed here are drawn."""
+        choices = [f for f in self.config.faults if f in allowed]
+        if not choices or self.random.random() >= self.config.fault_rate:
+            return None
+        return self.random.choice(choices)
+
+    def latency(self, mean_s: float) -> float:
+        """A job's running time: lognormal around the vendor's mean, scaled."""
+        return self.config.latency_scale * mean_s * self.random.lognormvariate(0, 0.25)
+
+
+def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> FastAPI:
+    sim = Simulator(config)
+    app = FastAPI(title="Cutroom vendor simulator", docs_url=None, redoc_url=None)
+    app.state.sim = sim
+    by_prefix = {v.PREFIX: v for v in vendors}
+
+    def vendor_of(path: str) -> ModuleType | None:
+        return next((v for prefix, v in by_prefix.items() if path.startswith(prefix)), None)
+
+    @app.middleware("http")
+    async def faults_and_log(request: Request, call_next: Any) -> Response:
+        vendor = vendor_of(request.url.path)
+        if vendor is None:
+            return await call_next(request)
+        raw = await request.body()
+        record = RequestRecord(
+            method=request.method,
+            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            vendor=vendor.VENDOR,
+            status=0,
+            time=time.time(),
+            body=_json_or_none(raw),
+            headers=_logged_headers(request),
+        )
+        sim.requests.append(record)
+        record.fault = sim.draw(*(f for f in Fault if f.transport))
+        if record.fault is Fault.rate_limited:
+            response = vendor.error_response(429, "Too many requests", sim.config.retry_after_s)
+        elif record.fault is Fault.server_error:
+            response = vendor.error_response(503, "Service temporarily unavailable", None)
+        elif record.fault is Fault.malformed:
+            response = Response(b'{"id": "trunc', status_code=200, media_type="application/json")
+        elif record.fault is Fault.timeout:
+            await asyncio.sleep(sim.config.timeout_s)
+            response = vendor.error_response(504, "Gateway timeout", None)
+        elif record.fault is Fault.reset:
+            record.status = -1
+            raise ConnectionResetError("simulated connection reset")
+        else:
+            response = await call_next(request)
+        record.status = response.status_code
+        return response
+
+    @app.get("/_sim/requests")
+    async def requests() -> list[dict[str, Any]]:
+        return [r.model_dump(mode="json") for r in sim.requests]
+
+    @app.get("/_sim/config")
+    async def get_config() -> SimConfig:
+        return sim.config
+
+    @app.post("/_sim/config")
+    async def set_config(changes: dict[str, Any]) -> SimConfig:
+        return sim.configure(**changes)
+
+    @app.post("/_sim/reset")
+    async def reset() -> dict[str, str]:
+        sim.requests.clear()
+        return {"status": "reset"}
+
+    for vendor in vendors:
+        app.include_router(vendor.router(sim), prefix=vendor.PREFIX)
+    return app
+
+
+def _json_or_none(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {"_bytes": len(raw)}
