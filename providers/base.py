@@ -147,30 +147,63 @@ class SyncGenerator:
             raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name) from None
 
 
+class PollSchedule(BaseModel):
+    """When to look at a job: first near its expected latency, then backing off, never faster than allowed."""
+
+    expected_s: float = Field(default=1.0, ge=0, description="Typical running time of the model.")
+    min_interval_s: float = Field(default=0.0, ge=0, description="The vendor's minimum time between polls.")
+    max_interval_s: float = 15.0
+    backoff: float = 1.5
+    timeout_s: float = 1800.0
+
+    def first(self) -> float:
+        return max(self.min_interval_s, 0.8 * self.expected_s)
+
+    def next(self, previous: float, waited: float) -> float:
+        """After a job outran its first look, check in steps that grow but stay near a tenth of its age."""
+        if not previous:
+            return self.first()
+        step = max(previous * self.backoff, 0.1 * self.expected_s)
+        step = min(step, self.max_interval_s, max(0.1 * waited, 0.1 * self.expected_s, self.min_interval_s))
+        return max(step, self.min_interval_s)
+
+
 def run_job(
     generator: Generator,
     spec: AssetSpec,
     *,
-    first_poll_s: float = 1.0,
-    max_interval_s: float = 15.0,
-    timeout_s: float = 1800.0,
+    schedule: PollSchedule | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Output:
-    """Submit, wait with backoff, fetch. A failed job raises ProviderError(generation_failed)."""
+    """Submit, wait on the schedule, fetch. A failed job raises ProviderError(generation_failed).
+
+    A poll answered with rate_limited waits its Retry-After and looks again; the job is not resubmitted.
+    """
+    schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
     job = generator.submit(spec)
-    interval, waited = first_poll_s, 0.0
+    interval, waited = 0.0, 0.0
     while True:
-        status = generator.poll(job)
+        try:
+            status = generator.poll(job)
+        except ProviderError as exc:
+            if exc.kind is not ErrorKind.rate_limited or waited >= schedule.timeout_s:
+                raise
+            pause = max(exc.retry_after or 0.0, schedule.min_interval_s, 1.0)
+            sleep(pause)
+            waited += pause
+            continue
         if status.state is JobState.SUCCEEDED:
             return generator.fetch(job)
         if status.state.terminal:
             raise ProviderError(
                 ErrorKind.generation_failed, status.error or status.state.value, provider=generator.name
             )
-        if waited >= timeout_s:
+        if waited >= schedule.timeout_s:
             raise ProviderError(
-                ErrorKind.generation_failed, f"no result after {timeout_s:.0f}s", provider=generator.name
+                ErrorKind.generation_failed,
+                f"no result after {schedule.timeout_s:.0f}s",
+                provider=generator.name,
             )
+        interval = schedule.next(interval, waited)
         sleep(interval)
         waited += interval
-        interval = min(interval * 1.6, max_interval_s)
