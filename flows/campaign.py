@@ -45,7 +45,12 @@ async def make_stories(plan: Plan, brief: Brief, lineup: Lineup, out: str) -> li
     async def one(story) -> StoryResult:
         nonlocal done
         async with gate:
-            result = await story_flow(story, brief, lineup, out)
+            state = await story_flow(story, brief, lineup, out, return_state=True)
+        result = await state.result(raise_on_failure=False)
+        if not isinstance(result, StoryResult):  # the story crashed outside its steps
+            result = StoryResult(
+                story_id=story.id, status=StoryStatus.failed, error=f"story crashed: {result}"
+            )
         done += 1
         await aupdate_progress_artifact(progress, 100.0 * done / len(plan.stories))
         return result

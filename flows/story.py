@@ -7,6 +7,8 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
+from prefect.states import Failed
 
 from cutroom import progress
 from cutroom.assets import Asset, AssetSpec, InputRef
@@ -28,7 +30,7 @@ class StepFailed(Exception):
 
 
 @flow(name="story", flow_run_name="{story.id}")
-async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> StoryResult:
+async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> StoryResult | State:
     """keyframe (generate → score → refine until the target) ‖ voice-over → a clip per shot."""
     result = StoryResult(story_id=story.id, status=StoryStatus.complete)
     try:
@@ -42,7 +44,8 @@ async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> St
         get_run_logger().error("story %s: %s", story.id, exc)
         result.status, result.error = StoryStatus.failed, str(exc)
     progress.emit(story.id, result.status.value, result.error or "", done=True, failed=bool(result.error))
-    return result
+    # A failed story shows as Failed in Prefect and still hands back what it made.
+    return Failed(message=result.error, data=result) if result.error else result
 
 
 async def refine_keyframe(

@@ -104,5 +104,16 @@ def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, mo
     for story in still:
         assert by_id[story.id].status is StoryStatus.complete
     assert manifest.status == "partial"
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[manifest.run_id])
+            )
+        )
+    states = {run.name: run.state.type.value for run in runs}
+    assert states == {s.id: ("FAILED" if s.shots else "COMPLETED") for s in manifest.plan.stories}
     assert manifest.exports == []  # only the failed stories had clips: nothing is cut from them
     assert (tmp_path / "out" / "campaigns" / "loop-test" / "index.html").is_file()
