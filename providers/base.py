@@ -75,6 +75,9 @@ class JobStatus(BaseModel):
     state: JobState
     progress: float | None = None
     error: str | None = None
+    error_kind: ErrorKind | None = Field(
+        default=None, description="Why a FAILED job failed, when the vendor says (moderation vs transient)."
+    )
 
 
 class Output(BaseModel):
@@ -175,7 +178,7 @@ def run_job(
     schedule: PollSchedule | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Output:
-    """Submit, wait on the schedule, fetch. A failed job raises ProviderError(generation_failed).
+    """Submit, wait on the schedule, fetch. A failed job raises ProviderError(status.error_kind or generation_failed).
 
     A poll answered with rate_limited waits its Retry-After and looks again; the job is not resubmitted.
     """
@@ -196,7 +199,9 @@ def run_job(
             return generator.fetch(job)
         if status.state.terminal:
             raise ProviderError(
-                ErrorKind.generation_failed, status.error or status.state.value, provider=generator.name
+                status.error_kind or ErrorKind.generation_failed,
+                status.error or status.state.value,
+                provider=generator.name,
             )
         if waited >= schedule.timeout_s:
             raise ProviderError(

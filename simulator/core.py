@@ -10,12 +10,14 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Fault(StrEnum):
@@ -46,6 +48,9 @@ class SimConfig(BaseModel):
         default=30.0, ge=0, description="How long a 'timeout' fault stalls the response."
     )
     output_ttl_s: float = Field(default=600.0, gt=0, description="How long output URLs stay valid.")
+    latency_jitter: float = Field(
+        default=0.25, ge=0, description="Sigma of the lognormal job latency; 0 makes every latency the mean."
+    )
     seed: int = 0
 
 
@@ -103,7 +108,87 @@ class Simulator:
 
     def latency(self, mean_s: float) -> float:
         """A job's running time: lognormal around the vendor's mean, scaled."""
-        return self.config.latency_scale * mean_s * self.random.lognormvariate(0, 0.25)
+        return self.config.latency_scale * mean_s * self.random.lognormvariate(0, self.config.latency_jitter)
+
+
+class _ConnectionDropped(Exception):
+    """Raised after the response head went out: uvicorn then closes the socket mid-response."""
+
+
+class FaultsAndLog:
+    """Raw ASGI middleware: logs vendor requests and injects transport faults.
+
+    Raw rather than BaseHTTPMiddleware so a `reset` can drop the connection after the head is sent: raising
+    there makes the server close the socket, which the client sees as a transport error, not an HTTP 500.
+    """
+
+    def __init__(self, app: ASGIApp, sim: Simulator, vendor_of: Callable[[str], ModuleType | None]):
+        self.app, self.sim, self.vendor_of = app, sim, vendor_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        vendor = self.vendor_of(scope["path"]) if scope["type"] == "http" else None
+        if vendor is None:
+            await self.app(scope, receive, send)
+            return
+        raw = await _read_body(receive)
+        request = Request(scope)
+        record = RequestRecord(
+            method=request.method,
+            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            vendor=vendor.VENDOR,
+            status=0,
+            time=time.time(),
+            body=_json_or_none(raw),
+            headers=_logged_headers(request),
+        )
+        sim = self.sim
+        sim.requests.append(record)
+        record.fault = sim.draw(*(f for f in Fault if f.transport))
+
+        async def logged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+            await send(message)
+
+        response: Response | None = None
+        if record.fault is Fault.rate_limited:
+            response = vendor.error_response(429, "Too many requests", sim.config.retry_after_s)
+        elif record.fault is Fault.server_error:
+            response = vendor.error_response(503, "Service temporarily unavailable", None)
+        elif record.fault is Fault.malformed:
+            response = Response(b'{"id": "trunc', status_code=200, media_type="application/json")
+        elif record.fault is Fault.timeout:
+            await asyncio.sleep(sim.config.timeout_s)
+            response = vendor.error_response(504, "Gateway timeout", None)
+        elif record.fault is Fault.reset:
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]}
+            )
+            record.status = -1
+            raise _ConnectionDropped("simulated connection reset")
+        if response is not None:
+            await response(scope, receive, logged_send)
+            return
+        await self.app(scope, _replay(raw, receive), logged_send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already-read body to the app once, then defers to the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> FastAPI:
@@ -115,39 +200,7 @@ def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> Fa
     def vendor_of(path: str) -> ModuleType | None:
         return next((v for prefix, v in by_prefix.items() if path.startswith(prefix)), None)
 
-    @app.middleware("http")
-    async def faults_and_log(request: Request, call_next: Any) -> Response:
-        vendor = vendor_of(request.url.path)
-        if vendor is None:
-            return await call_next(request)
-        raw = await request.body()
-        record = RequestRecord(
-            method=request.method,
-            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-            vendor=vendor.VENDOR,
-            status=0,
-            time=time.time(),
-            body=_json_or_none(raw),
-            headers=_logged_headers(request),
-        )
-        sim.requests.append(record)
-        record.fault = sim.draw(*(f for f in Fault if f.transport))
-        if record.fault is Fault.rate_limited:
-            response = vendor.error_response(429, "Too many requests", sim.config.retry_after_s)
-        elif record.fault is Fault.server_error:
-            response = vendor.error_response(503, "Service temporarily unavailable", None)
-        elif record.fault is Fault.malformed:
-            response = Response(b'{"id": "trunc', status_code=200, media_type="application/json")
-        elif record.fault is Fault.timeout:
-            await asyncio.sleep(sim.config.timeout_s)
-            response = vendor.error_response(504, "Gateway timeout", None)
-        elif record.fault is Fault.reset:
-            record.status = -1
-            raise ConnectionResetError("simulated connection reset")
-        else:
-            response = await call_next(request)
-        record.status = response.status_code
-        return response
+    app.add_middleware(FaultsAndLog, sim=sim, vendor_of=vendor_of)
 
     @app.get("/_sim/requests")
     async def requests() -> list[dict[str, Any]]:

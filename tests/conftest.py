@@ -14,6 +14,9 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: The vendor simulator on loopback, for every adapter test.
+pytest_plugins = ["tests.simulator_fixture"]
 BIN = Path(sys.executable).parent
 
 

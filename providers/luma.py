@@ -1,0 +1,480 @@
+"""Luma Dream Machine through the official `lumaai` SDK: Ray video (LumaVideo) and Photon images (LumaImage).
+
+Who retries what: this adapter never resends a create. Creates go through a client with `max_retries=0`,
+because the Stainless SDK would otherwise repeat a POST after a 5xx or timeout with no idempotency key — a
+second paid generation. Transient failures surface as ProviderError(rate_limited | generation_failed); the
+Prefect task retries them via its retry_condition on `ErrorKind.transient` (re-attaching to the journaled job
+id), and `run_job` waits out a 429 on a poll. Reads (get, list, credits) keep the SDK's own retries: they are
+idempotent and free.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import httpx
+import lumaai
+from lumaai.types import Generation
+from lumaai.types.generations import VideoCreateParams
+from PIL import Image, UnidentifiedImageError
+
+from cutroom.assets import AssetSpec, InputRef
+from cutroom.media import MediaError, probe
+from providers.base import (
+    Capability,
+    ErrorKind,
+    JobRef,
+    JobState,
+    JobStatus,
+    Output,
+    PollSchedule,
+    ProviderError,
+)
+from providers.catalogue import ModelCard
+
+NAME = "luma"
+#: Where the simulator mounts Luma; CUTROOM_SIMULATOR_URL + this is a drop-in base URL.
+SIMULATOR_PREFIX = "/luma/dream-machine/v1"
+SIMULATOR_KEY = "luma-simulator"
+#: An input URI naming an earlier Luma generation, so a continuing shot chains from it (keyframe type generation).
+GENERATION_SCHEME = "luma-generation:"
+KEYFRAME_ROLES = ("first_frame", "keyframe")
+IMAGE_REF_WEIGHT = 0.85
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def _literals(hint: Any) -> tuple[str, ...]:
+    """The string values of a Literal, also when it sits inside a Union (like `Literal[...] | str`)."""
+    if get_origin(hint) is Literal:
+        return tuple(get_args(hint))
+    if get_origin(hint) is Union:
+        return tuple(v for arg in get_args(hint) for v in _literals(arg))
+    return ()
+
+
+_VIDEO_HINTS = get_type_hints(VideoCreateParams)
+#: Taken from the installed SDK's enums, so the cards follow the SDK's own contract.
+ASPECTS = _literals(_VIDEO_HINTS["aspect_ratio"])
+RESOLUTIONS = _literals(_VIDEO_HINTS["resolution"])
+DURATIONS_S = tuple(float(d.rstrip("s")) for d in _literals(_VIDEO_HINTS["duration"]))
+
+_RAY = {
+    "durations_s": DURATIONS_S,
+    "aspects": ASPECTS,
+    "resolutions": RESOLUTIONS,
+    "min_poll_interval_s": 3.0,
+}
+_PHOTON = {"aspects": ASPECTS, "min_poll_interval_s": 2.0}
+MODELS: dict[str, ModelCard] = {
+    card.model: card
+    for card in (
+        ModelCard(
+            provider=NAME,
+            model="ray-2",
+            capability=Capability.video,
+            summary="Ray 2: Luma's quality text/image-to-video; ~3 min for 5 s 720p.",
+            expected_latency_s=180.0,
+            usd_per_second=0.08,  # (u) third-party aggregator figure, luma.md
+            **_RAY,
+        ),
+        ModelCard(
+            provider=NAME,
+            model="ray-flash-2",
+            capability=Capability.video,
+            summary="Ray Flash 2: faster, cheaper Ray 2.",
+            expected_latency_s=60.0,  # (u) no measured figure; assumed ~3x faster than ray-2
+            usd_per_second=0.027,  # (u) assumed ~1/3 of ray-2; not in luma.md
+            **_RAY,
+        ),
+        ModelCard(
+            provider=NAME,
+            model="photon-1",
+            capability=Capability.image,
+            summary="Photon 1: Luma's image model.",
+            expected_latency_s=20.0,
+            usd_per_image=0.32,  # (u) $0.32/MP (luma.md, aggregator) at ~1 MP per image
+            **_PHOTON,
+        ),
+        ModelCard(
+            provider=NAME,
+            model="photon-flash-1",
+            capability=Capability.image,
+            summary="Photon Flash 1: faster, cheaper Photon.",
+            expected_latency_s=10.0,  # (u) assumed half of photon-1
+            usd_per_image=0.08,  # (u) assumed ~1/4 of photon-1; not in luma.md
+            **_PHOTON,
+        ),
+    )
+}
+
+
+def schedule_for(card: ModelCard, time_scale: float = 1.0) -> PollSchedule:
+    """Poll near the model's latency; time_scale matches the simulator's latency_scale in tests."""
+    return PollSchedule(
+        expected_s=card.expected_latency_s * time_scale,
+        min_interval_s=card.min_poll_interval_s * time_scale,
+        max_interval_s=15.0 * time_scale,
+        timeout_s=max(20 * card.expected_latency_s, 600.0) * time_scale,
+    )
+
+
+def make_client(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    http_client: httpx.Client | None = None,
+    timeout: float | None = None,
+) -> lumaai.LumaAI:
+    """A Dream Machine client: the simulator if CUTROOM_SIMULATOR_URL is set, else LUMAAI_BASE_URL or Luma."""
+    simulator = os.environ.get("CUTROOM_SIMULATOR_URL")
+    if base_url is None and simulator:
+        base_url = f"{simulator.rstrip('/')}{SIMULATOR_PREFIX}"
+        api_key = api_key or SIMULATOR_KEY
+    api_key = api_key or os.environ.get("LUMAAI_API_KEY")
+    if not api_key:
+        raise ProviderError(
+            ErrorKind.not_configured,
+            "no Luma API key: set LUMAAI_API_KEY (a Dream Machine key, luma-…), "
+            "or CUTROOM_SIMULATOR_URL to use the local simulator",
+            provider=NAME,
+        )
+    return lumaai.LumaAI(
+        auth_token=api_key,
+        base_url=base_url or os.environ.get("LUMAAI_BASE_URL"),
+        http_client=http_client,
+        timeout=timeout or lumaai.DEFAULT_TIMEOUT,  # the SDK's 60 s with a 5 s connect limit
+    )
+
+
+class _Luma:
+    """What both capabilities share: the client, error mapping, polling, downloading."""
+
+    name = NAME
+    capability: Capability
+    default_model: str
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        client: lumaai.LumaAI | None = None,
+        http_client: httpx.Client | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = None,
+        time_scale: float = 1.0,
+    ) -> None:
+        self.model = model or self.default_model
+        self.schedule = schedule_for(self._card(self.model), time_scale)
+        self._client = client
+        self._client_options = {"base_url": base_url, "api_key": api_key, "timeout": timeout}
+        self._http = http_client
+        self._timeout = timeout or DEFAULT_TIMEOUT_S
+        # Generations seen on a poll, so fetch needs no second GET for the asset URL.
+        self._seen: dict[str, Generation] = {}
+
+    @property
+    def client(self) -> lumaai.LumaAI:
+        # Built on first use so an unconfigured adapter can be listed; missing keys fail at the first call.
+        if self._client is None:
+            self._client = make_client(http_client=self._http, **self._client_options)
+        return self._client
+
+    def _card(self, model: str) -> ModelCard:
+        card = MODELS.get(model)
+        if card is None or card.capability is not self.capability:
+            known = ", ".join(m for m, c in MODELS.items() if c.capability is self.capability)
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"unknown {self.capability} model {model!r} (known: {known})",
+                provider=NAME,
+            )
+        return card
+
+    def _spec_card(self, spec: AssetSpec) -> ModelCard:
+        return self._card(spec.model or self.model)
+
+    def estimate(self, spec: AssetSpec) -> float:
+        return self._spec_card(spec).price(spec)
+
+    def submit(self, spec: AssetSpec) -> JobRef:
+        card = self._spec_card(spec)
+        card.check(spec)
+        body = self._body(spec, card)
+        if callback := os.environ.get("CUTROOM_CALLBACK_URL"):
+            body["callback_url"] = callback
+        creator = self.client.with_options(max_retries=0)  # a retried create is a second paid generation
+        with _mapped_errors("create"):
+            generation = self._create(creator, body)
+        if not generation.id:
+            raise ProviderError(ErrorKind.generation_failed, "create answered without an id", provider=NAME)
+        return JobRef(provider=NAME, job_id=generation.id, spec_key=spec.key())
+
+    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
+        raise NotImplementedError
+
+    def poll(self, job: JobRef) -> JobStatus:
+        """Map Luma's state; a moderation failure raises its own kind so run_job reports it, not a retry."""
+        with _mapped_errors("poll"):
+            generation = self.client.generations.get(job.job_id)
+        state = generation.state
+        if state == "completed":
+            self._seen[job.job_id] = generation
+            return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+        if state == "failed":
+            reason = generation.failure_reason or "failed without a reason"
+            if "moderation" in reason.lower():
+                # luma.md: the observed text ("Advanced moderation failed") was about the input image.
+                kind = (
+                    ErrorKind.moderation_output if "output" in reason.lower() else ErrorKind.moderation_input
+                )
+                raise ProviderError(kind, reason, provider=NAME)
+            return JobStatus(state=JobState.FAILED, error=reason)
+        if state == "queued":
+            return JobStatus(state=JobState.PENDING, progress=0.0)
+        return JobStatus(state=JobState.RUNNING)
+
+    def fetch(self, job: JobRef) -> Output:
+        """Download the output at once (vendor URLs expire); 403/404 means the link is gone."""
+        generation = self._seen.pop(job.job_id, None)
+        if generation is None:
+            with _mapped_errors("get"):
+                generation = self.client.generations.get(job.job_id)
+        assets = generation.assets
+        url = assets and (assets.video if generation.generation_type == "video" else assets.image)
+        if generation.state != "completed" or not url:
+            raise ProviderError(
+                ErrorKind.not_found,
+                f"generation {job.job_id} has no output (state {generation.state})",
+                provider=NAME,
+            )
+        data, mime = self._download(url)
+        return _describe(data, mime, self._cost(generation))
+
+    def _download(self, url: str) -> tuple[bytes, str]:
+        http = self._http or httpx.Client(timeout=self._timeout, follow_redirects=True)
+        try:
+            response = http.get(url)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"downloading {url}: {exc}", provider=NAME
+            ) from exc
+        finally:
+            if http is not self._http:
+                http.close()
+        if response.status_code in (403, 404):
+            raise ProviderError(
+                ErrorKind.not_found,
+                f"output URL expired or gone (HTTP {response.status_code}): {url}",
+                provider=NAME,
+            )
+        if response.is_error:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"downloading {url}: HTTP {response.status_code}", provider=NAME
+            )
+        return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[
+            0
+        ]
+
+    def _cost(self, generation: Generation) -> float:
+        card = MODELS.get(generation.model or "")
+        if card is None:
+            return 0.0
+        if card.capability is Capability.image:
+            return card.usd_per_image
+        duration = getattr(generation.request, "duration", None) or "5s"
+        return round(card.usd_per_second * float(duration.rstrip("s")), 4)
+
+    def credits(self) -> float:
+        """The account balance in USD (Luma reports USD cents)."""
+        with _mapped_errors("credits"):
+            return self.client.credits.get().credit_balance / 100
+
+    def delete(self, job: JobRef) -> None:
+        """Remove the generation at Luma (there is no cancel; a running job keeps running)."""
+        with _mapped_errors("delete"):
+            self.client.generations.delete(job.job_id)
+
+
+class LumaVideo(_Luma):
+    capability = Capability.video
+    default_model = "ray-2"
+
+    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "loop": False}
+        if spec.aspect is not None:
+            body["aspect_ratio"] = spec.aspect.value
+        if spec.duration_s is not None:
+            body["duration"] = f"{spec.duration_s:g}s"
+        if resolution := _resolution(spec):
+            body["resolution"] = resolution
+        keyframes = [ref for ref in spec.inputs if ref.role in KEYFRAME_ROLES]
+        if other := [ref.role for ref in spec.inputs if ref.role not in KEYFRAME_ROLES]:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"Luma video takes only keyframe inputs, not {other}", provider=NAME
+            )
+        if len(keyframes) > 1:
+            raise ProviderError(ErrorKind.invalid_input, "Luma video takes one start keyframe", provider=NAME)
+        if keyframes:
+            body["keyframes"] = {"frame0": _keyframe(keyframes[0])}
+        return body
+
+    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
+        return client.generations.video.create(**body)
+
+
+class LumaImage(_Luma):
+    capability = Capability.image
+    default_model = "photon-1"
+
+    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "format": "png"}
+        if spec.aspect is not None:
+            body["aspect_ratio"] = spec.aspect.value
+        refs = []
+        for ref in spec.inputs:
+            if ref.role != "reference":
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"Luma images take only reference inputs, not {ref.role}",
+                    provider=NAME,
+                )
+            refs.append({"url": _public_url(ref), "weight": IMAGE_REF_WEIGHT})
+        if refs:
+            body["image_ref"] = refs
+        return body
+
+    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
+        return client.generations.image.create(**body)
+
+
+def _resolution(spec: AssetSpec) -> str | None:
+    """Luma's resolution name for the spec's short side; None lets Luma choose."""
+    if not (spec.width and spec.height):
+        return None
+    short = min(spec.width, spec.height)
+    return next((name for name, px in (("540p", 540), ("720p", 720), ("1080p", 1080)) if short <= px), "4k")
+
+
+def _keyframe(ref: InputRef) -> dict[str, str]:
+    if ref.uri.startswith(GENERATION_SCHEME):
+        return {"type": "generation", "id": ref.uri.removeprefix(GENERATION_SCHEME)}
+    return {"type": "image", "url": _public_url(ref)}
+
+
+def _public_url(ref: InputRef) -> str:
+    if ref.uri.startswith(("http://", "https://")):
+        return ref.uri
+    raise ProviderError(
+        ErrorKind.invalid_input,
+        f"Luma needs a public http(s) URL for the {ref.role} image, got {ref.uri}; "
+        "store assets on S3 so inputs get presigned links",
+        provider=NAME,
+    )
+
+
+def _describe(data: bytes, mime: str, cost: float) -> Output:
+    """An Output with the size and length read from the media itself."""
+    if mime.startswith("image/"):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return Output(data=data, mime=mime, width=image.width, height=image.height, cost_usd=cost)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"output is not an image: {exc}", provider=NAME
+            ) from exc
+    with tempfile.TemporaryDirectory(prefix="cutroom-luma-") as tmp:
+        path = Path(tmp) / "output.mp4"
+        path.write_bytes(data)
+        try:
+            info = probe(path)
+        except MediaError as exc:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"output is not a video: {exc}", provider=NAME
+            ) from exc
+    return Output(
+        data=data, mime=mime, width=info.width, height=info.height, duration_s=info.duration_s, cost_usd=cost
+    )
+
+
+@contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Turn every SDK failure into the provider taxonomy."""
+    try:
+        yield
+    except lumaai.APIStatusError as exc:
+        raise _status_error(exc, what) from exc
+    except lumaai.APITimeoutError as exc:
+        raise ProviderError(ErrorKind.generation_failed, f"{what} timed out", provider=NAME) from exc
+    except lumaai.APIConnectionError as exc:
+        raise ProviderError(
+            ErrorKind.generation_failed, f"{what}: connection failed: {exc}", provider=NAME
+        ) from exc
+    except (lumaai.APIResponseValidationError, ValueError) as exc:
+        # A truncated or non-JSON body: the call may have worked, but we cannot read it; worth another try.
+        raise ProviderError(
+            ErrorKind.generation_failed, f"{what}: malformed response: {exc}", provider=NAME
+        ) from exc
+
+
+def _status_error(exc: lumaai.APIStatusError, what: str) -> ProviderError:
+    status = exc.status_code
+    detail = _detail(exc.body) or exc.message
+    message = f"{what}: HTTP {status}: {detail}"
+    lowered = detail.lower()
+    if status == 429:
+        return ProviderError(
+            ErrorKind.rate_limited, message, provider=NAME, retry_after=_retry_after(exc.response)
+        )
+    if status == 402 or (400 <= status < 500 and ("credit" in lowered or "balance" in lowered)):
+        return ProviderError(ErrorKind.insufficient_credits, message, provider=NAME)
+    if status in (401, 403):
+        return ProviderError(ErrorKind.auth, message, provider=NAME)
+    if status == 404:
+        return ProviderError(ErrorKind.not_found, message, provider=NAME)
+    if status in (400, 422):
+        kind = ErrorKind.moderation_input if "moderation" in lowered else ErrorKind.invalid_input
+        return ProviderError(kind, message, provider=NAME)
+    # 408, 409 and 5xx are what the SDK itself would retry: passing faults.
+    return ProviderError(ErrorKind.generation_failed, message, provider=NAME)
+
+
+def _detail(body: object) -> str:
+    """Luma's `{"detail": "…"}` (or FastAPI's list of validation errors) as one line."""
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list):
+        return "; ".join(
+            str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
+        )
+    return "" if detail is None else str(detail)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if (ms := response.headers.get("retry-after-ms")) is not None:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None

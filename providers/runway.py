@@ -1,0 +1,414 @@
+"""Runway (developer API) through the official `runwayml` SDK: video from a keyframe or text, and images.
+
+Who retries what: creates go out with max_retries=0, because the SDK would re-send a POST on a 5xx or a
+timeout with no idempotency key and Runway would run (and bill) the generation twice; a transient
+ProviderError (generation_failed, rate_limited) goes up to the caller, where Prefect task retries decide.
+Reads (task polls, organization) are idempotent, so the SDK's own 2 retries stay on for them, and
+run_job waits out a 429 on a poll. The SDK's wait_for_task_output is not used: it polls every 6 s ± 1.5 s,
+which can dip under Runway's 5 s minimum; run_job polls on `schedule` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import mimetypes
+import os
+from typing import Any
+
+import httpx
+import runwayml
+from runwayml.types import OrganizationRetrieveResponse
+
+from cutroom.assets import AssetSpec, InputRef
+from cutroom.channels import SIZES
+from cutroom.storage import path_of
+from providers.base import (
+    Capability,
+    ErrorKind,
+    JobRef,
+    JobState,
+    JobStatus,
+    Output,
+    PollSchedule,
+    ProviderError,
+)
+from providers.catalogue import ModelCard
+
+NAME = "runway"
+KEY_ENV = "RUNWAYML_API_SECRET"
+SIMULATOR_ENV = "CUTROOM_SIMULATOR_URL"
+#: Shaped like a real key (key_ + 128 hex) so the simulator's key check is the vendor's.
+SIMULATOR_KEY = "key_" + "0" * 128
+MIN_POLL_INTERVAL_S = 5.0
+DATA_URI_LIMIT = 5 * 1024 * 1024
+USD_PER_CREDIT = 0.01
+
+GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
+VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
+IMAGE_RATIOS = (
+    "1024:1024", "1080:1080", "1168:880", "1360:768", "1440:1080", "1080:1440", "1808:768", "1920:1080",
+    "1080:1920", "2112:912", "1280:720", "720:1280", "720:720", "960:720", "720:960", "1680:720",
+)  # fmt: skip
+#: text_to_video takes fewer ratios than image_to_video for the same model (SDK 5.24 request types).
+TEXT_TO_VIDEO_RATIOS = {"gen4.5": ("1280:720", "720:1280"), "veo3.1": VEO_RATIOS, "veo3.1_fast": VEO_RATIOS}
+#: Models that need a prompt image (no text_to_video variant in the SDK).
+IMAGE_ONLY = {"gen4_turbo"}
+
+
+def _aspects(ratios: tuple[str, ...]) -> tuple[str, ...]:
+    reduced = []
+    for ratio in ratios:
+        w, h = (int(x) for x in ratio.split(":"))
+        g = math.gcd(w, h)
+        reduced.append(f"{w // g}:{h // g}")
+    return tuple(dict.fromkeys(reduced))
+
+
+def _card(model: str, capability: Capability, ratios: tuple[str, ...], **fields: Any) -> ModelCard:
+    return ModelCard(
+        provider=NAME,
+        model=model,
+        capability=capability,
+        aspects=_aspects(ratios),
+        resolutions=ratios,
+        min_poll_interval_s=MIN_POLL_INTERVAL_S,
+        **fields,
+    )
+
+
+_SECONDS_2_10 = tuple(float(s) for s in range(2, 11))
+_VEO_SECONDS = (4.0, 6.0, 8.0)
+#: Prices are credits x $0.01 from third-party rate tables (runway.md): unverified.
+MODELS: dict[str, ModelCard] = {
+    "gen4_turbo": _card(
+        "gen4_turbo", Capability.video, GEN4_RATIOS, durations_s=_SECONDS_2_10, expected_latency_s=45.0,
+        usd_per_second=0.05, summary="image→video, 5 credits/s (price unverified)",
+    ),
+    "gen4.5": _card(
+        "gen4.5", Capability.video, GEN4_RATIOS, durations_s=_SECONDS_2_10, expected_latency_s=60.0,
+        usd_per_second=0.12, summary="image/text→video, 12 credits/s (price unverified)",
+    ),
+    "veo3.1": _card(
+        "veo3.1", Capability.video, VEO_RATIOS, durations_s=_VEO_SECONDS, expected_latency_s=90.0,
+        usd_per_second=0.40, summary="image/text→video, 20-40 credits/s (price unverified, upper bound)",
+    ),
+    "veo3.1_fast": _card(
+        "veo3.1_fast", Capability.video, VEO_RATIOS, durations_s=_VEO_SECONDS, expected_latency_s=45.0,
+        usd_per_second=0.15, summary="image/text→video, 10-15 credits/s (price unverified, upper bound)",
+    ),
+    "gen4_image": _card(
+        "gen4_image", Capability.image, IMAGE_RATIOS, expected_latency_s=15.0, usd_per_image=0.08,
+        summary="text→image, 5 (720p) / 8 (1080p) credits (price unverified, upper bound)",
+    ),
+    "gen4_image_turbo": _card(
+        "gen4_image_turbo", Capability.image, IMAGE_RATIOS, expected_latency_s=10.0, usd_per_image=0.02,
+        summary="text→image with 1-3 reference images, 2 credits (price unverified)",
+    ),
+}  # fmt: skip
+
+
+def schedule_for(model: str) -> PollSchedule:
+    """How to poll a model: first near its latency, never faster than Runway's 5 s per task."""
+    return PollSchedule(expected_s=MODELS[model].expected_latency_s, min_interval_s=MIN_POLL_INTERVAL_S)
+
+
+def failure_kind(code: str | None) -> ErrorKind:
+    """A FAILED task's failureCode as an error kind; the most generic segment decides."""
+    code = code or ""
+    if code.startswith(("SAFETY.INPUT", "INPUT_PREPROCESSING.SAFETY")):
+        return ErrorKind.moderation_input
+    if code.startswith("SAFETY.OUTPUT"):
+        return ErrorKind.moderation_output
+    if code.startswith("ASSET.INVALID"):
+        return ErrorKind.invalid_input
+    return ErrorKind.generation_failed
+
+
+def make_client(api_key: str | None = None, *, timeout: float = 60.0) -> runwayml.RunwayML:
+    """The SDK client for the simulator (CUTROOM_SIMULATOR_URL) or for Runway (RUNWAYML_BASE_URL / default)."""
+    simulator = os.environ.get(SIMULATOR_ENV)
+    if simulator:
+        return runwayml.RunwayML(
+            api_key=SIMULATOR_KEY, base_url=f"{simulator.rstrip('/')}/runway", timeout=timeout
+        )
+    key = api_key or os.environ.get(KEY_ENV)
+    if not key:
+        raise ProviderError(ErrorKind.not_configured, f"set {KEY_ENV}", provider=NAME)
+    return runwayml.RunwayML(api_key=key, timeout=timeout)
+
+
+def map_error(exc: Exception) -> ProviderError:
+    """An SDK exception as the shared error taxonomy."""
+    if isinstance(exc, runwayml.AuthenticationError):
+        return ProviderError(ErrorKind.auth, _message(exc), provider=NAME)
+    if isinstance(exc, runwayml.RateLimitError):
+        return ProviderError(
+            ErrorKind.rate_limited, _message(exc), provider=NAME, retry_after=_retry_after(exc.response)
+        )
+    if isinstance(exc, runwayml.BadRequestError):
+        message = _message(exc)
+        kind = ErrorKind.insufficient_credits if "enough credits" in message else ErrorKind.invalid_input
+        return ProviderError(kind, message, provider=NAME)
+    if isinstance(exc, runwayml.NotFoundError):
+        return ProviderError(ErrorKind.not_found, _message(exc), provider=NAME)
+    if isinstance(exc, runwayml.PermissionDeniedError):
+        # Runway answers 403 "Model variant ... is not available" for a model the org cannot use.
+        return ProviderError(ErrorKind.invalid_input, _message(exc), provider=NAME)
+    if isinstance(exc, runwayml.APIStatusError) and exc.status_code < 500:
+        return ProviderError(ErrorKind.invalid_input, _message(exc), provider=NAME)
+    # 5xx, connection errors, timeouts and unparseable answers may all pass on their own.
+    return ProviderError(ErrorKind.generation_failed, f"{type(exc).__name__}: {exc}", provider=NAME)
+
+
+def _message(exc: runwayml.APIError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = str(body.get("error") or exc.message)
+    issues = body.get("issues") or []
+    details = "; ".join(f"{'.'.join(map(str, i.get('path', [])))}: {i.get('message')}" for i in issues)
+    return f"{message} ({details})" if details else message
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        if "retry-after-ms" in response.headers:
+            return float(response.headers["retry-after-ms"]) / 1000
+        return float(response.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
+
+
+def pick_ratio(spec: AssetSpec, ratios: tuple[str, ...]) -> str:
+    """The model ratio with the spec's aspect; the spec's exact size when the model offers it."""
+    if spec.width and spec.height:
+        width, height = spec.width, spec.height
+    elif spec.aspect is not None:
+        width, height = SIZES[spec.aspect]
+    else:
+        return ratios[0]
+    same_shape = [r for r in ratios if _shape(r)[0] * height == _shape(r)[1] * width]
+    if not same_shape:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"{spec.model} has no ratio for {width}x{height} (has: {', '.join(ratios)})",
+            provider=NAME,
+        )
+    return min(same_shape, key=lambda r: abs(_shape(r)[0] - width))
+
+
+def _shape(ratio: str) -> tuple[int, int]:
+    w, h = ratio.split(":")
+    return int(w), int(h)
+
+
+def image_uri(ref: InputRef) -> str:
+    """An input as Runway takes it: https URLs as they are, local files as a base64 data URI under 5 MB."""
+    if ref.uri.startswith(("http://", "https://", "runway://", "data:")):
+        return ref.uri
+    try:
+        path = path_of(ref.uri)
+        data = path.read_bytes()
+    except (ValueError, OSError) as exc:
+        raise ProviderError(ErrorKind.invalid_input, f"cannot read {ref.uri}: {exc}", provider=NAME) from exc
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    if len(uri) >= DATA_URI_LIMIT:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"{ref.uri} is {len(uri)} bytes as a data URI; Runway takes under {DATA_URI_LIMIT} (upload it instead)",
+            provider=NAME,
+        )
+    return uri
+
+
+class _RunwayGenerator:
+    """Submit, poll and fetch shared by the video and image generators."""
+
+    name = NAME
+    capability: Capability
+
+    def __init__(
+        self,
+        model: str,
+        client: runwayml.RunwayML | None = None,
+        *,
+        http: httpx.Client | None = None,
+    ) -> None:
+        if model not in MODELS or MODELS[model].capability is not self.capability:
+            raise ValueError(f"runway has no {self.capability} model {model!r}")
+        self.model = model
+        self.schedule = schedule_for(model)
+        self._client = client
+        self._http = http
+        self._jobs: dict[str, tuple[AssetSpec, list[str]]] = {}
+
+    @property
+    def client(self) -> runwayml.RunwayML:
+        """Built on first use, so a missing key surfaces as not_configured from the first call."""
+        if self._client is None:
+            self._client = make_client()
+        return self._client
+
+    def card(self, spec: AssetSpec) -> ModelCard:
+        card = MODELS.get(spec.model)
+        if card is None or card.capability is not self.capability:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"no runway {self.capability} model {spec.model!r}", provider=NAME
+            )
+        return card
+
+    def estimate(self, spec: AssetSpec) -> float:
+        return self.card(spec).price(spec)
+
+    def body(self, spec: AssetSpec) -> tuple[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def submit(self, spec: AssetSpec) -> JobRef:
+        self.card(spec).check(spec)
+        endpoint, body = self.body(spec)
+        creator = getattr(self.client.with_options(max_retries=0), endpoint)
+        try:
+            created = creator.create(**body)
+        except runwayml.RunwayMLError as exc:
+            raise map_error(exc) from exc
+        except ValueError as exc:  # a 200 whose body is not JSON
+            raise ProviderError(
+                ErrorKind.generation_failed, f"unparseable create answer: {exc}", provider=NAME
+            ) from exc
+        self._jobs[created.id] = (spec, [])
+        return JobRef(provider=NAME, job_id=created.id, spec_key=spec.key())
+
+    def _task(self, job: JobRef) -> Any:
+        try:
+            return self.client.tasks.retrieve(job.job_id)
+        except runwayml.RunwayMLError as exc:
+            raise map_error(exc) from exc
+        except ValueError as exc:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"unparseable task: {exc}", provider=NAME
+            ) from exc
+
+    def poll(self, job: JobRef) -> JobStatus:
+        task = self._task(job)
+        status = getattr(task, "status", None)
+        if status in ("PENDING", "THROTTLED"):
+            return JobStatus(state=JobState.PENDING)
+        if status == "SUCCEEDED":
+            if job.job_id in self._jobs:
+                self._jobs[job.job_id][1][:] = list(task.output)
+            return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+        if status == "FAILED":
+            code = getattr(task, "failure_code", None)
+            return JobStatus(
+                state=JobState.FAILED,
+                error=f"{code or 'FAILED'}: {getattr(task, 'failure', '')}",
+                error_kind=failure_kind(code),
+            )
+        if status == "CANCELLED":
+            return JobStatus(state=JobState.CANCELLED, error="CANCELLED")
+        # RUNNING, or a state newer than this adapter: keep polling.
+        return JobStatus(state=JobState.RUNNING, progress=getattr(task, "progress", None))
+
+    def fetch(self, job: JobRef) -> Output:
+        spec, outputs = self._jobs.get(job.job_id, (None, []))
+        if not outputs:
+            task = self._task(job)
+            if getattr(task, "status", None) != "SUCCEEDED":
+                raise ProviderError(ErrorKind.not_found, f"task {job.job_id} has no output", provider=NAME)
+            outputs = list(task.output)
+        url = outputs[0]
+        try:
+            response = (self._http or httpx).get(url, timeout=120.0)
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"download of {url} failed: {exc}", provider=NAME
+            ) from exc
+        if response.status_code in (401, 403, 404, 410):
+            raise ProviderError(
+                ErrorKind.not_found,
+                f"output URL expired or gone (HTTP {response.status_code}); poll the task for a fresh one",
+                provider=NAME,
+            )
+        if response.status_code != 200:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"download of {url}: HTTP {response.status_code}", provider=NAME
+            )
+        self._jobs.pop(job.job_id, None)
+        return self.output(response, spec)
+
+    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
+        mime = response.headers.get("content-type", "application/octet-stream").split(";")[0]
+        return Output(data=response.content, mime=mime, cost_usd=self.estimate(spec) if spec else 0.0)
+
+    def cancel(self, job: JobRef) -> None:
+        """Cancel a queued or running task (or delete a finished one)."""
+        try:
+            self.client.tasks.delete(job.job_id)
+        except runwayml.RunwayMLError as exc:
+            raise map_error(exc) from exc
+
+    def organization(self) -> OrganizationRetrieveResponse:
+        """Credit balance, per-model tier limits and today's usage."""
+        try:
+            return self.client.organization.retrieve()
+        except runwayml.RunwayMLError as exc:
+            raise map_error(exc) from exc
+
+
+class RunwayVideo(_RunwayGenerator):
+    """image_to_video when the spec has a keyframe/first_frame input, text_to_video otherwise."""
+
+    capability = Capability.video
+
+    def __init__(self, model: str = "gen4_turbo", client: runwayml.RunwayML | None = None, **kwargs: Any):
+        super().__init__(model, client, **kwargs)
+
+    def body(self, spec: AssetSpec) -> tuple[str, dict[str, Any]]:
+        keyframe = next((r for r in spec.inputs if r.role in ("keyframe", "first_frame")), None)
+        if keyframe is None and spec.model in IMAGE_ONLY:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"{spec.model} needs a keyframe image", provider=NAME
+            )
+        ratios = MODELS[spec.model].resolutions if keyframe else TEXT_TO_VIDEO_RATIOS[spec.model]
+        body: dict[str, Any] = {"model": spec.model, "ratio": pick_ratio(spec, ratios), "seed": spec.seed}
+        if spec.prompt:
+            body["prompt_text"] = spec.prompt[:1000]
+        if spec.duration_s is not None:
+            body["duration"] = int(spec.duration_s)
+        if keyframe is None:
+            return "text_to_video", body
+        return "image_to_video", {**body, "prompt_image": image_uri(keyframe)}
+
+    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
+        out = super().output(response, spec)
+        if spec is not None:
+            out.duration_s = spec.duration_s
+        return out
+
+
+class RunwayImage(_RunwayGenerator):
+    """text_to_image; inputs with role 'reference' go out as referenceImages (at most 3)."""
+
+    capability = Capability.image
+
+    def __init__(self, model: str = "gen4_image", client: runwayml.RunwayML | None = None, **kwargs: Any):
+        super().__init__(model, client, **kwargs)
+
+    def body(self, spec: AssetSpec) -> tuple[str, dict[str, Any]]:
+        ratio = pick_ratio(spec, MODELS[spec.model].resolutions)
+        body: dict[str, Any] = {
+            "model": spec.model,
+            "prompt_text": spec.prompt[:1000],
+            "ratio": ratio,
+            "seed": spec.seed,
+        }
+        references = [{"uri": image_uri(r)} for r in spec.inputs if r.role == "reference"][:3]
+        if references or spec.model == "gen4_image_turbo":
+            body["reference_images"] = references
+        return "text_to_image", body
+
+    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
+        out = super().output(response, spec)
+        if spec is not None:
+            out.width, out.height = _shape(pick_ratio(spec, MODELS[spec.model].resolutions))
+        return out

@@ -1,0 +1,74 @@
+"""A session-wide vendor simulator on loopback: `pytest_plugins = ["tests.simulator_fixture"]` to use it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from simulator.app import build_app
+from simulator.core import SimConfig
+
+
+class SimulatorHandle:
+    """The running simulator: its base URL and its /_sim control endpoints."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._http = httpx.Client(base_url=url, timeout=10)
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        response = self._http.post("/_sim/config", json=changes)
+        response.raise_for_status()
+        return response.json()
+
+    def requests(self) -> list[dict[str, Any]]:
+        response = self._http.get("/_sim/requests")
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self, **changes: Any) -> dict[str, Any]:
+        """Clear the request log and return to the default config plus `changes`."""
+        self._http.post("/_sim/reset").raise_for_status()
+        return self.configure(**{**SimConfig().model_dump(mode="json"), **changes})
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorHandle]:
+    port = _free_port()
+    config = uvicorn.Config(
+        build_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="critical",
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="vendor-simulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the vendor simulator did not start in 10 s")
+        time.sleep(0.02)
+    handle = SimulatorHandle(f"http://127.0.0.1:{port}")
+    yield handle
+    handle.close()
+    server.should_exit = True
+    thread.join(timeout=5)

@@ -1,0 +1,297 @@
+"""The Luma adapter, through the official `lumaai` SDK, against the Dream Machine simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import lumaai
+import pytest
+from PIL import Image
+
+from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.channels import Aspect
+from cutroom.media import last_frame, probe
+from providers.base import ErrorKind, JobRef, JobState, ProviderError, run_job
+from providers.luma import MODELS, SIMULATOR_PREFIX, LumaImage, LumaVideo
+from simulator import luma as sim_luma
+
+if TYPE_CHECKING:
+    from tests.simulator_fixture import SimulatorHandle
+
+# The session `simulator` fixture; once tests/conftest.py lists this plugin, this line can go.
+
+SCALE = 0.02  # ray-flash-2's 60 s becomes 1.2 s, photon-flash-1's 10 s becomes 0.2 s
+KEY = "luma-test-key"
+CREATE = "/generations/video"
+
+
+@pytest.fixture
+def sim(simulator: SimulatorHandle) -> SimulatorHandle:
+    simulator.reset(latency_scale=SCALE)
+    return simulator
+
+
+def base_url(sim: SimulatorHandle) -> str:
+    return sim.url + SIMULATOR_PREFIX
+
+
+def video(sim: SimulatorHandle, **options: Any) -> LumaVideo:
+    return LumaVideo("ray-flash-2", base_url=base_url(sim), api_key=KEY, time_scale=SCALE, **options)
+
+
+def image(sim: SimulatorHandle) -> LumaImage:
+    return LumaImage("photon-flash-1", base_url=base_url(sim), api_key=KEY, time_scale=SCALE)
+
+
+def video_spec(**changes: Any) -> AssetSpec:
+    fields = {
+        "kind": AssetKind.video,
+        "provider": "luma",
+        "model": "ray-flash-2",
+        "prompt": "a red bicycle on a coastal road at dawn",
+        "aspect": Aspect.vertical,
+        "duration_s": 5.0,
+    }
+    return AssetSpec(**{**fields, **changes})
+
+
+def logged(sim: SimulatorHandle, method: str, suffix: str = "") -> list[dict[str, Any]]:
+    return [r for r in sim.requests() if r["method"] == method and r["path"].split("?")[0].endswith(suffix)]
+
+
+def finish(adapter: LumaVideo, job: JobRef) -> None:
+    """Poll until the job is done (the simulator's clock decides)."""
+    deadline = time.monotonic() + 10
+    while adapter.poll(job).state is not JobState.SUCCEEDED:
+        assert time.monotonic() < deadline, "job did not finish"
+        time.sleep(0.1)
+
+
+def test_text_to_video_end_to_end_makes_one_vendor_correct_create(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    out = run_job(video(sim), video_spec())
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(out.data)
+    info = probe(clip)
+    assert out.mime == "video/mp4" and (info.width, info.height) == (out.width, out.height)
+    assert info.width / info.height == pytest.approx(9 / 16, abs=0.01) and info.duration_s == pytest.approx(
+        5, 0.1
+    )
+    assert last_frame(clip, tmp_path / "last.png").exists()  # decodable to the end
+    assert out.cost_usd == pytest.approx(5 * MODELS["ray-flash-2"].usd_per_second)
+
+    (create,) = logged(sim, "POST")
+    assert create["path"] == SIMULATOR_PREFIX + CREATE
+    assert create["body"] == {
+        "model": "ray-flash-2",
+        "prompt": "a red bicycle on a coastal road at dawn",
+        "loop": False,
+        "aspect_ratio": "9:16",
+        "duration": "5s",
+    }
+    api = [r for r in sim.requests() if "/_media/" not in r["path"]]
+    assert {r["headers"]["authorization"] for r in api} == {"Bearer …"}
+    (download,) = logged(sim, "GET", ".mp4")
+    assert "authorization" not in download["headers"]  # CDN links are unauthenticated
+
+
+def test_image_to_video_sends_an_image_keyframe(sim: SimulatorHandle, tmp_path: Path) -> None:
+    keyframe = InputRef(role="keyframe", uri="https://cdn.example.com/key.png", sha256="0" * 64)
+    out = run_job(video(sim), video_spec(aspect=Aspect.landscape, inputs=(keyframe,), width=1280, height=720))
+
+    (clip := tmp_path / "clip.mp4").write_bytes(out.data)
+    assert probe(clip).width / probe(clip).height == pytest.approx(16 / 9, abs=0.01)
+    (create,) = logged(sim, "POST")
+    assert create["body"]["keyframes"] == {
+        "frame0": {"type": "image", "url": "https://cdn.example.com/key.png"}
+    }
+    assert create["body"]["resolution"] == "720p"
+
+
+def test_image_job_returns_a_png(sim: SimulatorHandle) -> None:
+    spec = AssetSpec(
+        kind=AssetKind.image,
+        provider="luma",
+        model="photon-flash-1",
+        prompt="a lighthouse",
+        aspect=Aspect.square,
+    )
+    out = run_job(image(sim), spec)
+
+    picture = Image.open(io.BytesIO(out.data))
+    assert picture.format == "PNG" and out.mime == "image/png" and picture.size == (out.width, out.height)
+    assert picture.width == picture.height
+    (create,) = logged(sim, "POST")
+    assert create["path"] == SIMULATOR_PREFIX + "/generations/image"
+    assert create["body"] == {
+        "model": "photon-flash-1",
+        "prompt": "a lighthouse",
+        "format": "png",
+        "aspect_ratio": "1:1",
+    }
+
+
+def test_a_shot_chains_from_a_finished_generation_and_a_bogus_id_is_invalid(sim: SimulatorHandle) -> None:
+    adapter = video(sim)
+    first = adapter.submit(video_spec())
+    finish(adapter, first)
+
+    chained = InputRef(role="first_frame", uri=f"luma-generation:{first.job_id}", sha256="0" * 64)
+    second = adapter.submit(video_spec(inputs=(chained,)))
+    assert second.job_id != first.job_id
+    assert logged(sim, "POST")[-1]["body"]["keyframes"] == {
+        "frame0": {"type": "generation", "id": first.job_id}
+    }
+
+    bogus = InputRef(
+        role="first_frame", uri="luma-generation:00000000-0000-0000-0000-000000000000", sha256="0"
+    )
+    with pytest.raises(ProviderError) as caught:
+        adapter.submit(video_spec(inputs=(bogus,)))
+    assert caught.value.kind is ErrorKind.invalid_input and "not found" in str(caught.value)
+
+
+def test_luma_rejects_a_7s_duration_and_the_card_stops_it_before_any_request(sim: SimulatorHandle) -> None:
+    client = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim), max_retries=0)
+    with pytest.raises(lumaai.BadRequestError) as caught:
+        client.generations.video.create(model="ray-2", prompt="a cat", duration="7s")
+    assert caught.value.status_code == 400
+    assert caught.value.body == {"detail": "duration must be one of 5s, 9s, got '7s'"}
+
+    sim.reset(latency_scale=SCALE)
+    with pytest.raises(ProviderError) as refused:
+        video(sim).submit(video_spec(duration_s=7.0))
+    assert refused.value.kind is ErrorKind.invalid_input and "allowed: 5, 9" in str(refused.value)
+    assert sim.requests() == []
+
+
+def test_auth_missing_wrong_and_unconfigured(sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = httpx.get(base_url(sim) + "/credits")
+    assert (answer.status_code, answer.json()) == (401, {"detail": "Not authenticated"})
+
+    wrong = LumaVideo(base_url=base_url(sim), api_key="sk-not-luma")
+    with pytest.raises(ProviderError) as caught:
+        wrong.submit(video_spec())
+    assert caught.value.kind is ErrorKind.auth and not caught.value.kind.transient
+
+    monkeypatch.delenv("LUMAAI_API_KEY", raising=False)
+    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    sim.reset(latency_scale=SCALE)
+    with pytest.raises(ProviderError) as missing:
+        LumaVideo().submit(video_spec())
+    assert missing.value.kind is ErrorKind.not_configured and "LUMAAI_API_KEY" in str(missing.value)
+    assert sim.requests() == []
+
+
+def test_local_files_are_refused_before_any_request(sim: SimulatorHandle) -> None:
+    local = InputRef(role="keyframe", uri="file:///tmp/key.png", sha256="0" * 64)
+    with pytest.raises(ProviderError) as caught:
+        video(sim).submit(video_spec(inputs=(local,)))
+    assert caught.value.kind is ErrorKind.invalid_input and "public http(s) URL" in str(caught.value)
+    assert sim.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "in_message"),
+    [
+        ("429", ErrorKind.rate_limited, "HTTP 429"),
+        ("5xx", ErrorKind.generation_failed, "HTTP 503"),
+        ("timeout", ErrorKind.generation_failed, "timed out"),
+        ("reset", ErrorKind.generation_failed, "connection failed"),
+        ("malformed", ErrorKind.generation_failed, "malformed response"),
+    ],
+)
+def test_transport_faults_map_to_the_taxonomy_and_never_repeat_a_create(
+    sim: SimulatorHandle, fault: str, kind: ErrorKind, in_message: str
+) -> None:
+    sim.configure(fault_rate=1.0, faults=[fault], retry_after_s=2.5, timeout_s=1.5)
+    with pytest.raises(ProviderError) as caught:
+        video(sim, timeout=0.5).submit(video_spec())
+
+    assert caught.value.kind is kind and caught.value.kind.transient
+    assert in_message in str(caught.value)
+    assert caught.value.retry_after == (2.5 if fault == "429" else None)
+    assert len(logged(sim, "POST")) == 1  # the SDK did not resend the paid create
+
+
+def test_the_sdk_default_would_resend_a_create_on_5xx(sim: SimulatorHandle) -> None:
+    """Why creates use max_retries=0: a stock client posts the same paid create three times."""
+    sim.configure(fault_rate=1.0, faults=["5xx"])
+    stock = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim))
+    with pytest.raises(lumaai.InternalServerError):
+        stock.generations.video.create(model="ray-flash-2", prompt="a cat")
+    assert len(logged(sim, "POST")) == 3
+
+
+def test_reset_is_a_dropped_connection_not_a_500(sim: SimulatorHandle) -> None:
+    sim.configure(fault_rate=1.0, faults=["reset"])
+    with pytest.raises(httpx.TransportError):
+        httpx.get(base_url(sim) + "/credits", headers={"Authorization": f"Bearer {KEY}"})
+    assert [r["status"] for r in sim.requests()] == [-1]
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"), [("failed", ErrorKind.generation_failed), ("moderation", ErrorKind.moderation_input)]
+)
+def test_failed_and_moderated_jobs(sim: SimulatorHandle, fault: str, kind: ErrorKind) -> None:
+    sim.configure(fault_rate=1.0, faults=[fault])
+    with pytest.raises(ProviderError) as caught:
+        run_job(video(sim), video_spec())
+    assert caught.value.kind is kind
+    assert caught.value.kind.transient is (fault == "failed")  # moderation needs a new prompt, not a retry
+    if fault == "moderation":
+        assert sim_luma.MODERATION_REASON in str(caught.value)
+
+
+def test_an_expired_output_url_is_not_found(sim: SimulatorHandle) -> None:
+    sim.configure(fault_rate=1.0, faults=["expired"])
+    with pytest.raises(ProviderError) as drawn:
+        run_job(video(sim), video_spec())
+    assert drawn.value.kind is ErrorKind.not_found and "expired" in str(drawn.value)
+    assert not drawn.value.kind.transient
+
+    sim.reset(latency_scale=SCALE, output_ttl_s=0.05)
+    adapter = video(sim)
+    job = adapter.submit(video_spec())
+    finish(adapter, job)
+    time.sleep(0.1)
+    with pytest.raises(ProviderError) as aged:
+        adapter.fetch(job)
+    assert aged.value.kind is ErrorKind.not_found
+    assert logged(sim, "GET", ".mp4")[-1]["status"] == 403
+
+
+def test_polls_follow_the_schedule(sim: SimulatorHandle) -> None:
+    sim.configure(latency_jitter=0.0)  # the job takes exactly the model's scaled mean
+    adapter = video(sim)
+    run_job(adapter, video_spec())
+
+    (create,) = logged(sim, "POST")
+    polls = [r["time"] - create["time"] for r in logged(sim, "GET") if "/_media/" not in r["path"]]
+    # run_job looks once right after submit, then waits ~0.8x the expected latency before the next look.
+    assert polls[1] - polls[0] >= adapter.schedule.first() * 0.95
+    assert len(polls) - 1 <= 3, f"{len(polls)} polls for a job of known latency: {polls}"
+
+
+def test_callback_url_credits_concepts_list_and_delete(
+    sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUTROOM_SIMULATOR_URL", sim.url)
+    monkeypatch.setenv("CUTROOM_CALLBACK_URL", "https://hooks.example.com/luma")
+    adapter = LumaVideo()  # base URL and dummy key from CUTROOM_SIMULATOR_URL
+    job = adapter.submit(video_spec())
+    assert logged(sim, "POST")[0]["body"]["callback_url"] == "https://hooks.example.com/luma"
+
+    assert adapter.credits() == sim_luma.CREDIT_BALANCE_CENTS / 100
+    assert "dolly_zoom" in adapter.client.generations.concepts.list()
+    assert job.job_id in [g.id for g in adapter.client.generations.list(limit=50).generations]
+    adapter.delete(job)
+    with pytest.raises(ProviderError) as gone:
+        adapter.poll(job)
+    assert gone.value.kind is ErrorKind.not_found
