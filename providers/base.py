@@ -117,12 +117,35 @@ class Judge(Protocol):
     def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
 
 
+class PollSchedule(BaseModel):
+    """When to look at a job: first near its expected latency, then backing off, never faster than allowed."""
+
+    expected_s: float = Field(default=1.0, ge=0, description="Typical running time of the model.")
+    min_interval_s: float = Field(default=0.0, ge=0, description="The vendor's minimum time between polls.")
+    max_interval_s: float = 15.0
+    backoff: float = 1.5
+    timeout_s: float = 1800.0
+
+    def first(self) -> float:
+        return max(self.min_interval_s, 0.8 * self.expected_s)
+
+    def next(self, previous: float, waited: float) -> float:
+        """After a job outran its first look, check in steps that grow but stay near a tenth of its age."""
+        if not previous:
+            return self.first()
+        step = max(previous * self.backoff, 0.1 * self.expected_s)
+        step = min(step, self.max_interval_s, max(0.1 * waited, 0.1 * self.expected_s, self.min_interval_s))
+        return max(step, self.min_interval_s)
+
+
 class SyncGenerator:
     """Base for providers whose work finishes inside submit (local renderers, sync vendor APIs)."""
 
     name: str = ""
     capability: Capability
     model: str = ""
+    #: The job is done when submit returns: look at once.
+    schedule = PollSchedule(expected_s=0.0)
 
     def __init__(self) -> None:
         self._done: dict[str, Output] = {}
@@ -150,27 +173,6 @@ class SyncGenerator:
             raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name) from None
 
 
-class PollSchedule(BaseModel):
-    """When to look at a job: first near its expected latency, then backing off, never faster than allowed."""
-
-    expected_s: float = Field(default=1.0, ge=0, description="Typical running time of the model.")
-    min_interval_s: float = Field(default=0.0, ge=0, description="The vendor's minimum time between polls.")
-    max_interval_s: float = 15.0
-    backoff: float = 1.5
-    timeout_s: float = 1800.0
-
-    def first(self) -> float:
-        return max(self.min_interval_s, 0.8 * self.expected_s)
-
-    def next(self, previous: float, waited: float) -> float:
-        """After a job outran its first look, check in steps that grow but stay near a tenth of its age."""
-        if not previous:
-            return self.first()
-        step = max(previous * self.backoff, 0.1 * self.expected_s)
-        step = min(step, self.max_interval_s, max(0.1 * waited, 0.1 * self.expected_s, self.min_interval_s))
-        return max(step, self.min_interval_s)
-
-
 def run_job(
     generator: Generator,
     spec: AssetSpec,
@@ -178,18 +180,23 @@ def run_job(
     schedule: PollSchedule | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Output:
-    """Submit, wait on the schedule, fetch. A failed job raises ProviderError(status.error_kind or generation_failed).
+    """Submit once, wait on the schedule, fetch. A failed job raises ProviderError(its error_kind or
+    generation_failed).
 
-    A poll answered with rate_limited waits its Retry-After and looks again; the job is not resubmitted.
+    The first look comes near the model's expected latency. A poll that fails transiently (rate limited,
+    a 5xx, a dropped connection) is waited out and repeated: the job is never resubmitted from here, so
+    a hiccup while waiting cannot pay for the generation twice.
     """
     schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
     job = generator.submit(spec)
-    interval, waited = 0.0, 0.0
+    interval = waited = schedule.first()
+    if interval:
+        sleep(interval)
     while True:
         try:
             status = generator.poll(job)
         except ProviderError as exc:
-            if exc.kind is not ErrorKind.rate_limited or waited >= schedule.timeout_s:
+            if not exc.kind.transient or waited >= schedule.timeout_s:
                 raise
             pause = max(exc.retry_after or 0.0, schedule.min_interval_s, 1.0)
             sleep(pause)

@@ -153,7 +153,7 @@ def test_default_schedule_never_polls_faster_than_5s(sim: Any) -> None:
     run_job(generator, _image(), sleep=sleep)
     polls = _api(sim, "GET", "/v1/tasks/")
     assert slept and min(slept) >= 5.0
-    assert len(polls) == len(slept) + 1  # one look right after submit, one after every wait
+    assert len(polls) == len(slept)  # one look after every wait; none right after submit
 
 
 def test_polls_follow_the_schedule(sim: Any, tmp_path: Path) -> None:
@@ -361,3 +361,20 @@ def test_bad_key_is_auth_and_missing_key_is_not_configured(sim: Any, monkeypatch
     monkeypatch.delenv(runway.SIMULATOR_ENV)
     _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
     assert len(_api(sim)) == 1
+
+
+def test_a_poll_that_fails_transiently_is_repeated_never_resubmitted(sim: Any) -> None:
+    """Every poll of one wait answers 503 (the SDK's own read retries included); run_job waits and looks again."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        # The first wait turns 5xx faults on for the next poll, the pause after it turns them off again.
+        sim.configure(faults=["5xx"], fault_rate=1.0 if not waits else 0.0)
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    out = run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
+    assert out.mime == "image/png"
+    assert len(_api(sim, "POST")) == 1
+    polls = _api(sim, "GET", part="/v1/tasks/")
+    assert [p["status"] for p in polls[:3]] == [503, 503, 503] and polls[-1]["status"] == 200
