@@ -334,5 +334,37 @@ def generate(
     console.print(f"{kind.value}: {target} ({size}{length}{asset.provider}/{asset.model})")
 
 
+@app.command()
+@friendly
+def simulate(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Loopback port to listen on.")] = 8765,
+    latency_scale: Annotated[
+        float, typer.Option(min=0, help="Multiplies every vendor job's running time.")
+    ] = 1.0,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance a request or job gets a fault.")
+    ] = 0.0,
+    faults: Annotated[
+        str,
+        typer.Option(help="Comma list: 429,5xx,timeout,reset,malformed,failed,throttled,moderation,expired."),
+    ] = "",
+) -> None:
+    """Run the loopback vendor simulator; point CUTROOM_SIMULATOR_URL at it to use every vendor adapter offline."""
+    from simulator.app import serve
+    from simulator.core import Fault, SimConfig
+
+    names = [f.strip() for f in faults.split(",") if f.strip()]
+    unknown = [n for n in names if n not in {f.value for f in Fault}]
+    if unknown:
+        raise UserError(
+            f"unknown fault {', '.join(unknown)}", f"use any of {', '.join(f.value for f in Fault)}"
+        )
+    config = SimConfig(latency_scale=latency_scale, fault_rate=fault_rate, faults=[Fault(n) for n in names])
+    console.print(f"Simulating Luma and Runway on http://127.0.0.1:{port} — in another shell:")
+    console.print(f"  export CUTROOM_SIMULATOR_URL=http://127.0.0.1:{port}")
+    console.print("Change settings at runtime with POST /_sim/config; see requests at GET /_sim/requests.")
+    serve(port=port, config=config)
+
+
 def main() -> None:
     sys.exit(app())

@@ -33,8 +33,14 @@ def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt:
     )
 
 
-def clip_spec(shot: Shot, brief: Brief, provider: str, model: str, start: InputRef) -> AssetSpec:
+def clip_spec(
+    shot: Shot, brief: Brief, provider: str, model: str, start: InputRef, durations_s: tuple[float, ...] = ()
+) -> AssetSpec:
+    """A shot as a clip request; its length snaps to the nearest one the model makes (ties go longer)."""
     width, height = SIZES[shot.aspect]
+    duration = (
+        min(durations_s, key=lambda d: (abs(d - shot.duration_s), -d)) if durations_s else shot.duration_s
+    )
     return AssetSpec(
         kind=AssetKind.video,
         provider=provider,
@@ -43,7 +49,7 @@ def clip_spec(shot: Shot, brief: Brief, provider: str, model: str, start: InputR
         aspect=shot.aspect,
         width=width,
         height=height,
-        duration_s=shot.duration_s,
+        duration_s=duration,
         fps=CLIP_FPS,
         camera_motion=shot.camera_motion,
         style=style(brief, shot.caption),

@@ -88,7 +88,7 @@ async def _shoot_chain(
     for shot in chain:
         if clips:
             start = await stored(last_frame_of, out, clips[-1], out, brief.campaign_id)
-        spec = clip_spec(shot, brief, lineup.video.name, lineup.video.model, start)
+        spec = clip_spec(shot, brief, lineup.video.name, lineup.video.model, start, lineup.video.durations_s)
         clips.append(await make(spec, brief, story, lineup, out, parent=clips[-1].sha256 if clips else None))
     return clips
 

@@ -13,10 +13,14 @@ class ModelCard(BaseModel, frozen=True):
     model: str
     capability: Capability
     summary: str = ""
-    durations_s: tuple[float, ...] = Field(default=(), description="Clip lengths the model accepts; empty: any.")
+    durations_s: tuple[float, ...] = Field(
+        default=(), description="Clip lengths the model accepts; empty: any."
+    )
     aspects: tuple[str, ...] = Field(default=(), description="Aspect ratios the model accepts, like '16:9'.")
     resolutions: tuple[str, ...] = ()
-    expected_latency_s: float = Field(description="Typical time from submit to done; the first poll aims here.")
+    expected_latency_s: float = Field(
+        description="Typical time from submit to done; the first poll aims here."
+    )
     min_poll_interval_s: float = 0.0
     usd_per_second: float = 0.0
     usd_per_image: float = 0.0
@@ -36,5 +40,7 @@ class ModelCard(BaseModel, frozen=True):
             problems.append(f"aspect {spec.aspect.value} (allowed: {', '.join(self.aspects)})")
         if problems:
             raise ProviderError(
-                ErrorKind.invalid_input, f"{self.model} cannot make {'; '.join(problems)}", provider=self.provider
+                ErrorKind.invalid_input,
+                f"{self.model} cannot make {'; '.join(problems)}",
+                provider=self.provider,
             )

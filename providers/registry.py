@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,32 +24,57 @@ class Entry:
     summary: str = ""
 
     def missing(self) -> str | None:
-        """Why this provider cannot run here, or None when it can."""
-        if self.key_env and not os.environ.get(self.key_env):
+        """Why this provider cannot run here, or None when it can (a key, or the loopback simulator)."""
+        if self.key_env and not os.environ.get(self.key_env) and not os.environ.get(SIMULATOR_ENV):
             return f"set {self.key_env}"
         return None
 
 
-def _local(module: str, cls: str) -> Callable[[], Any]:
-    def build() -> Any:
-        import importlib
+#: Set to the simulator's address to run every vendor adapter against it with a dummy key.
+SIMULATOR_ENV = "CUTROOM_SIMULATOR_URL"
 
-        return getattr(importlib.import_module(f"providers.local.{module}"), cls)()
+
+def _lazy(module: str, cls: str) -> Callable[[], Any]:
+    """A factory that imports its adapter only when used: vendor SDKs cost start-up time."""
+
+    def build() -> Any:
+        return getattr(importlib.import_module(f"providers.{module}"), cls)()
 
     return build
 
 
 CATALOGUE: list[Entry] = [
-    Entry("local", Capability.planner, _local("planner", "LocalPlanner"), summary="rule-based planner"),
-    Entry("local", Capability.image, _local("image", "LocalImage"), summary="brand-palette canvas (Pillow)"),
+    Entry("local", Capability.planner, _lazy("local.planner", "LocalPlanner"), summary="rule-based planner"),
+    Entry(
+        "local", Capability.image, _lazy("local.image", "LocalImage"), summary="brand-palette canvas (Pillow)"
+    ),
+    Entry(
+        "local", Capability.video, _lazy("local.video", "LocalAnimatic"), summary="animatic from a keyframe"
+    ),
     Entry(
         "local",
-        Capability.video,
-        _local("video", "LocalAnimatic"),
-        summary="animatic from a keyframe (ffmpeg)",
+        Capability.speech,
+        _lazy("local.speech", "LocalSpeech"),
+        summary="espeak-ng with word timings",
     ),
-    Entry("local", Capability.speech, _local("speech", "LocalSpeech"), summary="espeak-ng with word timings"),
-    Entry("local", Capability.judge, _local("judge", "LocalJudge"), summary="technical metrics of the media"),
+    Entry(
+        "local",
+        Capability.judge,
+        _lazy("local.judge", "LocalJudge"),
+        summary="technical metrics of the media",
+    ),
+    Entry("luma", Capability.image, _lazy("luma", "LumaImage"), "LUMAAI_API_KEY", "Luma Photon images"),
+    Entry("luma", Capability.video, _lazy("luma", "LumaVideo"), "LUMAAI_API_KEY", "Luma Ray video"),
+    Entry(
+        "runway",
+        Capability.image,
+        _lazy("runway", "RunwayImage"),
+        "RUNWAYML_API_SECRET",
+        "Runway gen4 images",
+    ),
+    Entry(
+        "runway", Capability.video, _lazy("runway", "RunwayVideo"), "RUNWAYML_API_SECRET", "Runway gen4 video"
+    ),
 ]
 
 #: Tried after a brief's preferences, in this order.
@@ -131,6 +157,7 @@ def provider(capability: Capability, name: str) -> Any:
 class Pick(BaseModel):
     name: str
     model: str = ""
+    durations_s: tuple[float, ...] = ()
 
 
 class Lineup(BaseModel):
@@ -144,13 +171,21 @@ class Lineup(BaseModel):
     notes: list[str] = []
 
 
+def model_cards(instance: Any) -> dict[str, Any]:
+    """The MODELS table of the module an adapter comes from; local providers have none."""
+    return getattr(importlib.import_module(type(instance).__module__), "MODELS", {})
+
+
 def lineup(preferences: dict[str, list[str]]) -> Lineup:
     picks: dict[str, Pick] = {}
     notes: list[str] = []
     for capability in Capability:
         choice = choose(capability, preferences.get(capability.value))
+        instance = provider(capability, choice.name)
+        model = getattr(instance, "model", "")
+        card = model_cards(instance).get(model)
         picks[capability.value] = Pick(
-            name=choice.name, model=getattr(provider(capability, choice.name), "model", "")
+            name=choice.name, model=model, durations_s=card.durations_s if card else ()
         )
         notes += [f"{capability.value}: passed over {p}" for p in choice.passed_over]
     return Lineup(**picks, notes=notes)

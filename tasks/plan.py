@@ -34,7 +34,10 @@ def estimate_story(story: Story, brief: Brief, lineup: Lineup) -> float:
     start = InputRef(role="keyframe", uri="estimate://keyframe", sha256="0" * 64)
     specs = [keyframe_spec(story, brief, lineup.image.name, lineup.image.model, story.keyframe_prompt)]
     specs *= brief.max_iterations
-    specs += [clip_spec(shot, brief, lineup.video.name, lineup.video.model, start) for shot in story.shots]
+    video = lineup.video
+    specs += [
+        clip_spec(shot, brief, video.name, video.model, start, video.durations_s) for shot in story.shots
+    ]
     if story.voice_over:
         specs.append(voice_spec(story, lineup.speech.name, lineup.speech.model))
     return sum(registry.provider(Capability(s.kind.value), s.provider).estimate(s) for s in specs)

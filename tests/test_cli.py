@@ -88,6 +88,10 @@ def test_generate_mistakes(args, needle):
     assert_clean_error(cutroom("generate", *args), 2, needle)
 
 
+def test_simulate_names_an_unknown_fault():
+    assert_clean_error(cutroom("simulate", "--faults", "429,gremlins"), 2, "unknown fault gremlins")
+
+
 def test_generate_rejects_unknown_choices():
     result = cutroom("generate", "music", "--prompt", "x")
     assert result.returncode == 2 and "Traceback" not in result.stderr
