@@ -183,9 +183,9 @@ def run_job(
     """Submit once, wait on the schedule, fetch. A failed job raises ProviderError(its error_kind or
     generation_failed).
 
-    The first look comes near the model's expected latency. A poll that fails transiently (rate limited,
-    a 5xx, a dropped connection) is waited out and repeated: the job is never resubmitted from here, so
-    a hiccup while waiting cannot pay for the generation twice.
+    The first look comes near the model's expected latency. A poll or download that fails transiently
+    (rate limited, a 5xx, a dropped connection) is waited out and repeated: the job is never resubmitted
+    from here, so a hiccup after the vendor accepted it cannot pay for the generation twice.
     """
     schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
     job = generator.submit(spec)
@@ -195,6 +195,8 @@ def run_job(
     while True:
         try:
             status = generator.poll(job)
+            if status.state is JobState.SUCCEEDED:
+                return generator.fetch(job)
         except ProviderError as exc:
             if not exc.kind.transient or waited >= schedule.timeout_s:
                 raise
@@ -202,8 +204,6 @@ def run_job(
             sleep(pause)
             waited += pause
             continue
-        if status.state is JobState.SUCCEEDED:
-            return generator.fetch(job)
         if status.state.terminal:
             raise ProviderError(
                 status.error_kind or ErrorKind.generation_failed,

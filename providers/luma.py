@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.media import MediaError, probe
+from providers import simulation
 from providers.base import (
     Capability,
     ErrorKind,
@@ -39,6 +40,7 @@ from providers.base import (
     ProviderError,
 )
 from providers.catalogue import ModelCard
+from providers.simulation import simulator_url
 
 NAME = "luma"
 #: Where the simulator mounts Luma; CUTROOM_SIMULATOR_URL + this is a drop-in base URL.
@@ -134,7 +136,7 @@ def make_client(
     timeout: float | None = None,
 ) -> lumaai.LumaAI:
     """A Dream Machine client: the simulator if CUTROOM_SIMULATOR_URL is set, else LUMAAI_BASE_URL or Luma."""
-    simulator = os.environ.get("CUTROOM_SIMULATOR_URL")
+    simulator = simulator_url()
     if base_url is None and simulator:
         base_url = f"{simulator.rstrip('/')}{SIMULATOR_PREFIX}"
         api_key = api_key or SIMULATOR_KEY
@@ -170,10 +172,11 @@ class _Luma:
         base_url: str | None = None,
         api_key: str | None = None,
         timeout: float | None = None,
-        time_scale: float = 1.0,
+        time_scale: float | None = None,
     ) -> None:
         self.model = model or self.default_model
-        self.schedule = schedule_for(self._card(self.model), time_scale)
+        scale = simulation.time_scale() if time_scale is None else time_scale
+        self.schedule = schedule_for(self._card(self.model), scale)
         self._client = client
         self._client_options = {"base_url": base_url, "api_key": api_key, "timeout": timeout}
         self._http = http_client

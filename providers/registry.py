@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from providers.base import Capability, ErrorKind, ProviderError
+from providers.simulation import simulator_url
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,9 @@ class Entry:
 
     def missing(self) -> str | None:
         """Why this provider cannot run here, or None when it can (a key, or the loopback simulator)."""
-        if self.key_env and not os.environ.get(self.key_env) and not os.environ.get(SIMULATOR_ENV):
+        if self.key_env and not os.environ.get(self.key_env) and not simulator_url():
             return f"set {self.key_env}"
         return None
-
-
-#: Set to the simulator's address to run every vendor adapter against it with a dummy key.
-SIMULATOR_ENV = "CUTROOM_SIMULATOR_URL"
 
 
 def _lazy(module: str, cls: str) -> Callable[[], Any]:

@@ -23,6 +23,7 @@ from runwayml.types import OrganizationRetrieveResponse
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.channels import SIZES
 from cutroom.storage import path_of
+from providers import simulation
 from providers.base import (
     Capability,
     ErrorKind,
@@ -34,10 +35,10 @@ from providers.base import (
     ProviderError,
 )
 from providers.catalogue import ModelCard
+from providers.simulation import simulator_url
 
 NAME = "runway"
 KEY_ENV = "RUNWAYML_API_SECRET"
-SIMULATOR_ENV = "CUTROOM_SIMULATOR_URL"
 #: Shaped like a real key (key_ + 128 hex) so the simulator's key check is the vendor's.
 SIMULATOR_KEY = "key_" + "0" * 128
 MIN_POLL_INTERVAL_S = 5.0
@@ -108,9 +109,13 @@ MODELS: dict[str, ModelCard] = {
 }  # fmt: skip
 
 
-def schedule_for(model: str) -> PollSchedule:
-    """How to poll a model: first near its latency, never faster than Runway's 5 s per task."""
-    return PollSchedule(expected_s=MODELS[model].expected_latency_s, min_interval_s=MIN_POLL_INTERVAL_S)
+def schedule_for(model: str, time_scale: float = 1.0) -> PollSchedule:
+    """How to poll a model: first near its latency, never faster than Runway's 5 s per task (both scaled
+    with the simulator's latency_scale when running against it)."""
+    return PollSchedule(
+        expected_s=MODELS[model].expected_latency_s * time_scale,
+        min_interval_s=MIN_POLL_INTERVAL_S * time_scale,
+    )
 
 
 def failure_kind(code: str | None) -> ErrorKind:
@@ -127,7 +132,7 @@ def failure_kind(code: str | None) -> ErrorKind:
 
 def make_client(api_key: str | None = None, *, timeout: float = 60.0) -> runwayml.RunwayML:
     """The SDK client for the simulator (CUTROOM_SIMULATOR_URL) or for Runway (RUNWAYML_BASE_URL / default)."""
-    simulator = os.environ.get(SIMULATOR_ENV)
+    simulator = simulator_url()
     if simulator:
         return runwayml.RunwayML(
             api_key=SIMULATOR_KEY, base_url=f"{simulator.rstrip('/')}/runway", timeout=timeout
@@ -233,11 +238,12 @@ class _RunwayGenerator:
         client: runwayml.RunwayML | None = None,
         *,
         http: httpx.Client | None = None,
+        time_scale: float | None = None,
     ) -> None:
         if model not in MODELS or MODELS[model].capability is not self.capability:
             raise ValueError(f"runway has no {self.capability} model {model!r}")
         self.model = model
-        self.schedule = schedule_for(model)
+        self.schedule = schedule_for(model, simulation.time_scale() if time_scale is None else time_scale)
         self._client = client
         self._http = http
         self._jobs: dict[str, tuple[AssetSpec, list[str]]] = {}

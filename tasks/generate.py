@@ -25,8 +25,9 @@ def _render(spec: AssetSpec) -> Output:
 @task(
     name="generate",
     task_run_name="{spec.kind}-{story_id}-i{iteration}",
-    retries=2,
-    retry_delay_seconds=[2, 10],
+    # Only a submit that never reached the vendor lands here (run_job waits out the rest): retry generously.
+    retries=4,
+    retry_delay_seconds=[2, 5, 10, 20],
     retry_condition_fn=transient_only,
     cache_key_fn=key_on("spec", "out", "campaign_id", "story_id", "iteration", "parent"),
     persist_result=True,

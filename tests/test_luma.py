@@ -15,6 +15,7 @@ from PIL import Image
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
 from cutroom.media import last_frame, probe
+from providers import simulation
 from providers.base import ErrorKind, JobRef, JobState, ProviderError, run_job
 from providers.luma import MODELS, SIMULATOR_PREFIX, LumaImage, LumaVideo
 from simulator import luma as sim_luma
@@ -181,7 +182,7 @@ def test_auth_missing_wrong_and_unconfigured(sim: SimulatorHandle, monkeypatch: 
     assert caught.value.kind is ErrorKind.auth and not caught.value.kind.transient
 
     monkeypatch.delenv("LUMAAI_API_KEY", raising=False)
-    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    monkeypatch.delenv(simulation.SIMULATOR_ENV, raising=False)
     sim.reset(latency_scale=SCALE)
     with pytest.raises(ProviderError) as missing:
         LumaVideo().submit(video_spec())

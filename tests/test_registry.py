@@ -7,7 +7,7 @@ import pytest
 from cutroom.assets import InputRef
 from cutroom.brief import parse_brief
 from cutroom.specs import clip_spec
-from providers import registry
+from providers import registry, simulation
 from providers.base import Capability, ErrorKind, ProviderError
 from providers.local.planner import LocalPlanner
 
@@ -22,7 +22,7 @@ BRIEF = {
 
 @pytest.fixture
 def no_keys(monkeypatch):
-    for name in ("LUMAAI_API_KEY", "RUNWAYML_API_SECRET", registry.SIMULATOR_ENV):
+    for name in ("LUMAAI_API_KEY", "RUNWAYML_API_SECRET", simulation.SIMULATOR_ENV):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -33,7 +33,7 @@ def test_vendors_need_their_key_and_fall_back_to_local(no_keys):
 
 
 def test_the_simulator_makes_every_vendor_ready(no_keys, monkeypatch):
-    monkeypatch.setenv(registry.SIMULATOR_ENV, "http://127.0.0.1:9")
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, "http://127.0.0.1:9")
     assert registry.choose(Capability.video, ["runway"]).name == "runway"
     assert all(entry.missing() is None for entry in registry.CATALOGUE)
 
@@ -46,7 +46,7 @@ def test_nothing_ready_says_why(no_keys, monkeypatch):
 
 
 def test_the_lineup_carries_the_video_models_durations_into_clip_specs(no_keys, monkeypatch):
-    monkeypatch.setenv(registry.SIMULATOR_ENV, "http://127.0.0.1:9")
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, "http://127.0.0.1:9")
     brief = parse_brief({**BRIEF, "providers": {"video": ["luma"]}})
     lineup = registry.lineup(brief.providers)
     assert (lineup.video.name, lineup.video.model, lineup.video.durations_s) == ("luma", "ray-2", (5.0, 9.0))

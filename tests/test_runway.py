@@ -14,7 +14,7 @@ import runwayml
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
 from cutroom.media import probe
-from providers import runway
+from providers import runway, simulation
 from providers.base import ErrorKind, JobState, PollSchedule, ProviderError, run_job
 from tests.test_local_video import make_keyframe
 
@@ -28,7 +28,7 @@ def sim(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     # Faults off first: the limits route sits under /runway, where the frame injects them.
     simulator.reset(**FAST)
     _limits(simulator, concurrency=2, daily_generations=None, credit_balance=100_000)
-    monkeypatch.setenv(runway.SIMULATOR_ENV, simulator.url)
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
     monkeypatch.delenv(runway.KEY_ENV, raising=False)
     yield simulator
 
@@ -139,8 +139,8 @@ def test_text_to_video_reports_progress_and_renders_the_ratio(sim: Any, tmp_path
 
 
 def test_default_schedule_never_polls_faster_than_5s(sim: Any) -> None:
-    """The adapter's own schedule, with its sleeps shrunk 50x in real time: every wait is still >= 5 s."""
-    generator = runway.RunwayImage()
+    """The adapter's vendor schedule, with its sleeps shrunk 50x in real time: every wait is still >= 5 s."""
+    generator = runway.RunwayImage(time_scale=1.0)  # the vendor's clock, not the sped-up simulator's
     assert generator.schedule.min_interval_s == 5.0
     assert all(card.min_poll_interval_s == 5.0 for card in runway.MODELS.values())
     sim.configure(latency_scale=0.05, latency_jitter=0.0)  # the simulated 10 s of gen4_image: 0.5 s here
@@ -154,6 +154,15 @@ def test_default_schedule_never_polls_faster_than_5s(sim: Any) -> None:
     polls = _api(sim, "GET", "/v1/tasks/")
     assert slept and min(slept) >= 5.0
     assert len(polls) == len(slept)  # one look after every wait; none right after submit
+
+
+def test_against_the_simulator_the_schedule_runs_on_its_clock(sim: Any) -> None:
+    simulation._latency_scale.cache_clear()
+    sim.configure(latency_scale=0.04)
+    generator = runway.RunwayImage()  # CUTROOM_SIMULATOR_URL is set: the simulator's latency_scale applies
+    assert generator.schedule.min_interval_s == pytest.approx(5.0 * 0.04)
+    assert generator.schedule.expected_s == pytest.approx(runway.MODELS["gen4_image"].expected_latency_s * 0.04)
+    simulation._latency_scale.cache_clear()
 
 
 def test_polls_follow_the_schedule(sim: Any, tmp_path: Path) -> None:
@@ -358,7 +367,7 @@ def test_cancel_and_organization(sim: Any, tmp_path: Path) -> None:
 def test_bad_key_is_auth_and_missing_key_is_not_configured(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = runwayml.RunwayML(api_key="key_nope", base_url=f"{sim.url}/runway")
     assert not _raises(lambda: runway.RunwayImage(client=bad).submit(_image()), ErrorKind.auth).kind.transient
-    monkeypatch.delenv(runway.SIMULATOR_ENV)
+    monkeypatch.delenv(simulation.SIMULATOR_ENV)
     _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
     assert len(_api(sim)) == 1
 
