@@ -188,7 +188,7 @@ def run_job(
     from here, so a hiccup after the vendor accepted it cannot pay for the generation twice.
     """
     schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
-    job = generator.submit(spec)
+    job = _submit(generator, spec, sleep)
     interval = waited = schedule.first()
     if interval:
         sleep(interval)
@@ -219,3 +219,21 @@ def run_job(
         interval = schedule.next(interval, waited)
         sleep(interval)
         waited += interval
+
+
+#: A rate-limited submit was refused by the vendor, so sending it again cannot pay twice.
+SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED = 6
+
+
+def _submit(generator: Generator, spec: AssetSpec, sleep: Callable[[float], None]) -> JobRef:
+    """Submit, waiting out 429s (Retry-After, else a doubling pause); any other error is the caller's."""
+    pause = 1.0
+    for _ in range(SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED - 1):
+        try:
+            return generator.submit(spec)
+        except ProviderError as exc:
+            if exc.kind is not ErrorKind.rate_limited:
+                raise
+            sleep(exc.retry_after if exc.retry_after is not None else pause)
+            pause = min(pause * 2, 30.0)
+    return generator.submit(spec)

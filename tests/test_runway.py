@@ -161,7 +161,9 @@ def test_against_the_simulator_the_schedule_runs_on_its_clock(sim: Any) -> None:
     sim.configure(latency_scale=0.04)
     generator = runway.RunwayImage()  # CUTROOM_SIMULATOR_URL is set: the simulator's latency_scale applies
     assert generator.schedule.min_interval_s == pytest.approx(5.0 * 0.04)
-    assert generator.schedule.expected_s == pytest.approx(runway.MODELS["gen4_image"].expected_latency_s * 0.04)
+    assert generator.schedule.expected_s == pytest.approx(
+        runway.MODELS["gen4_image"].expected_latency_s * 0.04
+    )
     simulation._latency_scale.cache_clear()
 
 
@@ -387,3 +389,21 @@ def test_a_poll_that_fails_transiently_is_repeated_never_resubmitted(sim: Any) -
     assert len(_api(sim, "POST")) == 1
     polls = _api(sim, "GET", part="/v1/tasks/")
     assert [p["status"] for p in polls[:3]] == [503, 503, 503] and polls[-1]["status"] == 200
+
+
+def test_a_rate_limited_create_is_waited_out_and_sent_again(sim: Any) -> None:
+    """A 429 means Runway took nothing: run_job resubmits after Retry-After, and exactly one task is made."""
+    sim.configure(faults=["429"], fault_rate=1.0, retry_after_s=0.3)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            sim.configure(fault_rate=0.0)  # the vendor lets us through on the third try
+        time.sleep(seconds)
+
+    out = run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
+    assert out.mime == "image/png"
+    creates = _api(sim, "POST")
+    assert [c["status"] for c in creates] == [429, 429, 200]
+    assert waits[:2] == [0.3, 0.3]
