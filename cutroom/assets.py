@@ -28,6 +28,10 @@ class InputRef(BaseModel, frozen=True):
     role: str = Field(description="keyframe | first_frame | reference")
     uri: str
     sha256: str
+    url: str | None = Field(default=None, description="A public link to the same image, where one exists.")
+    continues: str | None = Field(
+        default=None, description="'provider:job_id' of the generation this input is the last frame of."
+    )
 
 
 class Style(BaseModel, frozen=True):
@@ -99,3 +103,5 @@ class Asset(BaseModel):
     score: Score | None = None
     words: list[WordTiming] = Field(default_factory=list)
     run_id: str | None = Field(default=None, description="The flow run that paid for it.")
+    job_id: str | None = Field(default=None, description="The provider's id for the job that made it.")
+    source_url: str | None = Field(default=None, description="Where the provider served it (links expire).")

@@ -74,7 +74,7 @@ async def shoot(story: Story, brief: Brief, lineup: Lineup, out: str, keyframe: 
             chains[-1].append(shot)
         else:
             chains.append([shot])
-    start = InputRef(role="keyframe", uri=keyframe.uri, sha256=keyframe.sha256)
+    start = InputRef(role="keyframe", uri=keyframe.uri, sha256=keyframe.sha256, url=keyframe.source_url)
     filmed = await asyncio.gather(
         *(_shoot_chain(chain, story, brief, lineup, out, start) for chain in chains)
     )
@@ -87,7 +87,10 @@ async def _shoot_chain(
     clips: list[Asset] = []
     for shot in chain:
         if clips:
-            start = await stored(last_frame_of, out, clips[-1], out, brief.campaign_id)
+            previous = clips[-1]
+            start = await stored(last_frame_of, out, previous, out, brief.campaign_id)
+            if previous.job_id:  # a vendor that can chain generations continues from the job itself
+                start = start.model_copy(update={"continues": f"{previous.provider}:{previous.job_id}"})
         spec = clip_spec(shot, brief, lineup.video.name, lineup.video.model, start, lineup.video.durations_s)
         clips.append(await make(spec, brief, story, lineup, out, parent=clips[-1].sha256 if clips else None))
     return clips

@@ -68,6 +68,9 @@ class JobRef(BaseModel):
     provider: str
     job_id: str
     spec_key: str
+    durable: bool = Field(
+        default=True, description="False for in-process jobs: nothing to re-attach to or chain from."
+    )
     submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -90,6 +93,8 @@ class Output(BaseModel):
     duration_s: float | None = None
     words: list[WordTiming] = Field(default_factory=list)
     cost_usd: float = 0.0
+    job_id: str | None = None
+    source_url: str | None = Field(default=None, description="The provider's own link to the output.")
 
 
 @runtime_checkable
@@ -157,7 +162,7 @@ class SyncGenerator:
         return 0.0
 
     def submit(self, spec: AssetSpec) -> JobRef:
-        job = JobRef(provider=self.name, job_id=uuid.uuid4().hex, spec_key=spec.key())
+        job = JobRef(provider=self.name, job_id=uuid.uuid4().hex, spec_key=spec.key(), durable=False)
         self._done[job.job_id] = self.render(spec)
         return job
 
@@ -196,7 +201,7 @@ def run_job(
         try:
             status = generator.poll(job)
             if status.state is JobState.SUCCEEDED:
-                return generator.fetch(job)
+                return generator.fetch(job).model_copy(update={"job_id": job.job_id if job.durable else None})
         except ProviderError as exc:
             if not exc.kind.transient or waited >= schedule.timeout_s:
                 raise

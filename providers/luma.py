@@ -263,7 +263,7 @@ class _Luma:
                 provider=NAME,
             )
         data, mime = self._download(url)
-        return _describe(data, mime, self._cost(generation))
+        return _describe(data, mime, self._cost(generation)).model_copy(update={"source_url": url})
 
     def _download(self, url: str) -> tuple[bytes, str]:
         http = self._http or httpx.Client(timeout=self._timeout, follow_redirects=True)
@@ -371,12 +371,17 @@ def _resolution(spec: AssetSpec) -> str | None:
 
 
 def _keyframe(ref: InputRef) -> dict[str, str]:
+    """A shot continuing a Luma generation chains from it; any other start needs a public image URL."""
+    if ref.continues and ref.continues.startswith(f"{NAME}:"):
+        return {"type": "generation", "id": ref.continues.removeprefix(f"{NAME}:")}
     if ref.uri.startswith(GENERATION_SCHEME):
         return {"type": "generation", "id": ref.uri.removeprefix(GENERATION_SCHEME)}
     return {"type": "image", "url": _public_url(ref)}
 
 
 def _public_url(ref: InputRef) -> str:
+    if ref.url:
+        return ref.url
     if ref.uri.startswith(("http://", "https://")):
         return ref.uri
     raise ProviderError(

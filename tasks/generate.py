@@ -67,4 +67,6 @@ async def generate(
         parent=parent,
         words=output.words,
         run_id=flow_run.root_flow_run_id,
+        job_id=output.job_id,
+        source_url=output.source_url,
     )

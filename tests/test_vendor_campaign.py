@@ -70,3 +70,24 @@ def test_a_campaign_completes_on_vendors_with_a_fifth_of_requests_faulted(on_sim
         ("tiktok", "9:16"),
         ("linkedin", "1:1"),
     }
+
+
+def test_a_story_made_entirely_on_luma_chains_its_shots(on_simulator, tmp_path):
+    on_simulator.reset(latency_scale=0.01)
+    brief = {**BRIEF, "channels": ["tiktok"], "providers": {"image": ["luma"], "video": ["luma"]}}
+    manifest = run(brief, tmp_path / "out")
+
+    (story,) = manifest.stories
+    assert story.status is StoryStatus.complete, story.error
+    assert [c.provider for c in story.clips] == ["luma"] * 3 and all(c.job_id for c in story.clips)
+    creates = [
+        r for r in on_simulator.requests() if r["path"].endswith("/generations/video") and r["status"] == 200
+    ]
+    frames = [c["body"]["keyframes"]["frame0"] for c in creates]
+    by_prompt = {c["body"]["prompt"]: f for c, f in zip(creates, frames, strict=True)}
+    first, second, third = (by_prompt[s.prompt] for s in manifest.plan.stories[0].shots)
+    # Shot 1 starts from the Photon keyframe's own URL, shot 2 continues shot 1's generation, shot 3 re-opens.
+    assert first == {"type": "image", "url": story.keyframe.source_url}
+    assert second == {"type": "generation", "id": story.clips[0].job_id}
+    assert third["type"] == "image"
+    assert {c["body"]["duration"] for c in creates} == {"5s"}  # 4 s shots snap to Luma's 5 s
