@@ -289,17 +289,22 @@ def generate(
     kind: Annotated[AssetKind, typer.Argument(help="What to make.")],
     prompt: Annotated[str, typer.Option(help="What it should show (or, for speech, the words to say).")],
     provider: Annotated[str, typer.Option(help="Provider name; see `cutroom providers`.")] = "local",
+    model: Annotated[
+        str | None, typer.Option(help="The provider's model, e.g. ray-flash-2 or gen4.5.")
+    ] = None,
     aspect: Annotated[Aspect, typer.Option(help="Frame shape.")] = Aspect.landscape,
     duration: Annotated[float, typer.Option(min=1, max=30, help="Clip length in seconds.")] = 5.0,
     camera: Annotated[CameraMotion, typer.Option(help="Camera motion for a clip.")] = CameraMotion.push_in,
-    image: Annotated[Path | None, typer.Option(help="Start a clip from this image.")] = None,
+    image: Annotated[
+        str | None, typer.Option(help="Start a clip from this image: a file or an http(s) URL.")
+    ] = None,
     voice: Annotated[str | None, typer.Option(help="Voice for speech, e.g. en-us, en-gb.")] = None,
     headline: Annotated[str, typer.Option(help="Text typeset on an image or revealed in a clip.")] = "",
     out: Annotated[Path, typer.Option(help="File or folder to write the asset to.")] = Path("."),
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
 ) -> None:
     """Make one image, clip or voice-over."""
-    from providers.base import Capability
+    from providers.base import Capability, ProviderError
     from providers.registry import known
 
     if provider not in known(Capability(kind.value)):
@@ -309,16 +314,24 @@ def generate(
         )
     if not prompt.strip():
         raise UserError("--prompt is empty", "say what the asset should show or say")
-    if image is not None and not image.is_file():
-        raise UserError(f"--image {image} does not exist", "give the path of a PNG or JPEG")
+    from providers.registry import model_for
+
+    try:
+        model_for(Capability(kind.value), provider, model)
+    except ProviderError as exc:
+        raise UserError(exc.detail, "run `cutroom providers` to see each provider") from None
+    if image is not None and not image.startswith(("http://", "https://")) and not Path(image).is_file():
+        raise UserError(
+            f"--image {image} does not exist", "give the path of a PNG or JPEG, or an http(s) URL"
+        )
     work = _writable(Path(os.environ.get("CUTROOM_OUT", "cutroom-out")))
     with _prefect(work, verbose):
         from flows.generate import generate_one
 
         asset = asyncio.run(
             generate_one(
-                kind, prompt, provider=provider, aspect=aspect, duration_s=duration, camera_motion=camera,
-                image=str(image) if image else None, voice=voice, headline=headline, out=str(work),
+                kind, prompt, provider=provider, model=model, aspect=aspect, duration_s=duration,
+                camera_motion=camera, image=image, voice=voice, headline=headline, out=str(work),
             )
         )  # fmt: skip
     from cutroom.storage import path_of

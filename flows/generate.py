@@ -9,7 +9,7 @@ from prefect import flow
 from cutroom.assets import Asset, AssetKind, AssetSpec, InputRef, Style
 from cutroom.channels import SIZES, Aspect
 from cutroom.plan import CameraMotion
-from cutroom.storage import sha256_file
+from cutroom.storage import sha256_bytes, sha256_file
 from providers import registry
 from providers.base import Capability
 from tasks.generate import generate
@@ -24,6 +24,7 @@ async def generate_one(
     kind: AssetKind,
     prompt: str,
     provider: str = "local",
+    model: str | None = None,
     aspect: Aspect = Aspect.landscape,
     duration_s: float = 5.0,
     camera_motion: CameraMotion = CameraMotion.push_in,
@@ -36,8 +37,8 @@ async def generate_one(
     """Make one image, clip or voice-over; a clip with no --image starts from a generated keyframe."""
     width, height = SIZES[aspect]
     style = Style(brand="", palette=tuple(palette or ("#1F2937", "#F59E0B", "#F9FAFB")), headline=headline)
-    model = getattr(registry.provider(Capability(kind.value), provider), "model", "")
-    spec = AssetSpec(kind=kind, provider=provider, model=model, prompt=prompt, voice=voice)
+    chosen = registry.model_for(Capability(kind.value), provider, model)
+    spec = AssetSpec(kind=kind, provider=provider, model=chosen, prompt=prompt, voice=voice)
     if kind is AssetKind.image:
         spec = spec.model_copy(update={"aspect": aspect, "width": width, "height": height, "style": style})
     if kind is AssetKind.video:
@@ -58,6 +59,9 @@ async def generate_one(
 
 
 async def _start_frame(image: str | None, prompt: str, aspect: Aspect, style: Style, out: str) -> InputRef:
+    if image and image.startswith(("http://", "https://")):
+        # A link is passed on as it is (vendors that need public URLs take it); its text stands in for content.
+        return InputRef(role="keyframe", uri=image, url=image, sha256=sha256_bytes(image.encode()))
     if image:
         path = Path(image).resolve()
         return InputRef(role="keyframe", uri=path.as_uri(), sha256=sha256_file(path))

@@ -61,6 +61,7 @@ class ProviderError(Exception):
         self.kind = kind
         self.provider = provider
         self.retry_after = retry_after
+        self.detail = message
         super().__init__(f"{provider or 'provider'}: {kind.value}: {message}")
 
 

@@ -151,6 +151,20 @@ def provider(capability: Capability, name: str) -> Any:
     return _instances[key]
 
 
+def model_for(capability: Capability, name: str, model: str | None) -> str:
+    """The model to ask for: the one named (checked against the provider's cards) or its default."""
+    instance = provider(capability, name)
+    if model is None:
+        return getattr(instance, "model", "")
+    cards = {m: c for m, c in model_cards(instance).items() if c.capability is capability}
+    if model not in cards:
+        known = ", ".join(cards) or "only its built-in one"
+        raise ProviderError(
+            ErrorKind.invalid_input, f"{name} has no {capability.value} model '{model}'; it has {known}"
+        )
+    return model
+
+
 class Pick(BaseModel):
     name: str
     model: str = ""

@@ -141,3 +141,21 @@ def test_generate_makes_one_asset(prefect_server, tmp_path, kind, args, suffix, 
         assert (info.width, info.height) == size and abs(info.duration_s - 2) < 0.2
     else:
         assert probe(target).has_audio and probe(target).duration_s > 0.5
+
+
+def test_generate_on_a_vendor_model_through_the_simulator(prefect_server, simulator, tmp_path):
+    from cutroom.media import probe
+
+    simulator.reset(latency_scale=0.01)
+    target = tmp_path / "clip.mp4"
+    result = cutroom(
+        "generate", "video", "--provider", "runway", "--model", "gen4.5", "--prompt", "A lighthouse at dawn",
+        "--aspect", "16:9", "--duration", "5", "--out", str(target),
+        env={"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "runway/gen4.5" in result.stdout
+    info = probe(target)
+    assert (info.width, info.height) == (1280, 720) and abs(info.duration_s - 5) < 0.3
+    (create,) = [r for r in simulator.requests() if r["method"] == "POST"]
+    assert create["path"] == "/runway/v1/image_to_video" and create["body"]["model"] == "gen4.5"
