@@ -22,10 +22,19 @@ class AssetKind(StrEnum):
         return {"image": "images", "video": "videos", "speech": "audio"}[self.value]
 
 
+class Operation(StrEnum):
+    """What a spec asks of a provider besides making something new: work on its `source` input."""
+
+    modify = "modify"
+    reframe = "reframe"
+    upscale = "upscale"
+    add_audio = "add_audio"
+
+
 class InputRef(BaseModel, frozen=True):
     """An asset another generation starts from (a keyframe, a previous clip's last frame)."""
 
-    role: str = Field(description="keyframe | first_frame | reference")
+    role: str = Field(description="keyframe | first_frame | last_frame | reference | source")
     uri: str
     sha256: str
     url: str | None = Field(default=None, description="A public link to the same image, where one exists.")
@@ -60,9 +69,16 @@ class AssetSpec(BaseModel, frozen=True):
     style: Style | None = None
     inputs: tuple[InputRef, ...] = ()
     seed: int = 0
+    operation: Operation | None = Field(
+        default=None, description="Work on the `source` input instead of making anew."
+    )
+    loop: bool = Field(default=False, description="A clip whose end flows back into its start.")
 
     def key(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Defaults left out: a new optional field must not change the key of every spec already paid for.
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -54,3 +54,11 @@ def test_s3_locations_are_refused_clearly_for_now(tmp_path):
     with pytest.raises(ValueError, match="S3 storage is not available yet"):
         open_storage("s3://bucket/prefix")
     assert isinstance(open_storage(tmp_path), LocalStorage)
+
+
+def test_a_spec_key_ignores_fields_left_at_their_default():
+    from cutroom.assets import AssetSpec
+
+    plain = AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p")
+    assert plain.key() == AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=False).key()
+    assert plain.key() != AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=True).key()
