@@ -1,4 +1,5 @@
-"""Runway (developer API) through the official `runwayml` SDK: video from a keyframe or text, and images.
+"""Runway (developer API) through the official `runwayml` SDK: video from a keyframe or text, images, and
+work on an existing clip (spec.operation: modify through video_to_video, upscale through video_upscale).
 
 Who retries what: creates go out with max_retries=0, because the SDK would re-send a POST on a 5xx or a
 timeout with no idempotency key and Runway would run (and bill) the generation twice; a transient
@@ -14,13 +15,14 @@ import base64
 import math
 import mimetypes
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
 import runwayml
 from runwayml.types import OrganizationRetrieveResponse
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES
 from cutroom.storage import path_of
 from providers import simulation
@@ -55,6 +57,16 @@ IMAGE_RATIOS = (
 TEXT_TO_VIDEO_RATIOS = {"gen4.5": ("1280:720", "720:1280"), "veo3.1": VEO_RATIOS, "veo3.1_fast": VEO_RATIOS}
 #: Models that need a prompt image (no text_to_video variant in the SDK).
 IMAGE_ONLY = {"gen4_turbo"}
+#: aleph2's `ratio` is a bare str in SDK 5.24; these are gen4_aleph's values (runway.md, SDK 3.20): unverified.
+V2V_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672", "848:480", "640:480")
+#: The model and endpoint each operation runs on (SDK 5.24: the only video_to_video/video_upscale models
+#: that take a bare `videoUri`; enhance_frame_rate changes fps, not size, so it is not an upscale).
+OPERATIONS: dict[Operation, tuple[str, str]] = {
+    Operation.modify: ("aleph2", "video_to_video"),
+    Operation.upscale: ("magnific_video_upscaler_creative", "video_upscale"),
+}
+#: Which operation a model is for; models not listed make something new (no operation).
+OPERATION_OF = {model: op for op, (model, _) in OPERATIONS.items()}
 
 
 def _aspects(ratios: tuple[str, ...]) -> tuple[str, ...]:
@@ -105,6 +117,16 @@ MODELS: dict[str, ModelCard] = {
     "gen4_image_turbo": _card(
         "gen4_image_turbo", Capability.image, IMAGE_RATIOS, expected_latency_s=10.0, usd_per_image=0.02,
         summary="text→image with 1-3 reference images, 2 credits (price unverified)",
+    ),
+    "aleph2": _card(
+        "aleph2", Capability.video, V2V_RATIOS, expected_latency_s=60.0, usd_per_second=0.15,
+        summary="video→video (modify), 15 credits/s as gen4_aleph (price unverified)",
+    ),
+    # Any input shape: the output keeps the source's framing at a higher resolution.
+    "magnific_video_upscaler_creative": ModelCard(
+        provider=NAME, model="magnific_video_upscaler_creative", capability=Capability.video,
+        resolutions=("720p", "1k", "2k", "4k"), expected_latency_s=60.0, min_poll_interval_s=MIN_POLL_INTERVAL_S,
+        usd_per_second=0.02, summary="video upscale (2k by default), 2 credits/s as upscale_v1 (price unverified)",
     ),
 }  # fmt: skip
 
@@ -210,17 +232,35 @@ def image_uri(ref: InputRef) -> str:
     """An input as Runway takes it: https URLs as they are, local files as a base64 data URI under 5 MB."""
     if ref.uri.startswith(("http://", "https://", "runway://", "data:")):
         return ref.uri
+    return _data_uri(ref, "image/png", "upload it instead")
+
+
+def video_uri(ref: InputRef) -> str:
+    """A source video as Runway takes it: its public link, else the local file as a data URI under 5 MB
+    (SDK 5.24: videoUri is 'A HTTPS URL, Runway upload URI, or base64 data URI ... up to 5MB')."""
+    for candidate in (ref.url, ref.uri):
+        if candidate and candidate.startswith(("http://", "https://", "runway://", "data:")):
+            return candidate
+    return _data_uri(ref, "video/mp4", "Runway needs a public URL for it: set the input's url")
+
+
+def _data_uri_length(path: Path) -> int:
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return len(f"data:{mime};base64,") + 4 * math.ceil(path.stat().st_size / 3)
+
+
+def _data_uri(ref: InputRef, default_mime: str, hint: str) -> str:
     try:
         path = path_of(ref.uri)
         data = path.read_bytes()
     except (ValueError, OSError) as exc:
         raise ProviderError(ErrorKind.invalid_input, f"cannot read {ref.uri}: {exc}", provider=NAME) from exc
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    mime = mimetypes.guess_type(path.name)[0] or default_mime
     uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     if len(uri) >= DATA_URI_LIMIT:
         raise ProviderError(
             ErrorKind.invalid_input,
-            f"{ref.uri} is {len(uri)} bytes as a data URI; Runway takes under {DATA_URI_LIMIT} (upload it instead)",
+            f"{ref.uri} is {len(uri)} bytes as a data URI; Runway takes under {DATA_URI_LIMIT} ({hint})",
             provider=NAME,
         )
     return uri
@@ -255,13 +295,38 @@ class _RunwayGenerator:
             self._client = make_client()
         return self._client
 
+    def image_input(self, ref: InputRef) -> str:
+        """image_uri, except that a local image too big for a data URI goes up through the SDK's
+        uploads.create_ephemeral (POST /v1/uploads, then the file to its presigned URL) as a runway:// URI."""
+        try:
+            too_big = ref.uri.startswith("file:") and _data_uri_length(path_of(ref.uri)) >= DATA_URI_LIMIT
+        except (ValueError, OSError):
+            too_big = False  # image_uri reports the unreadable file
+        if not too_big:
+            return image_uri(ref)
+        try:
+            return self.client.uploads.create_ephemeral(file=path_of(ref.uri)).uri
+        except runwayml.RunwayMLError as exc:
+            raise map_error(exc) from exc
+
     def card(self, spec: AssetSpec) -> ModelCard:
         card = MODELS.get(spec.model)
         if card is None or card.capability is not self.capability:
             raise ProviderError(
                 ErrorKind.invalid_input, f"no runway {self.capability} model {spec.model!r}", provider=NAME
             )
+        wanted = OPERATION_OF.get(spec.model)
+        if spec.operation is not wanted:
+            raise ProviderError(ErrorKind.invalid_input, self._operation_problem(spec), provider=NAME)
         return card
+
+    def _operation_problem(self, spec: AssetSpec) -> str:
+        if spec.operation is None:
+            return f"{spec.model} works on a source video: it needs operation {OPERATION_OF[spec.model]}"
+        if self.capability is Capability.video and spec.operation in OPERATIONS:
+            return f"runway does {spec.operation} with {OPERATIONS[spec.operation][0]}, not {spec.model}"
+        offered = ", ".join(OPERATIONS) if self.capability is Capability.video else "none"
+        return f"runway {self.capability} cannot {spec.operation} (operations offered: {offered})"
 
     def estimate(self, spec: AssetSpec) -> float:
         return self.card(spec).price(spec)
@@ -362,7 +427,8 @@ class _RunwayGenerator:
 
 
 class RunwayVideo(_RunwayGenerator):
-    """image_to_video when the spec has a keyframe/first_frame input, text_to_video otherwise."""
+    """image_to_video when the spec has a keyframe/first_frame input, text_to_video otherwise; a spec with
+    an operation works on its `source` input through video_to_video (modify) or video_upscale (upscale)."""
 
     capability = Capability.video
 
@@ -370,6 +436,8 @@ class RunwayVideo(_RunwayGenerator):
         super().__init__(model, client, **kwargs)
 
     def body(self, spec: AssetSpec) -> tuple[str, dict[str, Any]]:
+        if spec.operation is not None:
+            return self._operation_body(spec, spec.operation)
         keyframe = next((r for r in spec.inputs if r.role in ("keyframe", "first_frame")), None)
         if keyframe is None and spec.model in IMAGE_ONLY:
             raise ProviderError(
@@ -383,7 +451,30 @@ class RunwayVideo(_RunwayGenerator):
             body["duration"] = int(spec.duration_s)
         if keyframe is None:
             return "text_to_video", body
-        return "image_to_video", {**body, "prompt_image": image_uri(keyframe)}
+        return "image_to_video", {**body, "prompt_image": self.image_input(keyframe)}
+
+    def _operation_body(self, spec: AssetSpec, operation: Operation) -> tuple[str, dict[str, Any]]:
+        """The SDK 5.24 params of aleph2 (video_to_video) or magnific_video_upscaler_creative (video_upscale)."""
+        source = next((r for r in spec.inputs if r.role == "source"), None)
+        if source is None:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"{operation} needs an input with role 'source'", provider=NAME
+            )
+        model, endpoint = OPERATIONS[operation]
+        if operation is Operation.upscale:
+            return endpoint, {"model": model, "video_uri": video_uri(source)}
+        if any(r.role == "reference" for r in spec.inputs):
+            # aleph2 has no reference-image field in SDK 5.24 (only timed `keyframes`); dropping them would
+            # silently make something other than what the spec asks for.
+            raise ProviderError(
+                ErrorKind.invalid_input, "aleph2 takes no reference images (SDK 5.24)", provider=NAME
+            )
+        body: dict[str, Any] = {"model": model, "video_uri": video_uri(source), "seed": spec.seed}
+        if spec.prompt:
+            body["prompt_text"] = spec.prompt[:1000]
+        if spec.aspect is not None or (spec.width and spec.height):
+            body["ratio"] = pick_ratio(spec, V2V_RATIOS)
+        return endpoint, body
 
     def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
         out = super().output(response, spec)
@@ -408,7 +499,7 @@ class RunwayImage(_RunwayGenerator):
             "ratio": ratio,
             "seed": spec.seed,
         }
-        references = [{"uri": image_uri(r)} for r in spec.inputs if r.role == "reference"][:3]
+        references = [{"uri": self.image_input(r)} for r in spec.inputs if r.role == "reference"][:3]
         if references or spec.model == "gen4_image_turbo":
             body["reference_images"] = references
         return "text_to_image", body

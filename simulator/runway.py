@@ -1,6 +1,8 @@
 """Runway's developer API (`runwayml` 5.24, X-Runway-Version 2024-11-06) as the official SDK calls it.
 
-Tasks run on the clock: THROTTLED while the model's concurrency slots are full, PENDING, RUNNING with
+video_to_video (aleph2) and video_upscale take a `videoUri`: a data URI is decoded and really worked on
+(re-animated from its first frame at the ratio's size; upscaled 2x, capped at 4096 px); an https URL is
+not fetched (offline), so a stand-in clip is rendered. Tasks run on the clock: THROTTLED while the model's concurrency slots are full, PENDING, RUNNING with
 progress, then SUCCEEDED with an output URL (real media from the offline renderers, rendered on first
 download) or FAILED with a failureCode. Limits (concurrency, daily generations, credit balance) are set
 through `POST /runway/_sim/limits` (under the prefix, so the frame logs it and may fault it). A cancelled
@@ -12,13 +14,17 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
+import math
+import mimetypes
 import re
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.media import MediaError, MediaInfo, probe, run_ffmpeg
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
 from simulator.core import Fault, Simulator
@@ -37,6 +44,10 @@ DOC_URL = "https://docs.dev.runwayml.com/api"
 KEY_PATTERN = re.compile(r"^key_[0-9a-f]{128}$")
 DATA_URI_LIMIT = 5 * 1024 * 1024
 NO_CREDITS = "You do not have enough credits to run this task."
+#: Source videos longer than this are refused (runway.md: observed 400 on `videoUri`).
+MAX_SOURCE_S = 30
+#: Upscales double the source, up to this many pixels on the long side (upscale_v1's 4096 px, runway.md).
+MAX_UPSCALE_PX = 4096
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
@@ -59,6 +70,8 @@ class Model:
     credits_per_image: float = 0.0
     required: tuple[str, ...] = ()
     image: bool = False
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    percents: tuple[str, ...] = ()
 
 
 _RANGE_2_10 = tuple(range(2, 11))
@@ -90,8 +103,15 @@ ENDPOINTS: dict[str, dict[str, Model]] = {
         "aleph2": Model(V2V_RATIOS, (), 5, 60.0, 15, required=("videoUri",)),
     },
     "video_upscale": {
-        "magnific_video_upscaler_creative": Model(latency_s=60.0, credits_per_s=2, required=("videoUri",)),
-        "enhance_frame_rate": Model(latency_s=30.0, credits_per_s=2, required=("videoUri", "targetFramerate")),
+        "magnific_video_upscaler_creative": Model(
+            latency_s=60.0, credits_per_s=2, required=("videoUri",),
+            enums=(("resolution", ("720p", "1k", "2k", "4k")), ("flavor", ("vivid", "natural"))),
+            percents=("creativity", "sharpen", "smartGrain"),
+        ),
+        "enhance_frame_rate": Model(
+            latency_s=30.0, credits_per_s=2, required=("videoUri", "targetFramerate"),
+            enums=(("targetFramerate", ("24", "25", "30", "48", "50", "60", "120", "23_98", "29_97", "59_94")),),
+        ),
     },
 }  # fmt: skip
 
@@ -135,6 +155,8 @@ class State:
     slots: dict[str, list[float]] = field(default_factory=dict)
     daily: dict[str, int] = field(default_factory=dict)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    #: Ephemeral uploads by id: (filename, bytes once the file has been POSTed to its uploadUrl).
+    uploads: dict[str, tuple[str, bytes | None]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     render_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -167,8 +189,8 @@ def _check_headers(request: Request) -> Response | None:
     return None
 
 
-def check_image_uri(uri: Any, where: str) -> dict[str, Any] | None:
-    """An image input must be an https URL on a domain, a base64 data:image URI under 5 MB, or runway://."""
+def check_image_uri(uri: Any, where: str, media: str = "image") -> dict[str, Any] | None:
+    """An input must be an https URL on a domain, a base64 data:<media>/ URI under 5 MB, or runway://."""
     if not isinstance(uri, str) or not uri:
         return _issue(where, "Expected a string", "invalid_type")
     if uri.startswith("runway://"):
@@ -176,7 +198,7 @@ def check_image_uri(uri: Any, where: str) -> dict[str, Any] | None:
     if uri.startswith("data:"):
         if len(uri) >= DATA_URI_LIMIT:
             return _issue(where, "Data URI must be under 5MB", "too_big", maximum=DATA_URI_LIMIT)
-        match = re.match(r"^data:image/[\w.+-]+;base64,(.+)$", uri, re.S)
+        match = re.match(rf"^data:{media}/[\w.+-]+;base64,(.+)$", uri, re.S)
         if not match:
             return _issue(where, "Invalid data URI")
         try:
@@ -207,6 +229,18 @@ def validate(endpoint: str, spec: Model, body: dict[str, Any]) -> list[dict[str,
         issues.append(
             _issue("promptText", "Must be a non-empty string of at most 1000 characters", "too_big")
         )
+    for name, allowed in spec.enums:
+        if name in body and body[name] not in allowed:
+            options = "|".join(f"'{a}'" for a in allowed)
+            issues.append(_issue(name, f"Invalid option: expected one of {options}", "invalid_value"))
+    for name in spec.percents:
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100
+        ):
+            issues.append(_issue(name, "Must be an integer from 0 to 100", "too_big"))
+    if "videoUri" in body:
+        issues.extend(_video_issues(body["videoUri"]))
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or not 0 <= seed <= 4294967295):
         issues.append(_issue("seed", "Must be an integer from 0 to 4294967295", "too_big"))
@@ -239,9 +273,59 @@ def validate(endpoint: str, spec: Model, body: dict[str, Any]) -> list[dict[str,
     return issues
 
 
+def _video_issues(uri: Any) -> list[dict[str, Any]]:
+    if (problem := check_image_uri(uri, "videoUri", media="video")) is not None:
+        return [problem]
+    if not isinstance(uri, str) or not uri.startswith("data:"):
+        return []
+    info = source_info(uri)
+    if info is None or not info.has_video:
+        return [_issue("videoUri", "Invalid video: the data URI does not hold a readable video")]
+    if (info.duration_s or 0) > MAX_SOURCE_S:
+        return [
+            _issue("videoUri", f"Asset duration must be at most {MAX_SOURCE_S} seconds", "too_big",
+                   maximum=MAX_SOURCE_S)
+        ]  # fmt: skip
+    return []
+
+
+def source_info(uri: Any) -> MediaInfo | None:
+    """What a data-URI video holds; None for URLs (not fetched: the simulator is offline) or unreadable data."""
+    data = _prompt_image_bytes(uri)
+    if data is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="cutroom-runway-src-") as tmp:
+        path = Path(tmp) / "source.mp4"
+        path.write_bytes(data)
+        try:
+            return probe(path)
+        except MediaError:
+            return None
+
+
+def resolve_uploads(value: Any, uploads: dict[str, tuple[str, bytes | None]], path: list[Any]) -> Any:
+    """The body with each runway:// URI swapped for its uploaded file as a data URI (so renders use it);
+    raises KeyError with the issue path for an upload that does not exist or was never completed."""
+    if isinstance(value, dict):
+        return {k: resolve_uploads(v, uploads, [*path, k]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_uploads(v, uploads, [*path, i]) for i, v in enumerate(value)]
+    if isinstance(value, str) and value.startswith("runway://"):
+        name, data = uploads.get(value.removeprefix("runway://"), ("", None))
+        if data is None:
+            raise KeyError(path)
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return value
+
+
 def _credits(spec: Model, body: dict[str, Any]) -> float:
     if spec.image:
         return spec.credits_per_image
+    if "videoUri" in body:
+        # Work on a video is billed by the source's length (a URL's is unknown offline: the default).
+        info = source_info(body["videoUri"])
+        return spec.credits_per_s * math.ceil((info and info.duration_s) or spec.default_duration)
     return spec.credits_per_s * int(body.get("duration") or spec.default_duration)
 
 
@@ -287,7 +371,10 @@ FAILURES = {
 
 
 def render(task: Task) -> tuple[bytes, str]:
-    """The task's output, made offline: a PNG for images, an animatic of the prompt image for video."""
+    """The task's output, made offline: a PNG for images, an animatic of the prompt image for video, the
+    source worked on for video_to_video and video_upscale."""
+    if "videoUri" in task.body:
+        return _render_from_source(task)
     spec = ENDPOINTS[task.endpoint][task.model]
     width, height = _size(task.body.get("ratio"), spec.image)
     prompt = str(task.body.get("promptText") or "a Runway generation")
@@ -305,6 +392,48 @@ def render(task: Task) -> tuple[bytes, str]:
             kind=AssetKind.video, provider="local", model="runway-sim", prompt=prompt, width=width,
             height=height, duration_s=float(task.body.get("duration") or spec.default_duration), fps=24,
             inputs=(InputRef(role="first_frame", uri=keyframe.as_uri(), sha256=""),),
+        )  # fmt: skip
+        video = LocalAnimatic().render(clip)
+    return video.data, video.mime
+
+
+def _render_from_source(task: Task) -> tuple[bytes, str]:
+    source = _prompt_image_bytes(task.body["videoUri"])
+    info = source_info(task.body["videoUri"])
+    if source is None or info is None or not (info.width and info.height):
+        # An https/runway:// source is not fetched offline: animate a stand-in at a 1080p-ish size.
+        size = (1920, 1080) if task.endpoint == "video_upscale" else _size(task.body.get("ratio"), False)
+        body = {k: v for k, v in task.body.items() if k != "videoUri"}
+        stand_in = replace(
+            task,
+            endpoint="image_to_video",
+            model="gen4_turbo",
+            body={**body, "ratio": f"{size[0]}:{size[1]}"},
+        )
+        return render(stand_in)
+    with tempfile.TemporaryDirectory(prefix="cutroom-runway-v2v-") as tmp:
+        src, out = Path(tmp) / "source.mp4", Path(tmp) / "out.mp4"
+        src.write_bytes(source)
+        if task.endpoint == "video_upscale":
+            scale = min(2.0, MAX_UPSCALE_PX / max(info.width, info.height))
+            width, height = (2 * round(side * scale / 2) for side in (info.width, info.height))
+            run_ffmpeg(
+                ["-i", str(src), "-vf", f"scale={width}:{height}:flags=lanczos", "-c:v", "libx264",
+                 "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an", str(out)],
+                what="upscaling the source",
+            )  # fmt: skip
+            return out.read_bytes(), "video/mp4"
+        # A restyle: the source's first frame re-animated with the prompt, at the ratio's size.
+        first = Path(tmp) / "first.png"
+        run_ffmpeg(["-i", str(src), "-frames:v", "1", str(first)], what="taking the source's first frame")
+        width, height = (
+            _size(task.body.get("ratio"), False) if task.body.get("ratio") else (info.width, info.height)
+        )
+        clip = AssetSpec(
+            kind=AssetKind.video, provider="local", model="runway-sim",
+            prompt=str(task.body.get("promptText") or "a Runway restyle"), width=width - width % 2,
+            height=height - height % 2, duration_s=round(info.duration_s or 5.0, 2), fps=24,
+            inputs=(InputRef(role="first_frame", uri=first.as_uri(), sha256=""),),
         )  # fmt: skip
         video = LocalAnimatic().render(clip)
     return video.data, video.mime
@@ -338,6 +467,12 @@ def router(sim: Simulator) -> APIRouter:
         spec = models[model]
         if issues := validate(endpoint, spec, body):
             return _invalid(issues)
+        try:
+            body = resolve_uploads(body, state.uploads, [])
+        except KeyError as missing:
+            return _invalid(
+                [{"code": "custom", "message": "Unknown or incomplete upload", "path": missing.args[0]}]
+            )
         credits = _credits(spec, body)
         now = time.time()
         with state.lock:
@@ -377,6 +512,54 @@ def router(sim: Simulator) -> APIRouter:
             return create(endpoint, request, body)
 
         api.add_api_route(f"/v1/{endpoint}", handler, methods=["POST"], name=f"runway_{endpoint}")
+
+    @api.post("/v1/uploads")
+    async def start_upload(request: Request) -> Response:
+        if (rejected := _check_headers(request)) is not None:
+            return rejected
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        filename = body.get("filename") if isinstance(body, dict) else None
+        issues = (
+            [] if isinstance(filename, str) and filename else [_issue("filename", "Required", "invalid_type")]
+        )
+        if not isinstance(body, dict) or body.get("type") != "ephemeral":
+            issues.append(_issue("type", "Invalid option: expected one of 'ephemeral'", "invalid_value"))
+        if issues:
+            return _invalid(issues)
+        upload_id = str(uuid.uuid4())
+        state.uploads[upload_id] = (filename, None)
+        base = str(request.base_url).rstrip("/")
+        # An S3-style presigned POST: the SDK sends `fields` plus `file` as multipart, without auth.
+        return JSONResponse(
+            {
+                "uploadUrl": f"{base}{PREFIX}/_uploads/{upload_id}",
+                "fields": {"key": f"ephemeral/{upload_id}/{filename}", "policy": "c2ltdWxhdG9y"},
+                "runwayUri": f"runway://{upload_id}",
+            }
+        )
+
+    @api.post("/_uploads/{upload_id}")
+    async def receive_upload(upload_id: str, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        message = BytesParser(policy=HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + await request.body()
+        )
+        parts = {
+            part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in (message.get_payload() if message.is_multipart() else [])
+        }
+        entry = state.uploads.get(upload_id)
+        if (
+            entry is None
+            or parts.get("key") != f"ephemeral/{upload_id}/{entry[0]}".encode()
+            or not parts.get("file")
+        ):
+            return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
+        state.uploads[upload_id] = (entry[0], parts["file"])
+        return Response(status_code=204)
 
     @api.get("/v1/tasks/{task_id}")
     async def get_task(task_id: str, request: Request) -> Response:

@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import runwayml
+from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
 from cutroom.channels import Aspect
 from cutroom.media import probe
 from providers import runway, simulation
 from providers.base import ErrorKind, JobState, PollSchedule, ProviderError, run_job
+from providers.local.video import LocalAnimatic
 from tests.test_local_video import make_keyframe
 
 #: Jobs take ~2% of Runway's real time; polls may come every 0.1 s here (the adapter's own floor is 5 s).
@@ -246,13 +249,32 @@ def test_the_adapter_refuses_bad_specs_before_any_request(
     assert _api(sim) == []
 
 
-def test_a_keyframe_over_5mb_as_a_data_uri_is_refused_before_any_request(sim: Any, tmp_path: Path) -> None:
+def test_a_keyframe_over_5mb_goes_up_through_uploads_as_a_runway_uri(sim: Any, tmp_path: Path) -> None:
     big = tmp_path / "big.png"
-    big.write_bytes(b"\x89PNG" + bytes(4 * 1024 * 1024))
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(big, compress_level=0)
+    assert 4 * big.stat().st_size / 3 > runway.DATA_URI_LIMIT  # too big as a data URI
     spec = _video(tmp_path, inputs=(InputRef(role="keyframe", uri=big.as_uri(), sha256="x"),))
-    error = _raises(lambda: runway.RunwayVideo().submit(spec), ErrorKind.invalid_input)
-    assert "data URI" in str(error)
-    assert _api(sim) == []
+    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    start, send, create = [r for r in sim.requests() if r["method"] == "POST" and "/_sim/" not in r["path"]]
+    assert (start["path"], start["body"]) == (
+        "/runway/v1/uploads",
+        {"filename": "big.png", "type": "ephemeral"},
+    )
+    assert send["path"].startswith("/runway/_uploads/") and send["status"] == 204
+    upload_id = send["path"].rsplit("/", 1)[1]
+    assert (
+        create["path"] == "/runway/v1/image_to_video"
+        and create["body"]["promptImage"] == f"runway://{upload_id}"
+    )
+    assert out.mime == "video/mp4"
+
+
+def test_an_unknown_runway_uri_is_a_validation_error(sim: Any) -> None:
+    client = runway.make_client().with_options(max_retries=0)
+    with pytest.raises(runwayml.BadRequestError) as caught:
+        client.image_to_video.create(model="gen4_turbo", prompt_image="runway://nope", ratio="1280:720")
+    assert caught.value.body["issues"][0]["path"] == ["promptImage"]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -407,3 +429,143 @@ def test_a_rate_limited_create_is_waited_out_and_sent_again(sim: Any) -> None:
     creates = _api(sim, "POST")
     assert [c["status"] for c in creates] == [429, 429, 200]
     assert waits[:2] == [0.3, 0.3]
+
+
+def _source_clip(tmp_path: Path, size: tuple[int, int] = (320, 180), duration_s: float = 2.0) -> Path:
+    """A small real H.264 clip to modify or upscale."""
+    keyframe = make_keyframe(tmp_path / "source-key.png", size)
+    clip = LocalAnimatic().render(
+        AssetSpec(
+            kind=AssetKind.video, provider="local", model="animatic-1", prompt="source", width=size[0],
+            height=size[1], duration_s=duration_s, fps=12,
+            inputs=(InputRef(role="keyframe", uri=keyframe.as_uri(), sha256="x"),),
+        )
+    )  # fmt: skip
+    path = tmp_path / "source.mp4"
+    path.write_bytes(clip.data)
+    return path
+
+
+def _operation(tmp_path: Path, operation: Operation, **changes: Any) -> AssetSpec:
+    model = runway.OPERATIONS[operation][0]
+    source = InputRef(role="source", uri=_source_clip(tmp_path).as_uri(), sha256="x")
+    return _video(tmp_path, model=model, operation=operation, inputs=(source,), **changes)
+
+
+def test_modify_end_to_end_sends_aleph2_to_video_to_video(sim: Any, tmp_path: Path) -> None:
+    spec = _operation(tmp_path, Operation.modify, prompt="make it a watercolour")
+    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    (create,) = _api(sim, "POST")
+    assert create["path"] == "/runway/v1/video_to_video"
+    body = create["body"]
+    assert body.pop("videoUri").startswith("data:video/mp4;base64,")
+    assert body == {"model": "aleph2", "promptText": "make it a watercolour", "ratio": "1280:720", "seed": 7}
+    assert out.mime == "video/mp4" and out.cost_usd == pytest.approx(2 * 0.15)
+    clip = tmp_path / "modified.mp4"
+    clip.write_bytes(out.data)
+    info = probe(clip)
+    assert (info.width, info.height) == (1280, 720)
+    assert info.duration_s == pytest.approx(2.0, abs=0.2)
+
+
+def test_upscale_end_to_end_doubles_the_source(sim: Any, tmp_path: Path) -> None:
+    spec = _operation(tmp_path, Operation.upscale, width=None, height=None, aspect=None)
+    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    (create,) = _api(sim, "POST")
+    assert create["path"] == "/runway/v1/video_upscale"
+    body = create["body"]
+    assert body.pop("videoUri").startswith("data:video/mp4;base64,")
+    assert body == {"model": "magnific_video_upscaler_creative"}
+    clip = tmp_path / "upscaled.mp4"
+    clip.write_bytes(out.data)
+    info = probe(clip)
+    assert (info.width, info.height) == (640, 360)  # larger than the 320x180 source
+    assert out.cost_usd == pytest.approx(2 * 0.02)
+    task = runway.make_client().tasks.retrieve(_api(sim, "GET", "/v1/tasks/")[-1]["path"].rsplit("/", 1)[1])
+    assert task.status == "SUCCEEDED" and task.cost.credits == 4  # 2 s of source x 2 credits
+
+
+def test_a_public_url_is_sent_as_the_video_uri(sim: Any, tmp_path: Path) -> None:
+    url = "https://cdn.example.com/clips/source.mp4"
+    spec = _operation(tmp_path, Operation.upscale)
+    spec = spec.model_copy(update={"inputs": (spec.inputs[0].model_copy(update={"url": url}),)})
+    generator = runway.RunwayVideo()
+    generator.cancel(generator.submit(spec))
+    (create,) = _api(sim, "POST")
+    assert create["body"] == {"model": "magnific_video_upscaler_creative", "videoUri": url}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "path", "code"),
+    [
+        ("video_to_video", {"model": "aleph2", "videoUri": "https://x.com/a.mp4", "ratio": "1000:700"},
+         ["ratio"], "invalid_value"),
+        ("video_to_video", {"model": "aleph2", "promptText": "x"}, ["videoUri"], "invalid_type"),
+        ("video_to_video", {"model": "aleph2", "videoUri": "data:video/mp4;base64," + "A" * 5_300_000},
+         ["videoUri"], "too_big"),
+        ("video_upscale", {"model": "magnific_video_upscaler_creative", "videoUri": "http://x.com/a.mp4"},
+         ["videoUri"], "custom"),
+        ("video_upscale", {"model": "magnific_video_upscaler_creative", "videoUri": "https://x.com/a.mp4",
+                           "resolution": "8k"}, ["resolution"], "invalid_value"),
+        ("video_upscale", {"model": "enhance_frame_rate", "videoUri": "https://x.com/a.mp4"},
+         ["targetFramerate"], "invalid_type"),
+    ],
+)  # fmt: skip
+def test_the_simulator_rejects_bad_operation_bodies_like_runway(
+    sim: Any, endpoint: str, body: dict[str, Any], path: list[Any], code: str
+) -> None:
+    client = runway.make_client().with_options(max_retries=0)
+    with pytest.raises(runwayml.BadRequestError) as caught:
+        client.post(f"/v1/{endpoint}", body=body, cast_to=object)
+    error = caught.value.body
+    assert isinstance(error, dict) and error["error"] == "Validation of body failed"
+    assert [(i["path"], i["code"]) for i in error["issues"]] == [(path, code)]
+    assert runway.map_error(caught.value).kind is ErrorKind.invalid_input
+
+
+def test_a_source_longer_than_30s_is_rejected_on_video_uri(sim: Any, tmp_path: Path) -> None:
+    long = _source_clip(tmp_path, (64, 36), duration_s=31.0)
+    uri = runway.video_uri(InputRef(role="source", uri=long.as_uri(), sha256="x"))
+    with pytest.raises(runwayml.BadRequestError) as caught:
+        runway.make_client().with_options(max_retries=0).video_upscale.create(
+            model="magnific_video_upscaler_creative", video_uri=uri
+        )
+    assert caught.value.body["issues"][0]["path"] == ["videoUri"]  # type: ignore[index]
+    assert "30 seconds" in str(runway.map_error(caught.value))
+
+
+def _big_source(tmp_path: Path) -> InputRef:
+    big = tmp_path / "big.mp4"
+    big.write_bytes(bytes(4 * 1024 * 1024))
+    return InputRef(role="source", uri=big.as_uri(), sha256="x")
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda s, p: s.model_copy(update={"width": 1000, "height": 700}), "no ratio"),  # the sim's ratio 400
+        (lambda s, p: s.model_copy(update={"inputs": ()}), "role 'source'"),  # the sim's missing videoUri
+        (lambda s, p: s.model_copy(update={"inputs": (_big_source(p),)}), "public URL"),  # the sim's too_big
+        (lambda s, p: s.model_copy(update={"inputs": (*s.inputs, InputRef(role="reference", uri="https://a.b/c.png",
+                                                                          sha256="x"))}), "reference"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.reframe}), "cannot reframe"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.add_audio}), "cannot add_audio"),
+        (lambda s, p: s.model_copy(update={"model": "gen4_turbo"}), "with aleph2"),
+        (lambda s, p: s.model_copy(update={"operation": None}), "needs operation modify"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.upscale}), "magnific_video_upscaler_creative"),
+    ],
+)  # fmt: skip
+def test_the_adapter_refuses_bad_operation_specs_before_any_request(
+    sim: Any, tmp_path: Path, make: Any, needle: str
+) -> None:
+    spec = make(_operation(tmp_path, Operation.modify), tmp_path)
+    assert needle in str(_raises(lambda: runway.RunwayVideo().submit(spec), ErrorKind.invalid_input))
+    assert _api(sim) == []
+
+
+def test_an_operation_on_an_image_model_is_refused_before_any_request(sim: Any) -> None:
+    error = _raises(
+        lambda: runway.RunwayImage().submit(_image(operation=Operation.upscale)), ErrorKind.invalid_input
+    )
+    assert "image cannot upscale" in str(error)
+    assert _api(sim) == []
