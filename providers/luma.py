@@ -1,5 +1,8 @@
 """Luma Dream Machine through the official `lumaai` SDK: Ray video (LumaVideo) and Photon images (LumaImage).
 
+Besides new generations: extend / reverse extend (keyframes frame0 / frame1 naming a generation), loop, and the
+SDK's edits of a `source` input (spec.operation): video modify and reframe, image reframe, upscale, add audio.
+
 Who retries what: this adapter never resends a create. Creates go through a client with `max_retries=0`,
 because the Stainless SDK would otherwise repeat a POST after a 5xx or timeout with no idempotency key — a
 second paid generation. Transient failures surface as ProviderError(rate_limited | generation_failed); the
@@ -15,7 +18,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -26,7 +29,7 @@ from lumaai.types import Generation
 from lumaai.types.generations import VideoCreateParams
 from PIL import Image, UnidentifiedImageError
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.media import MediaError, probe
 from providers import simulation
 from providers.base import (
@@ -48,7 +51,8 @@ SIMULATOR_PREFIX = "/luma/dream-machine/v1"
 SIMULATOR_KEY = "luma-simulator"
 #: An input URI naming an earlier Luma generation, so a continuing shot chains from it (keyframe type generation).
 GENERATION_SCHEME = "luma-generation:"
-KEYFRAME_ROLES = ("first_frame", "keyframe")
+#: Input roles a video takes as keyframes: frame0 starts the clip (extend), frame1 ends it (reverse extend).
+FRAME_ROLES = {"first_frame": "frame0", "keyframe": "frame0", "last_frame": "frame1"}
 IMAGE_REF_WEIGHT = 0.85
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -67,6 +71,15 @@ _VIDEO_HINTS = get_type_hints(VideoCreateParams)
 ASPECTS = _literals(_VIDEO_HINTS["aspect_ratio"])
 RESOLUTIONS = _literals(_VIDEO_HINTS["resolution"])
 DURATIONS_S = tuple(float(d.rstrip("s")) for d in _literals(_VIDEO_HINTS["duration"]))
+#: The SDK requires a mode and AssetSpec has no strength: flex keeps the source's motion but restyles the look.
+MODIFY_MODE = "flex_1"
+#: An upscale without a target size asks for full HD, the step up from Ray's usual 720p.
+UPSCALE_RESOLUTION = "1080p"
+#: The SDK's edit endpoints by capability (1.21: video modify/reframe, upscale, audio; image reframe).
+OPERATIONS = {
+    Capability.video: (Operation.modify, Operation.reframe, Operation.upscale, Operation.add_audio),
+    Capability.image: (Operation.reframe,),
+}
 
 _RAY = {
     "durations_s": DURATIONS_S,
@@ -211,21 +224,54 @@ class _Luma:
     def submit(self, spec: AssetSpec) -> JobRef:
         card = self._spec_card(spec)
         card.check(spec)
-        body = self._body(spec, card)
+        endpoint, body = self._request(spec, card)
         if callback := os.environ.get("CUTROOM_CALLBACK_URL"):
             body["callback_url"] = callback
         creator = self.client.with_options(max_retries=0)  # a retried create is a second paid generation
         with _mapped_errors("create"):
-            generation = self._create(creator, body)
+            generation = SENDERS[endpoint](creator)(**body)
         if not generation.id:
             raise ProviderError(ErrorKind.generation_failed, "create answered without an id", provider=NAME)
         return JobRef(provider=NAME, job_id=generation.id, spec_key=spec.key())
 
-    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+    def _request(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
+        """The SENDERS key to call and its keyword arguments; refuses what Luma cannot do before any request."""
         raise NotImplementedError
 
-    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
-        raise NotImplementedError
+    def _check_operation(self, spec: AssetSpec) -> InputRef:
+        """The spec's one `source` input, once its operation is known to exist for this capability."""
+        offered = OPERATIONS[self.capability]
+        if spec.operation not in offered:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"Luma {self.capability} cannot {spec.operation} "
+                f"(offers: {', '.join(op.value for op in offered)})",
+                provider=NAME,
+            )
+        sources = [ref for ref in spec.inputs if ref.role == "source"]
+        if len(sources) != 1 or len(spec.inputs) != 1:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"{spec.operation} takes exactly one input, with role source; got {[r.role for r in spec.inputs]}",
+                provider=NAME,
+            )
+        return sources[0]
+
+    def _media_url(self, ref: InputRef) -> str:
+        """A public link to the source; for a Luma generation without one, its output URL (a free read)."""
+        generation_id = _generation_id(ref)
+        if ref.url or ref.uri.startswith(("http://", "https://")) or generation_id is None:
+            return _public_url(ref)
+        with _mapped_errors("get source"):
+            source = self.client.generations.get(generation_id)
+        url = source.assets and (source.assets.video or source.assets.image)
+        if source.state != "completed" or not url:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"source generation {generation_id} has no output yet (state {source.state})",
+                provider=NAME,
+            )
+        return url
 
     def poll(self, job: JobRef) -> JobStatus:
         """Map Luma's state; a moderation failure raises its own kind so run_job reports it, not a retry."""
@@ -291,6 +337,8 @@ class _Luma:
         ]
 
     def _cost(self, generation: Generation) -> float:
+        # (u) Luma publishes no price for modify/reframe/upscale/audio: they cost like a generation of the same
+        # model (5 s when the request names no duration); an upscale or audio job may carry no model, so $0.
         card = MODELS.get(generation.model or "")
         if card is None:
             return 0.0
@@ -314,34 +362,84 @@ class LumaVideo(_Luma):
     capability = Capability.video
     default_model = "ray-2"
 
-    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "loop": False}
+    def _request(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
+        if spec.operation is not None:
+            return self._operation(spec, card)
+        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "loop": spec.loop}
         if spec.aspect is not None:
             body["aspect_ratio"] = spec.aspect.value
         if spec.duration_s is not None:
             body["duration"] = f"{spec.duration_s:g}s"
         if resolution := _resolution(spec):
             body["resolution"] = resolution
-        keyframes = [ref for ref in spec.inputs if ref.role in KEYFRAME_ROLES]
-        if other := [ref.role for ref in spec.inputs if ref.role not in KEYFRAME_ROLES]:
+        if other := [ref.role for ref in spec.inputs if ref.role not in FRAME_ROLES]:
             raise ProviderError(
-                ErrorKind.invalid_input, f"Luma video takes only keyframe inputs, not {other}", provider=NAME
+                ErrorKind.invalid_input,
+                f"Luma video takes only first_frame/keyframe/last_frame inputs, not {other}"
+                + (" (a source input needs an operation)" if "source" in other else ""),
+                provider=NAME,
             )
-        if len(keyframes) > 1:
-            raise ProviderError(ErrorKind.invalid_input, "Luma video takes one start keyframe", provider=NAME)
+        keyframes: dict[str, dict[str, str]] = {}
+        for ref in spec.inputs:
+            frame = FRAME_ROLES[ref.role]
+            if frame in keyframes:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"Luma video takes one start and one end keyframe; two inputs want {frame}",
+                    provider=NAME,
+                )
+            keyframes[frame] = _keyframe(ref)
         if keyframes:
-            body["keyframes"] = {"frame0": _keyframe(keyframes[0])}
-        return body
+            body["keyframes"] = keyframes
+        return "video", body
 
-    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
-        return client.generations.video.create(**body)
+    def _operation(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
+        source = self._check_operation(spec)
+        if spec.operation in (Operation.upscale, Operation.add_audio):
+            generation_id = _generation_id(source)
+            if generation_id is None:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"Luma can {spec.operation} only its own generations: "
+                    "the source input needs continues='luma:<generation id>'",
+                    provider=NAME,
+                )
+            if spec.operation is Operation.upscale:
+                resolution = _resolution(spec) or UPSCALE_RESOLUTION
+                return "upscale", {
+                    "id": generation_id,
+                    "generation_type": "upscale_video",
+                    "resolution": resolution,
+                }
+            body = {"id": generation_id, "generation_type": "add_audio"}
+            return "audio", body | ({"prompt": spec.prompt} if spec.prompt else {})
+        # The aspect is checked first so a reframe without one is refused before the source look-up.
+        reframe = {"aspect_ratio": _target_aspect(spec)} if spec.operation is Operation.reframe else {}
+        media = {"url": self._media_url(source)}
+        prompt = {"prompt": spec.prompt} if spec.prompt else {}
+        if spec.operation is Operation.modify:
+            body = {
+                "model": card.model,
+                "generation_type": "modify_video",
+                "media": media,
+                "mode": MODIFY_MODE,
+            }
+            return "video.modify", body | prompt
+        body = {"model": card.model, "generation_type": "reframe_video", "media": media}
+        return "video.reframe", body | reframe | prompt
 
 
 class LumaImage(_Luma):
     capability = Capability.image
     default_model = "photon-1"
 
-    def _body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+    def _request(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
+        if spec.operation is not None:
+            source, aspect = self._check_operation(spec), _target_aspect(spec)
+            media = {"url": self._media_url(source)}
+            edit = {"model": card.model, "generation_type": "reframe_image", "media": media, "format": "png"}
+            edit["aspect_ratio"] = aspect
+            return "image.reframe", edit | ({"prompt": spec.prompt} if spec.prompt else {})
         body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "format": "png"}
         if spec.aspect is not None:
             body["aspect_ratio"] = spec.aspect.value
@@ -356,10 +454,28 @@ class LumaImage(_Luma):
             refs.append({"url": _public_url(ref), "weight": IMAGE_REF_WEIGHT})
         if refs:
             body["image_ref"] = refs
-        return body
+        return "image", body
 
-    def _create(self, client: lumaai.LumaAI, body: dict[str, Any]) -> Generation:
-        return client.generations.image.create(**body)
+
+#: Each request the adapter makes, by the SDK method that sends it (the client is the max_retries=0 one).
+SENDERS: dict[str, Callable[[lumaai.LumaAI], Callable[..., Generation]]] = {
+    "video": lambda client: client.generations.video.create,
+    "video.modify": lambda client: client.generations.video.modify,
+    "video.reframe": lambda client: client.generations.video.reframe,
+    "upscale": lambda client: client.generations.upscale,
+    "audio": lambda client: client.generations.audio,
+    "image": lambda client: client.generations.image.create,
+    "image.reframe": lambda client: client.generations.image.reframe,
+}
+
+
+def _target_aspect(spec: AssetSpec) -> str:
+    """Reframe's required aspect_ratio: the spec must say which frame to outpaint to."""
+    if spec.aspect is None:
+        raise ProviderError(
+            ErrorKind.invalid_input, "reframe needs spec.aspect, the target frame", provider=NAME
+        )
+    return spec.aspect.value
 
 
 def _resolution(spec: AssetSpec) -> str | None:
@@ -370,12 +486,19 @@ def _resolution(spec: AssetSpec) -> str | None:
     return next((name for name, px in (("540p", 540), ("720p", 720), ("1080p", 1080)) if short <= px), "4k")
 
 
-def _keyframe(ref: InputRef) -> dict[str, str]:
-    """A shot continuing a Luma generation chains from it; any other start needs a public image URL."""
+def _generation_id(ref: InputRef) -> str | None:
+    """The Luma generation an input belongs to, from `continues` ("luma:<id>") or a luma-generation: URI."""
     if ref.continues and ref.continues.startswith(f"{NAME}:"):
-        return {"type": "generation", "id": ref.continues.removeprefix(f"{NAME}:")}
+        return ref.continues.removeprefix(f"{NAME}:")
     if ref.uri.startswith(GENERATION_SCHEME):
-        return {"type": "generation", "id": ref.uri.removeprefix(GENERATION_SCHEME)}
+        return ref.uri.removeprefix(GENERATION_SCHEME)
+    return None
+
+
+def _keyframe(ref: InputRef) -> dict[str, str]:
+    """An input from a Luma generation chains from it (extend, or reverse extend as frame1); else a public image."""
+    if generation_id := _generation_id(ref):
+        return {"type": "generation", "id": generation_id}
     return {"type": "image", "url": _public_url(ref)}
 
 

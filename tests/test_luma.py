@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 
 import httpx
 import lumaai
 import pytest
+from lumaai.types import Generation
+from lumaai.types.generations import VideoModifyParams
 from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
@@ -17,7 +23,7 @@ from cutroom.channels import Aspect
 from cutroom.media import last_frame, probe
 from providers import simulation
 from providers.base import ErrorKind, JobRef, JobState, ProviderError, run_job
-from providers.luma import MODELS, SIMULATOR_PREFIX, LumaImage, LumaVideo
+from providers.luma import MODELS, MODIFY_MODE, SIMULATOR_PREFIX, LumaImage, LumaVideo
 from simulator import luma as sim_luma
 
 if TYPE_CHECKING:
@@ -64,7 +70,7 @@ def logged(sim: SimulatorHandle, method: str, suffix: str = "") -> list[dict[str
     return [r for r in sim.requests() if r["method"] == method and r["path"].split("?")[0].endswith(suffix)]
 
 
-def finish(adapter: LumaVideo, job: JobRef) -> None:
+def finish(adapter: LumaVideo | LumaImage, job: JobRef) -> None:
     """Poll until the job is done (the simulator's clock decides)."""
     deadline = time.monotonic() + 10
     while adapter.poll(job).state is not JobState.SUCCEEDED:
@@ -284,10 +290,10 @@ def test_callback_url_credits_concepts_list_and_delete(
     sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUTROOM_SIMULATOR_URL", sim.url)
-    monkeypatch.setenv("CUTROOM_CALLBACK_URL", "https://hooks.example.com/luma")
+    monkeypatch.setenv("CUTROOM_CALLBACK_URL", "http://127.0.0.1:9/luma")
     adapter = LumaVideo()  # base URL and dummy key from CUTROOM_SIMULATOR_URL
     job = adapter.submit(video_spec())
-    assert logged(sim, "POST")[0]["body"]["callback_url"] == "https://hooks.example.com/luma"
+    assert logged(sim, "POST")[0]["body"]["callback_url"] == "http://127.0.0.1:9/luma"
 
     assert adapter.credits() == sim_luma.CREDIT_BALANCE_CENTS / 100
     assert "dolly_zoom" in adapter.client.generations.concepts.list()
@@ -296,3 +302,254 @@ def test_callback_url_credits_concepts_list_and_delete(
     with pytest.raises(ProviderError) as gone:
         adapter.poll(job)
     assert gone.value.kind is ErrorKind.not_found
+
+
+def source_of(job: JobRef, role: str = "source", **fields: Any) -> InputRef:
+    """An input that belongs to an earlier Luma generation (how the flow hands a finished clip on)."""
+    return InputRef(
+        role=role,
+        uri=f"s3://cutroom/{job.job_id}.mp4",
+        sha256="0" * 64,
+        continues=f"luma:{job.job_id}",
+        **fields,
+    )
+
+
+def finished_clip(sim: SimulatorHandle) -> tuple[LumaVideo, JobRef]:
+    adapter = video(sim)
+    job = adapter.submit(video_spec())
+    finish(adapter, job)
+    return adapter, job
+
+
+def test_loop_is_sent_and_luma_refuses_a_non_boolean_loop(sim: SimulatorHandle) -> None:
+    video(sim).submit(video_spec(loop=True))
+    assert logged(sim, "POST")[-1]["body"]["loop"] is True
+
+    client = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim), max_retries=0)
+    with pytest.raises(lumaai.BadRequestError) as caught:
+        client.generations.video.create(model="ray-2", prompt="a cat", loop="yes")  # type: ignore[arg-type]
+    assert caught.value.body == {"detail": "loop must be a boolean"}
+
+
+def test_extend_and_reverse_extend_chain_from_a_generation_or_end_on_an_image(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    adapter, first = finished_clip(sim)
+
+    adapter.submit(video_spec(inputs=(source_of(first, "first_frame"),)))
+    assert logged(sim, "POST")[-1]["body"]["keyframes"] == {
+        "frame0": {"type": "generation", "id": first.job_id}
+    }
+
+    reverse = adapter.submit(video_spec(inputs=(source_of(first, "last_frame"),)))
+    assert logged(sim, "POST")[-1]["body"]["keyframes"] == {
+        "frame1": {"type": "generation", "id": first.job_id}
+    }
+
+    end_image = InputRef(
+        role="last_frame", uri="s3://b/end.png", sha256="0", url="https://cdn.example.com/end.png"
+    )
+    start_image = InputRef(role="first_frame", uri="https://cdn.example.com/start.png", sha256="0")
+    adapter.submit(video_spec(inputs=(start_image, end_image)))
+    assert logged(sim, "POST")[-1]["body"]["keyframes"] == {
+        "frame0": {"type": "image", "url": "https://cdn.example.com/start.png"},
+        "frame1": {"type": "image", "url": "https://cdn.example.com/end.png"},
+    }
+    assert {r["status"] for r in logged(sim, "POST")} == {
+        200
+    }  # the simulator takes frame1 like the SDK sends it
+
+    finish(adapter, reverse)
+    (clip := tmp_path / "reverse.mp4").write_bytes(adapter.fetch(reverse).data)
+    assert probe(clip).duration_s == pytest.approx(5, 0.1)
+
+    with pytest.raises(ProviderError) as twice:
+        adapter.submit(video_spec(inputs=(source_of(first, "last_frame"), end_image)))
+    assert twice.value.kind is ErrorKind.invalid_input and "frame1" in str(twice.value)
+
+
+def test_upscale_audio_modify_and_reframe_act_on_a_finished_generation(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    adapter, first = finished_clip(sim)
+    first_url = adapter.client.generations.get(first.job_id).assets.video  # type: ignore[union-attr]
+    source = source_of(first)
+    linked = InputRef(role="source", uri="s3://cutroom/clip.mp4", sha256="0", url=first_url)
+    specs = {
+        "upscale": video_spec(operation="upscale", inputs=(source,), width=1080, height=1920),
+        "audio": video_spec(operation="add_audio", prompt="waves and gulls", inputs=(source,)),
+        "modify": video_spec(operation="modify", prompt="as a watercolour", inputs=(source,)),
+        "reframe": video_spec(operation="reframe", aspect=Aspect.square, prompt="", inputs=(linked,)),
+    }
+    jobs = {name: adapter.submit(spec) for name, spec in specs.items()}
+    assert MODIFY_MODE in get_args(get_type_hints(VideoModifyParams)["mode"])  # the SDK's own list of modes
+
+    bodies = {r["path"].removeprefix(SIMULATOR_PREFIX): r["body"] for r in logged(sim, "POST")[1:]}
+    assert bodies == {
+        f"/generations/{first.job_id}/upscale": {"generation_type": "upscale_video", "resolution": "1080p"},
+        f"/generations/{first.job_id}/audio": {"generation_type": "add_audio", "prompt": "waves and gulls"},
+        "/generations/video/modify": {
+            "model": "ray-flash-2",
+            "generation_type": "modify_video",
+            "media": {"url": first_url},  # looked up from the generation: the input had no link of its own
+            "mode": MODIFY_MODE,
+            "prompt": "as a watercolour",
+        },
+        "/generations/video/reframe": {
+            "model": "ray-flash-2",
+            "generation_type": "reframe_video",
+            "media": {"url": first_url},
+            "aspect_ratio": "1:1",
+        },
+    }
+
+    clips = {}
+    for name, job in jobs.items():
+        finish(adapter, job)
+        clips[name] = tmp_path / f"{name}.mp4"
+        clips[name].write_bytes(adapter.fetch(job).data)
+    original = probe(clips["modify"])
+    upscaled = probe(clips["upscale"])
+    assert original.width / original.height == pytest.approx(9 / 16, abs=0.01)  # modify keeps the frame
+    assert upscaled.height > original.height and upscaled.width / upscaled.height == pytest.approx(
+        9 / 16, 0.02
+    )
+    assert probe(clips["audio"]).has_audio and not original.has_audio
+    reframed = probe(clips["reframe"])
+    assert reframed.width == reframed.height
+
+
+def test_an_image_is_reframed_to_a_new_aspect(sim: SimulatorHandle) -> None:
+    adapter = image(sim)
+    still = adapter.submit(
+        AssetSpec(kind=AssetKind.image, provider="luma", model="photon-flash-1", prompt="a lighthouse")
+    )
+    finish(adapter, still)
+    spec = AssetSpec(
+        kind=AssetKind.image,
+        provider="luma",
+        model="photon-flash-1",
+        prompt="more sea",
+        aspect=Aspect.vertical,
+        operation="reframe",
+        inputs=(source_of(still),),
+    )
+    out = run_job(adapter, spec)
+
+    picture = Image.open(io.BytesIO(out.data))
+    assert picture.format == "PNG" and picture.width / picture.height == pytest.approx(9 / 16, abs=0.01)
+    create = logged(sim, "POST")[-1]
+    assert create["path"] == SIMULATOR_PREFIX + "/generations/image/reframe"
+    assert create["body"]["generation_type"] == "reframe_image" and create["body"]["aspect_ratio"] == "9:16"
+    assert create["body"]["media"]["url"].endswith(f"/_media/{still.job_id}.png")
+
+
+@pytest.mark.parametrize(
+    ("adapter_for", "spec", "in_message"),
+    [
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="upscale"), "cannot upscale"),
+        (
+            image,
+            dict(kind=AssetKind.image, model="photon-flash-1", operation="add_audio"),
+            "cannot add_audio",
+        ),
+        (video, dict(operation="reframe", aspect=None), "needs spec.aspect"),
+        (video, dict(operation="upscale", inputs=()), "exactly one input"),
+        (
+            video,
+            dict(inputs=(InputRef(role="source", uri="https://x/a.mp4", sha256="0"),)),
+            "needs an operation",
+        ),
+    ],
+)
+def test_impossible_operations_are_refused_before_any_request(
+    sim: SimulatorHandle, adapter_for: Any, spec: dict[str, Any], in_message: str
+) -> None:
+    source = InputRef(role="source", uri="s3://b/c.mp4", sha256="0", continues="luma:abc")
+    with pytest.raises(ProviderError) as caught:
+        adapter_for(sim).submit(video_spec(**{"inputs": (source,), **spec}))
+    assert caught.value.kind is ErrorKind.invalid_input and in_message in str(caught.value)
+    assert sim.requests() == []
+
+
+def test_upscale_needs_a_luma_generation_and_luma_validates_the_edit_endpoints(sim: SimulatorHandle) -> None:
+    foreign = InputRef(role="source", uri="https://cdn.example.com/clip.mp4", sha256="0")
+    with pytest.raises(ProviderError) as caught:
+        video(sim).submit(video_spec(operation="upscale", inputs=(foreign,)))
+    assert caught.value.kind is ErrorKind.invalid_input and "continues='luma:" in str(caught.value)
+
+    client = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim), max_retries=0)
+    media = {"url": "https://cdn.example.com/clip.mp4"}
+    with pytest.raises(lumaai.NotFoundError):
+        client.generations.upscale("00000000-0000-0000-0000-000000000000", resolution="4k")
+    with pytest.raises(lumaai.BadRequestError) as mode:
+        client.generations.video.modify(
+            generation_type="modify_video",
+            media=media,
+            model="ray-2",
+            mode="wild",  # type: ignore[arg-type]
+        )
+    assert mode.value.body["detail"].startswith("mode must be one of adhere_1")  # type: ignore[index]
+    with pytest.raises(lumaai.BadRequestError) as aspect:
+        client.generations.video.reframe(
+            generation_type="reframe_video",
+            media=media,
+            model="ray-2",
+            aspect_ratio="2:1",  # type: ignore[arg-type]
+        )
+    assert "aspect_ratio must be one of" in aspect.value.body["detail"]  # type: ignore[index]
+    with pytest.raises(lumaai.BadRequestError) as url:
+        client.generations.image.reframe(
+            generation_type="reframe_image",
+            media={"url": "file:///a.png"},
+            model="photon-1",
+            aspect_ratio="1:1",
+        )
+    assert url.value.body == {"detail": "media.url must be an http(s) URL"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Records callback bodies; answers the very first one with a 500 so the retry shows."""
+
+    posts: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        self.posts.append(body)
+        self.send_response(500 if len(self.posts) == 1 else 200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest's output clean
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    posts: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Receiver", (_Receiver,), {"posts": posts}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/luma-hook", posts
+    server.shutdown()
+    server.server_close()
+
+
+def test_callbacks_post_each_state_change_in_order_and_retry_a_refused_one(
+    sim: SimulatorHandle, receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, posts = receiver
+    monkeypatch.setenv("CUTROOM_CALLBACK_URL", url)
+    adapter = video(sim)
+    job = adapter.submit(video_spec())
+    finish(adapter, job)
+    deadline = time.monotonic() + 5
+    while len(posts) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # The first queued post got a 500 and was sent again; then one post per state, in order.
+    assert [p["state"] for p in posts] == ["queued", "queued", "dreaming", "completed"]
+    generations = [Generation.model_validate(p) for p in posts]  # the body is the SDK's Generation, whole
+    assert {g.id for g in generations} == {job.job_id}
+    assert generations[-1].assets and generations[-1].assets.video
+    assert generations[0].request and generations[0].request.callback_url == url  # type: ignore[union-attr]
