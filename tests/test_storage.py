@@ -60,5 +60,11 @@ def test_a_spec_key_ignores_fields_left_at_their_default():
     from cutroom.assets import AssetSpec
 
     plain = AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p")
-    assert plain.key() == AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=False).key()
-    assert plain.key() != AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=True).key()
+    assert (
+        plain.key()
+        == AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=False).key()
+    )
+    assert (
+        plain.key()
+        != AssetSpec(kind=AssetKind.image, provider="local", model="m", prompt="p", loop=True).key()
+    )
