@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from cutroom.assets import AssetKind
+from cutroom.assets import AssetKind, Operation
 from cutroom.brief import Brief, BriefError, load_brief
 from cutroom.channels import Aspect
 from cutroom.manifest import CampaignStatus, Manifest
@@ -296,7 +296,18 @@ def generate(
     duration: Annotated[float, typer.Option(min=1, max=30, help="Clip length in seconds.")] = 5.0,
     camera: Annotated[CameraMotion, typer.Option(help="Camera motion for a clip.")] = CameraMotion.push_in,
     image: Annotated[
-        str | None, typer.Option(help="Start a clip from this image: a file or an http(s) URL.")
+        str | None,
+        typer.Option(help="Start a clip from: a file, an http(s) URL, or provider:job_id to extend."),
+    ] = None,
+    end_image: Annotated[
+        str | None, typer.Option(help="End a clip on: a file, URL, or provider:job_id to lead into.")
+    ] = None,
+    loop: Annotated[bool, typer.Option(help="A clip whose end flows back into its start.")] = False,
+    operation: Annotated[
+        Operation | None, typer.Option(help="Work on --source instead of making anew.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="What --operation works on: provider:job_id, URL or file.")
     ] = None,
     voice: Annotated[str | None, typer.Option(help="Voice for speech, e.g. en-us, en-gb.")] = None,
     headline: Annotated[str, typer.Option(help="Text typeset on an image or revealed in a clip.")] = "",
@@ -320,9 +331,14 @@ def generate(
         model_for(Capability(kind.value), provider, model)
     except ProviderError as exc:
         raise UserError(exc.detail, "run `cutroom providers` to see each provider") from None
-    if image is not None and not image.startswith(("http://", "https://")) and not Path(image).is_file():
+    for flag, value in (("--image", image), ("--end-image", end_image), ("--source", source)):
+        if value is not None and not _reachable(value):
+            raise UserError(
+                f"{flag} {value} does not exist", "give a file path, an http(s) URL or provider:job_id"
+            )
+    if (operation is None) != (source is None):
         raise UserError(
-            f"--image {image} does not exist", "give the path of a PNG or JPEG, or an http(s) URL"
+            "--operation and --source go together", "e.g. --operation upscale --source luma:JOB_ID"
         )
     work = _writable(Path(os.environ.get("CUTROOM_OUT", "cutroom-out")))
     with _prefect(work, verbose):
@@ -331,7 +347,8 @@ def generate(
         asset = asyncio.run(
             generate_one(
                 kind, prompt, provider=provider, model=model, aspect=aspect, duration_s=duration,
-                camera_motion=camera, image=image, voice=voice, headline=headline, out=str(work),
+                camera_motion=camera, image=image, end_image=end_image, loop=loop, operation=operation,
+                source=source, voice=voice, headline=headline, out=str(work),
             )
         )  # fmt: skip
     from cutroom.storage import path_of
@@ -344,7 +361,10 @@ def generate(
     shutil.copyfile(source, target)
     size = f"{asset.width}x{asset.height} " if asset.width else ""
     length = f"{asset.duration_s:.1f} s " if asset.duration_s else ""
-    console.print(f"{kind.value}: {target} ({size}{length}{asset.provider}/{asset.model})")
+    job = f", job {asset.provider}:{asset.job_id}" if asset.job_id else ""
+    console.print(
+        f"{kind.value}: {target} ({size}{length}{asset.provider}/{asset.model}{job})", highlight=False
+    )
 
 
 @app.command()
@@ -377,6 +397,13 @@ def simulate(
     console.print(f"  export CUTROOM_SIMULATOR_URL=http://127.0.0.1:{port}")
     console.print("Change settings at runtime with POST /_sim/config; see requests at GET /_sim/requests.")
     serve(port=port, config=config)
+
+
+def _reachable(value: str) -> bool:
+    """A URL or provider:job_id is taken on trust (the provider says if it is wrong); a path must exist."""
+    from providers.registry import is_job
+
+    return value.startswith(("http://", "https://")) or is_job(value) or Path(value).is_file()
 
 
 def main() -> None:

@@ -151,6 +151,12 @@ def provider(capability: Capability, name: str) -> Any:
     return _instances[key]
 
 
+def is_job(value: str) -> bool:
+    """Whether text names an earlier generation as 'provider:job_id' (e.g. luma:4f2c…)."""
+    provider, _, job = value.partition(":")
+    return bool(job) and provider in {e.name for e in CATALOGUE}
+
+
 def model_for(capability: Capability, name: str, model: str | None) -> str:
     """The model to ask for: the one named (checked against the provider's cards) or its default."""
     instance = provider(capability, name)

@@ -159,3 +159,38 @@ def test_generate_on_a_vendor_model_through_the_simulator(prefect_server, simula
     assert (info.width, info.height) == (1280, 720) and abs(info.duration_s - 5) < 0.3
     (create,) = [r for r in simulator.requests() if r["method"] == "POST"]
     assert create["path"] == "/runway/v1/image_to_video" and create["body"]["model"] == "gen4.5"
+
+
+def test_generate_extends_and_upscales_an_earlier_luma_clip(prefect_server, simulator, tmp_path):
+    import re
+
+    from cutroom.media import probe
+
+    simulator.reset(latency_scale=0.01)
+    env = {"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url}
+    common = ["--provider", "luma", "--model", "ray-flash-2", "--aspect", "16:9"]
+    first = cutroom("generate", "video", "--prompt", "A harbour at dawn", "--image", "https://cdn.example.com/k.png",
+                    *common, "--out", str(tmp_path / "a.mp4"), env=env)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    job = re.search(r"job (luma:[0-9a-f-]+)", first.stdout).group(1)
+
+    extended = cutroom("generate", "video", "--prompt", "The boats sail out", "--image", job, *common,
+                       "--out", str(tmp_path / "b.mp4"), env=env)  # fmt: skip
+    upscaled = cutroom("generate", "video", "--prompt", "sharper", "--operation", "upscale", "--source", job,
+                       "--provider", "luma", "--out", str(tmp_path / "c.mp4"), env=env)  # fmt: skip
+    assert extended.returncode == 0 and upscaled.returncode == 0, extended.stderr + upscaled.stderr
+    creates = [r for r in simulator.requests() if r["method"] == "POST"]
+    assert creates[1]["body"]["keyframes"]["frame0"] == {
+        "type": "generation",
+        "id": job.removeprefix("luma:"),
+    }
+    assert creates[2]["path"].endswith(f"/generations/{job.removeprefix('luma:')}/upscale")
+    assert probe(tmp_path / "c.mp4").height > probe(tmp_path / "a.mp4").height
+
+
+def test_operation_without_source_is_refused():
+    assert_clean_error(
+        cutroom("generate", "video", "--prompt", "x", "--operation", "upscale"),
+        2,
+        "--operation and --source go together",
+    )
