@@ -103,6 +103,11 @@ def _brief(path: Path, campaign_id: str | None) -> Brief:
 
 
 def _writable(out: Path) -> Path:
+    if str(out).startswith("s3:"):
+        raise UserError(
+            "campaigns cannot be written to S3 yet: storage speaks S3, the pipeline does not",
+            "give a local folder for --out",
+        )
     if out.exists() and not out.is_dir():
         raise UserError(
             f"--out {out} is a file, not a folder", "give a folder path (it is created if missing)"

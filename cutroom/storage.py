@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
 
 from cutroom.assets import AssetKind
@@ -59,8 +61,12 @@ class Storage(Protocol):
     def uri(self, key: str) -> str: ...
     def key_of(self, uri: str) -> str: ...
     def exists(self, key: str) -> bool: ...
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...
-    def put_file(self, key: str, path: Path, content_type: str) -> str: ...
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str: ...
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str: ...
     def read_bytes(self, key: str) -> bytes: ...
     def local_path(self, key: str) -> Path: ...
 
@@ -89,8 +95,10 @@ class LocalStorage:
     def read_bytes(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
 
-    def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
-        """Store data at key; the same bytes already there are left untouched."""
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str:
+        """Store data at key; the same bytes already there are left untouched. Metadata is ignored here."""
         target = self.root / key
         if (
             target.is_file()
@@ -101,7 +109,9 @@ class LocalStorage:
         _write_atomically(target, lambda fh: fh.write(data))
         return self.uri(key)
 
-    def put_file(self, key: str, path: Path, content_type: str) -> str:
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str:
         target = self.root / key
         if Path(path).resolve() != target:
             with Path(path).open("rb") as src:
@@ -130,9 +140,167 @@ def path_of(uri: str) -> Path:
     return Path(unquote(parsed.path))
 
 
+MiB = 1 << 20
+#: S3 refuses multipart parts smaller than 5 MiB (except the last).
+_MIN_PART = 5 * MiB
+
+
+def split_s3(location: str) -> tuple[str, str]:
+    """Bucket and prefix (no slashes at either end) of an s3://bucket/prefix location."""
+    parsed = urlparse(location)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"an S3 location needs a bucket, like s3://bucket/prefix; got {location!r}")
+    return parsed.netloc, parsed.path.strip("/")
+
+
+def _user_cache_root() -> Path:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # containers often run a uid with no passwd entry
+        user = str(os.getuid())
+    return Path(tempfile.gettempdir()) / f"cutroom-s3-cache-{user}"
+
+
+class S3Storage:
+    """An S3 bucket (AWS, SeaweedFS, MinIO, R2) under a prefix, configured by the standard AWS_* variables.
+
+    Every put carries a SHA-256 checksum the server verifies, records the content's sha256 in the object
+    metadata (so repeating a put is free), and goes multipart above `multipart_threshold`.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        cache_dir: Path | str | None = None,
+        multipart_threshold: int = 16 * MiB,
+        client: Any = None,
+    ) -> None:
+        # Imported here so local-folder runs don't pay boto3's import time.
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        self.bucket, self.prefix = split_s3(location)
+        self.cache_dir = Path(cache_dir) if cache_dir else _user_cache_root() / self.bucket
+        if client is None:
+            # Endpoint and keys come from AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY via boto3.
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            # Few retries: a bad digest or dead endpoint won't heal, and legacy mode spends ~10 s retrying it.
+            config = Config(
+                signature_version="s3v4",  # SigV4 presigned links too: R2 and newer AWS regions refuse SigV2
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=5,
+                read_timeout=60,
+            )
+            client = boto3.session.Session().client("s3", region_name=region, config=config)
+        self.client = client
+        part = max(multipart_threshold, _MIN_PART)
+        self.transfer_config = TransferConfig(
+            multipart_threshold=multipart_threshold, multipart_chunksize=part
+        )
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.uri('').rstrip('/')!r})"
+
+    def object_key(self, key: str) -> str:
+        """The bucket key for a layout key."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def key_of(self, uri: str) -> str:
+        bucket, path = split_s3(uri)
+        head = f"{self.prefix}/" if self.prefix else ""
+        if bucket != self.bucket or not path.startswith(head) or path == head.rstrip("/"):
+            raise ValueError(f"{uri} is not inside {self.uri('')}")
+        return path[len(head) :]
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        """The object's headers, or None when it does not exist; any other failure raises."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        return self._head(key) is not None
+
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str:
+        """Store data at key; the same bytes already there (by recorded sha256) are not uploaded again."""
+        return self._put(key, io.BytesIO(data), sha256_bytes(data), content_type, metadata)
+
+    def put_file(
+        self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
+    ) -> str:
+        """Store a file at key; the same bytes already there (by recorded sha256) are not uploaded again."""
+        path = Path(path)
+        digest = sha256_file(path)
+        with path.open("rb") as fh:
+            return self._put(key, fh, digest, content_type, metadata)
+
+    def _put(
+        self, key: str, body: BinaryIO, digest: str, content_type: str, metadata: dict[str, str] | None
+    ) -> str:
+        head = self._head(key)
+        if head is not None and head.get("Metadata", {}).get("sha256") == digest:
+            return self.uri(key)
+        extra = {
+            "ContentType": content_type,
+            "Metadata": {**(metadata or {}), "sha256": digest},
+            "ChecksumAlgorithm": "SHA256",
+        }
+        # PutObject is all-or-nothing; on a failed multipart upload s3transfer aborts the upload.
+        self.client.upload_fileobj(
+            body, self.bucket, self.object_key(key), ExtraArgs=extra, Config=self.transfer_config
+        )
+        # The key now holds new bytes, so a cached copy of the old ones must go.
+        self._cache_path(key).unlink(missing_ok=True)
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        # ChecksumMode makes botocore verify the returned bytes against the stored SHA-256.
+        response = self.client.get_object(
+            Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
+        )
+        return response["Body"].read()
+
+    def _cache_path(self, key: str) -> Path:
+        return self.cache_dir / self.object_key(key)
+
+    def local_path(self, key: str) -> Path:
+        """A local copy of the object, downloaded once; content-addressed keys never change underneath it."""
+        target = self._cache_path(key)
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        os.close(fd)
+        try:
+            self.client.download_file(self.bucket, self.object_key(key), tmp, Config=self.transfer_config)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def presigned_url(self, key: str, expires_s: int = 3600) -> str:
+        """A GET link anyone can use until it expires."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.object_key(key)}, ExpiresIn=expires_s
+        )
+
+
 def open_storage(location: str | Path) -> Storage:
-    """A storage backend from a location: a folder path (s3:// arrives with durable execution)."""
+    """A storage backend from a location: s3://bucket/prefix for S3, anything else is a local folder."""
     text = str(location)
-    if text.startswith("s3://"):
-        raise ValueError("S3 storage is not available yet; use a local folder for --out")
+    if text.startswith("s3:"):
+        return S3Storage(text)
     return LocalStorage(text)

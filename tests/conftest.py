@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The vendor simulator on loopback, for every adapter test.
-pytest_plugins = ["tests.simulator_fixture"]
+#: The vendor simulator and a real S3 server (SeaweedFS) on loopback.
+pytest_plugins = ["tests.simulator_fixture", "tests.s3_fixture"]
 BIN = Path(sys.executable).parent
 
 

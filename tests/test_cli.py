@@ -68,6 +68,16 @@ def test_out_that_is_a_file(tmp_path):
     )
 
 
+def test_out_on_s3_is_refused_until_the_pipeline_speaks_it(tmp_path):
+    brief = write(tmp_path, GOOD)
+    assert_clean_error(
+        cutroom("run", str(brief), "--out", "s3://bucket/campaigns", cwd=tmp_path),
+        2,
+        "cannot be written to S3 yet",
+    )
+    assert not (tmp_path / "s3:").exists()
+
+
 def test_bad_campaign_id(tmp_path):
     brief = write(tmp_path, GOOD)
     assert_clean_error(cutroom("plan", str(brief), "--campaign-id", "Not OK!"), 2, "'id' is 'Not OK!'")
