@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 import uuid
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import httpx
 from pydantic import BaseModel, Field
 
 from cutroom.assets import AssetSpec, Score, WordTiming
@@ -121,6 +123,56 @@ class Judge(Protocol):
     name: str
 
     def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
+
+
+#: What a vendor answers for an output link that has expired or been taken down.
+GONE_STATUSES = frozenset({401, 403, 404, 410})
+
+
+def download_output(
+    url: str, provider: str, http: httpx.Client | None = None, timeout: float = 120.0
+) -> tuple[bytes, str]:
+    """Fetch a finished job's output at once (vendor links expire): its bytes and MIME type.
+
+    A dropped connection or a 5xx is transient (the caller waits and repeats it); an expired link is not_found.
+    """
+    try:
+        response = (http or httpx).get(url, timeout=timeout, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise ProviderError(
+            ErrorKind.generation_failed, f"downloading {url}: {exc}", provider=provider
+        ) from exc
+    if response.status_code in GONE_STATUSES:
+        raise ProviderError(
+            ErrorKind.not_found,
+            f"output URL expired or gone (HTTP {response.status_code}): {url}",
+            provider=provider,
+        )
+    if response.is_error:
+        raise ProviderError(
+            ErrorKind.generation_failed, f"downloading {url}: HTTP {response.status_code}", provider=provider
+        )
+    return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[0]
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if (ms := response.headers.get("retry-after-ms")) is not None:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
 
 
 class PollSchedule(BaseModel):

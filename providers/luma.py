@@ -13,11 +13,9 @@ idempotent and free.
 
 from __future__ import annotations
 
-import email.utils
 import io
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +39,8 @@ from providers.base import (
     Output,
     PollSchedule,
     ProviderError,
+    download_output,
+    retry_after,
 )
 from providers.catalogue import ModelCard
 from providers.simulation import simulator_url
@@ -308,33 +308,8 @@ class _Luma:
                 f"generation {job.job_id} has no output (state {generation.state})",
                 provider=NAME,
             )
-        data, mime = self._download(url)
+        data, mime = download_output(url, NAME, self._http, self._timeout)
         return _describe(data, mime, self._cost(generation)).model_copy(update={"source_url": url})
-
-    def _download(self, url: str) -> tuple[bytes, str]:
-        http = self._http or httpx.Client(timeout=self._timeout, follow_redirects=True)
-        try:
-            response = http.get(url)
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                ErrorKind.generation_failed, f"downloading {url}: {exc}", provider=NAME
-            ) from exc
-        finally:
-            if http is not self._http:
-                http.close()
-        if response.status_code in (403, 404):
-            raise ProviderError(
-                ErrorKind.not_found,
-                f"output URL expired or gone (HTTP {response.status_code}): {url}",
-                provider=NAME,
-            )
-        if response.is_error:
-            raise ProviderError(
-                ErrorKind.generation_failed, f"downloading {url}: HTTP {response.status_code}", provider=NAME
-            )
-        return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[
-            0
-        ]
 
     def _cost(self, generation: Generation) -> float:
         # (u) Luma publishes no price for modify/reframe/upscale/audio: they cost like a generation of the same
@@ -566,7 +541,7 @@ def _status_error(exc: lumaai.APIStatusError, what: str) -> ProviderError:
     lowered = detail.lower()
     if status == 429:
         return ProviderError(
-            ErrorKind.rate_limited, message, provider=NAME, retry_after=_retry_after(exc.response)
+            ErrorKind.rate_limited, message, provider=NAME, retry_after=retry_after(exc.response)
         )
     if status == 402 or (400 <= status < 500 and ("credit" in lowered or "balance" in lowered)):
         return ProviderError(ErrorKind.insufficient_credits, message, provider=NAME)
@@ -589,23 +564,3 @@ def _detail(body: object) -> str:
             str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail
         )
     return "" if detail is None else str(detail)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    if (ms := response.headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None

@@ -35,6 +35,8 @@ from providers.base import (
     Output,
     PollSchedule,
     ProviderError,
+    download_output,
+    retry_after,
 )
 from providers.catalogue import ModelCard
 from providers.simulation import simulator_url
@@ -171,7 +173,7 @@ def map_error(exc: Exception) -> ProviderError:
         return ProviderError(ErrorKind.auth, _message(exc), provider=NAME)
     if isinstance(exc, runwayml.RateLimitError):
         return ProviderError(
-            ErrorKind.rate_limited, _message(exc), provider=NAME, retry_after=_retry_after(exc.response)
+            ErrorKind.rate_limited, _message(exc), provider=NAME, retry_after=retry_after(exc.response)
         )
     if isinstance(exc, runwayml.BadRequestError):
         message = _message(exc)
@@ -194,15 +196,6 @@ def _message(exc: runwayml.APIError) -> str:
     issues = body.get("issues") or []
     details = "; ".join(f"{'.'.join(map(str, i.get('path', [])))}: {i.get('message')}" for i in issues)
     return f"{message} ({details})" if details else message
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        if "retry-after-ms" in response.headers:
-            return float(response.headers["retry-after-ms"]) / 1000
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
 
 
 def pick_ratio(spec: AssetSpec, ratios: tuple[str, ...]) -> str:
@@ -387,29 +380,12 @@ class _RunwayGenerator:
             if getattr(task, "status", None) != "SUCCEEDED":
                 raise ProviderError(ErrorKind.not_found, f"task {job.job_id} has no output", provider=NAME)
             outputs = list(task.output)
-        url = outputs[0]
-        try:
-            response = (self._http or httpx).get(url, timeout=120.0)
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                ErrorKind.generation_failed, f"download of {url} failed: {exc}", provider=NAME
-            ) from exc
-        if response.status_code in (401, 403, 404, 410):
-            raise ProviderError(
-                ErrorKind.not_found,
-                f"output URL expired or gone (HTTP {response.status_code}); poll the task for a fresh one",
-                provider=NAME,
-            )
-        if response.status_code != 200:
-            raise ProviderError(
-                ErrorKind.generation_failed, f"download of {url}: HTTP {response.status_code}", provider=NAME
-            )
+        data, mime = download_output(outputs[0], NAME, self._http)
         self._jobs.pop(job.job_id, None)
-        return self.output(response, spec)
+        return self.output(data, mime, spec)
 
-    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
-        mime = response.headers.get("content-type", "application/octet-stream").split(";")[0]
-        return Output(data=response.content, mime=mime, cost_usd=self.estimate(spec) if spec else 0.0)
+    def output(self, data: bytes, mime: str, spec: AssetSpec | None) -> Output:
+        return Output(data=data, mime=mime, cost_usd=self.estimate(spec) if spec else 0.0)
 
     def cancel(self, job: JobRef) -> None:
         """Cancel a queued or running task (or delete a finished one)."""
@@ -476,8 +452,8 @@ class RunwayVideo(_RunwayGenerator):
             body["ratio"] = pick_ratio(spec, V2V_RATIOS)
         return endpoint, body
 
-    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
-        out = super().output(response, spec)
+    def output(self, data: bytes, mime: str, spec: AssetSpec | None) -> Output:
+        out = super().output(data, mime, spec)
         if spec is not None:
             out.duration_s = spec.duration_s
         return out
@@ -504,8 +480,8 @@ class RunwayImage(_RunwayGenerator):
             body["reference_images"] = references
         return "text_to_image", body
 
-    def output(self, response: httpx.Response, spec: AssetSpec | None) -> Output:
-        out = super().output(response, spec)
+    def output(self, data: bytes, mime: str, spec: AssetSpec | None) -> Output:
+        out = super().output(data, mime, spec)
         if spec is not None:
             out.width, out.height = _shape(pick_ratio(spec, MODELS[spec.model].resolutions))
         return out
