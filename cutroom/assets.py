@@ -29,6 +29,7 @@ class Operation(StrEnum):
     reframe = "reframe"
     upscale = "upscale"
     add_audio = "add_audio"
+    enhance_frame_rate = "enhance_frame_rate"
 
 
 class InputRef(BaseModel, frozen=True):
@@ -73,6 +74,16 @@ class AssetSpec(BaseModel, frozen=True):
         default=None, description="Work on the `source` input instead of making anew."
     )
     loop: bool = Field(default=False, description="A clip whose end flows back into its start.")
+    strength: str | float | None = Field(
+        default=None,
+        description="How far a modify may move from its source, in the vendor's terms: a Luma video modify "
+        "mode (adhere_1 … reimagine_3) or a Luma image modify weight from 0 to 1.",
+    )
+    resolution: str | None = Field(
+        default=None,
+        description="The model's own name for its output size (Luma 540p…4k, a Runway ratio like 1280:720, "
+        "or an upscale target like 2k); checked against the model card.",
+    )
 
     def key(self) -> str:
         # Defaults left out: a new optional field must not change the key of every spec already paid for.

@@ -41,6 +41,11 @@ class Brand(BaseModel):
         description="Brand colours as hex codes like #1A2B3C, most important first.",
     )
     logo: Path | None = Field(default=None, description="Optional path to a logo image (PNG or JPEG).")
+    style_reference: str | None = Field(
+        default=None,
+        description="Optional image whose look every keyframe follows: an http(s) URL (Luma fetches only "
+        "links), or a file path relative to the brief for providers that take files.",
+    )
     avoid: list[str] = Field(default_factory=list, description="Words the copy and prompts must never use.")
 
     @field_validator("palette")
@@ -189,4 +194,13 @@ def load_brief(path: Path | str) -> Brief:
         if not logo.is_file():
             raise BriefError(source, [f"'brand.logo' points to {brief.brand.logo}, which does not exist"])
         brief.brand.logo = logo.resolve()
+    style = brief.brand.style_reference
+    if style is not None and not style.startswith(("http://", "https://")):
+        found = Path(style) if Path(style).is_absolute() else path.parent / style
+        if not found.is_file():
+            raise BriefError(
+                source,
+                [f"'brand.style_reference' points to {style}, which is neither a file nor an http(s) URL"],
+            )
+        brief.brand.style_reference = str(found.resolve())
     return brief

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
 from cutroom.brief import Brief
 from cutroom.channels import SIZES, primary_format
 from cutroom.plan import Shot, Story
-from cutroom.storage import sha256_file
+from cutroom.storage import sha256_bytes, sha256_file
 
 CLIP_FPS = 24
 
@@ -18,8 +20,24 @@ def style(brief: Brief, headline: str) -> Style:
     )
 
 
+def style_reference(brief: Brief) -> tuple[InputRef, ...]:
+    """The brand's style reference as a `style_reference` input: a link as it is, a file by its content."""
+    reference = brief.brand.style_reference
+    if reference is None:
+        return ()
+    if reference.startswith(("http://", "https://")):
+        return (
+            InputRef(
+                role="style_reference", uri=reference, url=reference, sha256=sha256_bytes(reference.encode())
+            ),
+        )
+    path = Path(reference)
+    return (InputRef(role="style_reference", uri=path.as_uri(), sha256=sha256_file(path)),)
+
+
 def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt: str) -> AssetSpec:
-    """A still carries its headline; a moving story's keyframe stays clean for the clip's reveal and captions."""
+    """A still carries its headline; a moving story's keyframe stays clean for the clip's reveal and captions.
+    It follows the brand's style reference, when the brief has one."""
     fmt = primary_format(story.channel)
     return AssetSpec(
         kind=AssetKind.image,
@@ -30,6 +48,7 @@ def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt:
         width=fmt.width,
         height=fmt.height,
         style=style(brief, "" if story.moving else story.copy_.headline),
+        inputs=style_reference(brief),
     )
 
 

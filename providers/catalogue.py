@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from cutroom.assets import AssetSpec
+from cutroom.assets import AssetSpec, Operation
 from providers.base import Capability, ErrorKind, ProviderError
 
 
@@ -17,7 +17,17 @@ class ModelCard(BaseModel, frozen=True):
         default=(), description="Clip lengths the model accepts; empty: any."
     )
     aspects: tuple[str, ...] = Field(default=(), description="Aspect ratios the model accepts, like '16:9'.")
-    resolutions: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = Field(
+        default=(),
+        description="Output sizes the model takes as spec.resolution; empty: none can be asked for.",
+    )
+    frame_rates: tuple[int, ...] = Field(
+        default=(), description="Frame rates the model can make; empty: any."
+    )
+    operations: tuple[Operation, ...] = Field(
+        default=(),
+        description="Edits of a source the model does (spec.operation); empty: it only makes anew.",
+    )
     expected_latency_s: float = Field(
         description="Typical time from submit to done; the first poll aims here."
     )
@@ -38,6 +48,13 @@ class ModelCard(BaseModel, frozen=True):
             problems.append(f"duration {spec.duration_s:g}s (allowed: {allowed})")
         if self.aspects and spec.aspect is not None and spec.aspect.value not in self.aspects:
             problems.append(f"aspect {spec.aspect.value} (allowed: {', '.join(self.aspects)})")
+        if spec.resolution is not None and spec.resolution not in self.resolutions:
+            problems.append(
+                f"resolution {spec.resolution} (allowed: {', '.join(self.resolutions) or 'none'})"
+            )
+        if self.frame_rates and spec.fps is not None and spec.fps not in self.frame_rates:
+            allowed = ", ".join(map(str, self.frame_rates))
+            problems.append(f"{spec.fps} fps (allowed: {allowed})")
         if problems:
             raise ProviderError(
                 ErrorKind.invalid_input,

@@ -1,7 +1,9 @@
 """Luma Dream Machine through the official `lumaai` SDK: Ray video (LumaVideo) and Photon images (LumaImage).
 
-Besides new generations: extend / reverse extend (keyframes frame0 / frame1 naming a generation), loop, and the
-SDK's edits of a `source` input (spec.operation): video modify and reframe, image reframe, upscale, add audio.
+Besides new generations: extend / reverse extend (keyframes frame0 / frame1 naming a generation), loop, Photon's
+image, style and character references (input roles reference, style_reference, character_reference), and the
+SDK's edits of a `source` input (spec.operation): video modify (spec.strength is its mode) and reframe, image
+modify (modify_image_ref; spec.strength is its weight) and reframe, upscale, add audio.
 
 Who retries what: this adapter never resends a create. Creates go through a client with `max_retries=0`,
 because the Stainless SDK would otherwise repeat a POST after a 5xx or timeout with no idempotency key — a
@@ -24,7 +26,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import httpx
 import lumaai
 from lumaai.types import Generation
-from lumaai.types.generations import VideoCreateParams
+from lumaai.types.generations import VideoCreateParams, VideoModifyParams
 from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef, Operation
@@ -54,6 +56,22 @@ GENERATION_SCHEME = "luma-generation:"
 #: Input roles a video takes as keyframes: frame0 starts the clip (extend), frame1 ends it (reverse extend).
 FRAME_ROLES = {"first_frame": "frame0", "keyframe": "frame0", "last_frame": "frame1"}
 IMAGE_REF_WEIGHT = 0.85
+#: Photon's reference fields by input role: image_ref and style_ref are lists of {url, weight},
+#: character_ref is one identity's list of image URLs.
+REFERENCE_FIELDS = {
+    "reference": "image_ref",
+    "style_reference": "style_ref",
+    "character_reference": "character_ref",
+}
+#: Most images per reference field: docs.lumalabs.ai/docs/image-generation says "up to 4 images as references";
+#: (u) 4 per character identity is ComfyUI's Luma node limit; style_ref has no published limit.
+MAX_REFERENCES = {"image_ref": 4, "character_ref": 4}
+#: Where a user names each reference, so a refused local file says which setting needs a link instead.
+REFERENCE_SETTINGS = {
+    "reference": "--reference",
+    "style_reference": "brand.style_reference in the brief (or --style-ref)",
+    "character_reference": "--character-ref",
+}
 DEFAULT_TIMEOUT_S = 60.0
 
 
@@ -71,14 +89,17 @@ _VIDEO_HINTS = get_type_hints(VideoCreateParams)
 ASPECTS = _literals(_VIDEO_HINTS["aspect_ratio"])
 RESOLUTIONS = _literals(_VIDEO_HINTS["resolution"])
 DURATIONS_S = tuple(float(d.rstrip("s")) for d in _literals(_VIDEO_HINTS["duration"]))
-#: The SDK requires a mode and AssetSpec has no strength: flex keeps the source's motion but restyles the look.
+#: Video modify's modes from the SDK's enum: adhere_* keep closest to the source, reimagine_* stray furthest.
+MODIFY_MODES = _literals(get_type_hints(VideoModifyParams)["mode"])
+#: The SDK requires a mode; without spec.strength, flex keeps the source's motion but restyles the look.
 MODIFY_MODE = "flex_1"
 #: An upscale without a target size asks for full HD, the step up from Ray's usual 720p.
 UPSCALE_RESOLUTION = "1080p"
-#: The SDK's edit endpoints by capability (1.21: video modify/reframe, upscale, audio; image reframe).
+#: The SDK's edits by capability (1.21: video modify/reframe, upscale, audio; image modify, which is
+#: modify_image_ref on the image endpoint, and reframe).
 OPERATIONS = {
     Capability.video: (Operation.modify, Operation.reframe, Operation.upscale, Operation.add_audio),
-    Capability.image: (Operation.reframe,),
+    Capability.image: (Operation.modify, Operation.reframe),
 }
 
 _RAY = {
@@ -86,8 +107,9 @@ _RAY = {
     "aspects": ASPECTS,
     "resolutions": RESOLUTIONS,
     "min_poll_interval_s": 3.0,
+    "operations": OPERATIONS[Capability.video],
 }
-_PHOTON = {"aspects": ASPECTS, "min_poll_interval_s": 2.0}
+_PHOTON = {"aspects": ASPECTS, "min_poll_interval_s": 2.0, "operations": OPERATIONS[Capability.image]}
 MODELS: dict[str, ModelCard] = {
     card.model: card
     for card in (
@@ -224,6 +246,10 @@ class _Luma:
     def submit(self, spec: AssetSpec) -> JobRef:
         card = self._spec_card(spec)
         card.check(spec)
+        if spec.strength is not None and spec.operation is not Operation.modify:
+            raise ProviderError(
+                ErrorKind.invalid_input, "Luma takes a strength only for operation modify", provider=NAME
+            )
         endpoint, body = self._request(spec, card)
         if callback := os.environ.get("CUTROOM_CALLBACK_URL"):
             body["callback_url"] = callback
@@ -370,6 +396,12 @@ class LumaVideo(_Luma):
 
     def _operation(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
         source = self._check_operation(spec)
+        if spec.resolution is not None and spec.operation is not Operation.upscale:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"Luma's {spec.operation} keeps the source's resolution; only upscale takes one",
+                provider=NAME,
+            )
         if spec.operation in (Operation.upscale, Operation.add_audio):
             generation_id = _generation_id(source)
             if generation_id is None:
@@ -388,17 +420,13 @@ class LumaVideo(_Luma):
                 }
             body = {"id": generation_id, "generation_type": "add_audio"}
             return "audio", body | ({"prompt": spec.prompt} if spec.prompt else {})
-        # The aspect is checked first so a reframe without one is refused before the source look-up.
+        # The aspect and mode are checked first so a bad spec is refused before the source look-up.
         reframe = {"aspect_ratio": _target_aspect(spec)} if spec.operation is Operation.reframe else {}
+        mode = _modify_mode(spec)
         media = {"url": self._media_url(source)}
         prompt = {"prompt": spec.prompt} if spec.prompt else {}
         if spec.operation is Operation.modify:
-            body = {
-                "model": card.model,
-                "generation_type": "modify_video",
-                "media": media,
-                "mode": MODIFY_MODE,
-            }
+            body = {"model": card.model, "generation_type": "modify_video", "media": media, "mode": mode}
             return "video.modify", body | prompt
         body = {"model": card.model, "generation_type": "reframe_video", "media": media}
         return "video.reframe", body | reframe | prompt
@@ -409,26 +437,43 @@ class LumaImage(_Luma):
     default_model = "photon-1"
 
     def _request(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "format": "png"}
+        if spec.operation is Operation.modify:
+            # A new image drawn over the source (modify_image_ref) in the source's own frame: no aspect_ratio.
+            source = self._check_operation(spec)
+            weight = _modify_weight(spec)
+            return "image", body | {"modify_image_ref": {"url": self._media_url(source)} | weight}
         if spec.operation is not None:
             source, aspect = self._check_operation(spec), _target_aspect(spec)
             media = {"url": self._media_url(source)}
             edit = {"model": card.model, "generation_type": "reframe_image", "media": media, "format": "png"}
             edit["aspect_ratio"] = aspect
             return "image.reframe", edit | ({"prompt": spec.prompt} if spec.prompt else {})
-        body: dict[str, Any] = {"model": card.model, "prompt": spec.prompt, "format": "png"}
         if spec.aspect is not None:
             body["aspect_ratio"] = spec.aspect.value
-        refs = []
+        grouped: dict[str, list[InputRef]] = {field: [] for field in REFERENCE_FIELDS.values()}
         for ref in spec.inputs:
-            if ref.role != "reference":
+            if ref.role not in REFERENCE_FIELDS:
                 raise ProviderError(
                     ErrorKind.invalid_input,
-                    f"Luma images take only reference inputs, not {ref.role}",
+                    f"Luma images take only {', '.join(REFERENCE_FIELDS)} inputs, not {ref.role}",
                     provider=NAME,
                 )
-            refs.append({"url": _public_url(ref), "weight": IMAGE_REF_WEIGHT})
-        if refs:
-            body["image_ref"] = refs
+            grouped[REFERENCE_FIELDS[ref.role]].append(ref)
+        for field, most in MAX_REFERENCES.items():
+            if len(grouped[field]) > most:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"Photon takes up to {most} images in {field}, got {len(grouped[field])}",
+                    provider=NAME,
+                )
+        # Looked up only now: a luma:ID reference costs a GET for its link.
+        urls = {field: [self._media_url(ref) for ref in refs] for field, refs in grouped.items()}
+        for field in ("image_ref", "style_ref"):
+            if urls[field]:
+                body[field] = [{"url": url, "weight": IMAGE_REF_WEIGHT} for url in urls[field]]
+        if urls["character_ref"]:
+            body["character_ref"] = {"identity0": {"images": urls["character_ref"]}}
         return "image", body
 
 
@@ -453,8 +498,37 @@ def _target_aspect(spec: AssetSpec) -> str:
     return spec.aspect.value
 
 
+def _modify_mode(spec: AssetSpec) -> str:
+    """Video modify's mode: spec.strength, one of the SDK's modes, else MODIFY_MODE."""
+    if spec.strength is None:
+        return MODIFY_MODE
+    if spec.strength not in MODIFY_MODES:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"Luma video modify takes a strength of {', '.join(MODIFY_MODES)}, not {spec.strength!r}",
+            provider=NAME,
+        )
+    return str(spec.strength)
+
+
+def _modify_weight(spec: AssetSpec) -> dict[str, float]:
+    """Image modify's weight from spec.strength, 0 to 1; none sent without one, so Luma's default applies.
+    (u) Luma does not document which way the weight points; it is sent as given."""
+    if spec.strength is None:
+        return {}
+    if isinstance(spec.strength, str) or not 0 <= spec.strength <= 1:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"Luma image modify takes a strength (its weight) from 0 to 1, not {spec.strength!r}",
+            provider=NAME,
+        )
+    return {"weight": spec.strength}
+
+
 def _resolution(spec: AssetSpec) -> str | None:
-    """Luma's resolution name for the spec's short side; None lets Luma choose."""
+    """spec.resolution, else Luma's resolution name for the spec's short side; None lets Luma choose."""
+    if spec.resolution is not None:
+        return spec.resolution
     if not (spec.width and spec.height):
         return None
     short = min(spec.width, spec.height)
@@ -482,6 +556,12 @@ def _public_url(ref: InputRef) -> str:
         return ref.url
     if ref.uri.startswith(("http://", "https://")):
         return ref.uri
+    if setting := REFERENCE_SETTINGS.get(ref.role):
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"Luma needs a public http(s) URL for the {ref.role} image, got {ref.uri}: set {setting} to a link",
+            provider=NAME,
+        )
     raise ProviderError(
         ErrorKind.invalid_input,
         f"Luma needs a public http(s) URL for the {ref.role} image, got {ref.uri}; "

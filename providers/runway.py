@@ -1,5 +1,6 @@
 """Runway (developer API) through the official `runwayml` SDK: video from a keyframe or text, images, and
-work on an existing clip (spec.operation: modify through video_to_video, upscale through video_upscale).
+work on an existing clip (spec.operation: modify through video_to_video; upscale and enhance_frame_rate
+through video_upscale).
 
 Who retries what: creates go out with max_retries=0, because the SDK would re-send a POST on a 5xx or a
 timeout with no idempotency key and Runway would run (and bill) the generation twice; a transient
@@ -15,16 +16,18 @@ import base64
 import math
 import mimetypes
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import httpx
 import runwayml
 from runwayml.types import OrganizationRetrieveResponse
+from runwayml.types.video_upscale_create_params import EnhanceFrameRate, MagnificVideoUpscalerCreative
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES
-from cutroom.storage import path_of
+from cutroom.storage import path_of, sha256_file
 from providers import simulation
 from providers.base import (
     Capability,
@@ -61,14 +64,26 @@ TEXT_TO_VIDEO_RATIOS = {"gen4.5": ("1280:720", "720:1280"), "veo3.1": VEO_RATIOS
 IMAGE_ONLY = {"gen4_turbo"}
 #: aleph2's `ratio` is a bare str in SDK 5.24; these are gen4_aleph's values (runway.md, SDK 3.20): unverified.
 V2V_RATIOS = ("1280:720", "720:1280", "1104:832", "960:960", "832:1104", "1584:672", "848:480", "640:480")
-#: The model and endpoint each operation runs on (SDK 5.24: the only video_to_video/video_upscale models
-#: that take a bare `videoUri`; enhance_frame_rate changes fps, not size, so it is not an upscale).
+#: The model and endpoint each operation runs on (SDK 5.24: the video_to_video/video_upscale models that
+#: take a bare `videoUri`; enhance_frame_rate shares video_upscale but changes the frame rate, not the size).
 OPERATIONS: dict[Operation, tuple[str, str]] = {
     Operation.modify: ("aleph2", "video_to_video"),
     Operation.upscale: ("magnific_video_upscaler_creative", "video_upscale"),
+    Operation.enhance_frame_rate: ("enhance_frame_rate", "video_upscale"),
 }
 #: Which operation a model is for; models not listed make something new (no operation).
 OPERATION_OF = {model: op for op, (model, _) in OPERATIONS.items()}
+#: From the SDK's own enums: magnific's `resolution` (the target; 2k when not sent) and enhance_frame_rate's
+#: `targetFramerate`. spec.fps is a whole number, so the NTSC rates (23_98, 29_97, 59_94) are not offered.
+UPSCALE_RESOLUTIONS = get_args(get_type_hints(MagnificVideoUpscalerCreative)["resolution"])
+FRAME_RATES = tuple(
+    int(r) for r in get_args(get_type_hints(EnhanceFrameRate)["target_framerate"]) if r.isdigit()
+)
+#: Input roles a Runway image sends as referenceImages.
+REFERENCE_ROLES = ("reference", "style_reference", "character_reference")
+#: How long an ephemeral upload is reused for the same file. (u) The SDK says only that uploads expire
+#: "after a period of time"; an hour stays well inside it.
+UPLOAD_REUSE_S = 3600.0
 
 
 def _aspects(ratios: tuple[str, ...]) -> tuple[str, ...]:
@@ -122,13 +137,21 @@ MODELS: dict[str, ModelCard] = {
     ),
     "aleph2": _card(
         "aleph2", Capability.video, V2V_RATIOS, expected_latency_s=60.0, usd_per_second=0.15,
-        summary="video→video (modify), 15 credits/s as gen4_aleph (price unverified)",
+        operations=(Operation.modify,), summary="video→video (modify), 15 credits/s as gen4_aleph (price unverified)",
     ),
     # Any input shape: the output keeps the source's framing at a higher resolution.
     "magnific_video_upscaler_creative": ModelCard(
         provider=NAME, model="magnific_video_upscaler_creative", capability=Capability.video,
-        resolutions=("720p", "1k", "2k", "4k"), expected_latency_s=60.0, min_poll_interval_s=MIN_POLL_INTERVAL_S,
-        usd_per_second=0.02, summary="video upscale (2k by default), 2 credits/s as upscale_v1 (price unverified)",
+        resolutions=UPSCALE_RESOLUTIONS, expected_latency_s=60.0, min_poll_interval_s=MIN_POLL_INTERVAL_S,
+        usd_per_second=0.02, operations=(Operation.upscale,),
+        summary="video upscale to 720p/1k/2k/4k (2k by default), 2 credits/s as upscale_v1 (price unverified)",
+    ),
+    # The source's size and length at a new frame rate (spec.fps).
+    "enhance_frame_rate": ModelCard(
+        provider=NAME, model="enhance_frame_rate", capability=Capability.video, frame_rates=FRAME_RATES,
+        expected_latency_s=30.0, min_poll_interval_s=MIN_POLL_INTERVAL_S, usd_per_second=0.02,
+        operations=(Operation.enhance_frame_rate,),
+        summary="frame interpolation to a new fps, 2 credits/s as upscale_v1 (price and latency unverified)",
     ),
 }  # fmt: skip
 
@@ -199,7 +222,16 @@ def _message(exc: runwayml.APIError) -> str:
 
 
 def pick_ratio(spec: AssetSpec, ratios: tuple[str, ...]) -> str:
-    """The model ratio with the spec's aspect; the spec's exact size when the model offers it."""
+    """The ratio asked for as spec.resolution, else the model ratio with the spec's aspect (its exact size
+    when the model offers it)."""
+    if spec.resolution is not None:
+        if spec.resolution not in ratios:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"{spec.model} has no ratio {spec.resolution} here (has: {', '.join(ratios)})",
+                provider=NAME,
+            )
+        return spec.resolution
     if spec.width and spec.height:
         width, height = spec.width, spec.height
     elif spec.aspect is not None:
@@ -280,6 +312,8 @@ class _RunwayGenerator:
         self._client = client
         self._http = http
         self._jobs: dict[str, tuple[AssetSpec, list[str]]] = {}
+        # runway:// URIs of files already uploaded, by the file's sha256: a resubmit (after a 429) reuses them.
+        self._uploads: dict[str, tuple[str, float]] = {}
 
     @property
     def client(self) -> runwayml.RunwayML:
@@ -290,17 +324,25 @@ class _RunwayGenerator:
 
     def image_input(self, ref: InputRef) -> str:
         """image_uri, except that a local image too big for a data URI goes up through the SDK's
-        uploads.create_ephemeral (POST /v1/uploads, then the file to its presigned URL) as a runway:// URI."""
+        uploads.create_ephemeral (POST /v1/uploads, then the file to its presigned URL) as a runway:// URI,
+        once per file contents for UPLOAD_REUSE_S."""
         try:
             too_big = ref.uri.startswith("file:") and _data_uri_length(path_of(ref.uri)) >= DATA_URI_LIMIT
         except (ValueError, OSError):
             too_big = False  # image_uri reports the unreadable file
         if not too_big:
             return image_uri(ref)
+        path = path_of(ref.uri)
+        digest = sha256_file(path)
+        uploaded = self._uploads.get(digest)
+        if uploaded is not None and time.monotonic() - uploaded[1] < UPLOAD_REUSE_S:
+            return uploaded[0]
         try:
-            return self.client.uploads.create_ephemeral(file=path_of(ref.uri)).uri
+            uri = self.client.uploads.create_ephemeral(file=path).uri
         except runwayml.RunwayMLError as exc:
             raise map_error(exc) from exc
+        self._uploads[digest] = (uri, time.monotonic())
+        return uri
 
     def card(self, spec: AssetSpec) -> ModelCard:
         card = MODELS.get(spec.model)
@@ -311,6 +353,9 @@ class _RunwayGenerator:
         wanted = OPERATION_OF.get(spec.model)
         if spec.operation is not wanted:
             raise ProviderError(ErrorKind.invalid_input, self._operation_problem(spec), provider=NAME)
+        if spec.strength is not None:
+            # SDK 5.24: no Runway model here has a strength-like field (aleph2 neither).
+            raise ProviderError(ErrorKind.invalid_input, f"{spec.model} takes no strength", provider=NAME)
         return card
 
     def _operation_problem(self, spec: AssetSpec) -> str:
@@ -374,7 +419,7 @@ class _RunwayGenerator:
         return JobStatus(state=JobState.RUNNING, progress=getattr(task, "progress", None))
 
     def fetch(self, job: JobRef) -> Output:
-        spec, outputs = self._jobs.get(job.job_id, (None, []))
+        spec, outputs = self._jobs.get(job.job_id, (job.spec, []))
         if not outputs:
             task = self._task(job)
             if getattr(task, "status", None) != "SUCCEEDED":
@@ -404,7 +449,8 @@ class _RunwayGenerator:
 
 class RunwayVideo(_RunwayGenerator):
     """image_to_video when the spec has a keyframe/first_frame input, text_to_video otherwise; a spec with
-    an operation works on its `source` input through video_to_video (modify) or video_upscale (upscale)."""
+    an operation works on its `source` input through video_to_video (modify) or video_upscale (upscale to
+    spec.resolution, enhance_frame_rate to spec.fps)."""
 
     capability = Capability.video
 
@@ -430,21 +476,37 @@ class RunwayVideo(_RunwayGenerator):
         return "image_to_video", {**body, "prompt_image": self.image_input(keyframe)}
 
     def _operation_body(self, spec: AssetSpec, operation: Operation) -> tuple[str, dict[str, Any]]:
-        """The SDK 5.24 params of aleph2 (video_to_video) or magnific_video_upscaler_creative (video_upscale)."""
+        """The SDK 5.24 params of aleph2 (video_to_video), or of magnific_video_upscaler_creative or
+        enhance_frame_rate (video_upscale)."""
         source = next((r for r in spec.inputs if r.role == "source"), None)
         if source is None:
             raise ProviderError(
                 ErrorKind.invalid_input, f"{operation} needs an input with role 'source'", provider=NAME
             )
         model, endpoint = OPERATIONS[operation]
-        if operation is Operation.upscale:
-            return endpoint, {"model": model, "video_uri": video_uri(source)}
-        if any(r.role == "reference" for r in spec.inputs):
-            # aleph2 has no reference-image field in SDK 5.24 (only timed `keyframes`); dropping them would
-            # silently make something other than what the spec asks for.
+        if len(spec.inputs) > 1:
+            # None of them has a field for another input in SDK 5.24 (aleph2 has only timed `keyframes`):
+            # dropping one would silently make something other than what the spec asks for.
             raise ProviderError(
-                ErrorKind.invalid_input, "aleph2 takes no reference images (SDK 5.24)", provider=NAME
+                ErrorKind.invalid_input,
+                f"{model} takes only the source video (SDK 5.24), not {[r.role for r in spec.inputs]}",
+                provider=NAME,
             )
+        if operation is Operation.enhance_frame_rate:
+            if spec.fps is None:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"enhance_frame_rate needs spec.fps, the target (one of {', '.join(map(str, FRAME_RATES))})",
+                    provider=NAME,
+                )
+            return endpoint, {
+                "model": model,
+                "video_uri": video_uri(source),
+                "target_framerate": str(spec.fps),
+            }
+        if operation is Operation.upscale:
+            target = {"resolution": spec.resolution} if spec.resolution else {}
+            return endpoint, {"model": model, "video_uri": video_uri(source), **target}
         body: dict[str, Any] = {"model": model, "video_uri": video_uri(source), "seed": spec.seed}
         if spec.prompt:
             body["prompt_text"] = spec.prompt[:1000]
@@ -460,7 +522,8 @@ class RunwayVideo(_RunwayGenerator):
 
 
 class RunwayImage(_RunwayGenerator):
-    """text_to_image; inputs with role 'reference' go out as referenceImages (at most 3)."""
+    """text_to_image; reference, style and character inputs all go out as referenceImages (at most 3): gen4
+    takes any of them as a plain reference."""
 
     capability = Capability.image
 
@@ -475,7 +538,14 @@ class RunwayImage(_RunwayGenerator):
             "ratio": ratio,
             "seed": spec.seed,
         }
-        references = [{"uri": self.image_input(r)} for r in spec.inputs if r.role == "reference"][:3]
+        refs = [r for r in spec.inputs if r.role in REFERENCE_ROLES]
+        if len(refs) > 3 or len(refs) < len(spec.inputs):
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"runway images take up to 3 reference images and nothing else; got {[r.role for r in spec.inputs]}",
+                provider=NAME,
+            )
+        references = [{"uri": self.image_input(r)} for r in refs]
         if references or spec.model == "gen4_image_turbo":
             body["reference_images"] = references
         return "text_to_image", body

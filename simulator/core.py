@@ -65,6 +65,15 @@ class RequestRecord(BaseModel):
     fault: Fault | None = None
 
 
+class JobTiming(BaseModel):
+    """A vendor job's creation and due finish, on the request log's clock (time.time())."""
+
+    vendor: str
+    id: str
+    created: float
+    finished: float
+
+
 #: Headers worth keeping in the log; credentials are reduced to their scheme.
 LOGGED_HEADERS = (
     "authorization",
@@ -90,6 +99,7 @@ class Simulator:
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()
         self.requests: list[RequestRecord] = []
+        self.jobs: list[JobTiming] = []
         self.random = random.Random(self.config.seed)
 
     def configure(self, **changes: Any) -> SimConfig:
@@ -98,6 +108,10 @@ class Simulator:
         )
         self.random.seed(self.config.seed)
         return self.config
+
+    def record_job(self, vendor: str, job_id: str, created: float, finished: float) -> None:
+        """Log when a job was created and when it finishes, so a client's detection lag can be measured."""
+        self.jobs.append(JobTiming(vendor=vendor, id=job_id, created=created, finished=finished))
 
     def draw(self, *allowed: Fault) -> Fault | None:
         """A fault for this request or job, or None; only faults both configured and allowed here are drawn."""
@@ -206,6 +220,10 @@ def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> Fa
     async def requests() -> list[dict[str, Any]]:
         return [r.model_dump(mode="json") for r in sim.requests]
 
+    @app.get("/_sim/jobs")
+    async def jobs() -> list[dict[str, Any]]:
+        return [j.model_dump(mode="json") for j in sim.jobs]
+
     @app.get("/_sim/config")
     async def get_config() -> SimConfig:
         return sim.config
@@ -217,6 +235,7 @@ def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> Fa
     @app.post("/_sim/reset")
     async def reset() -> dict[str, str]:
         sim.requests.clear()
+        sim.jobs.clear()
         return {"status": "reset"}
 
     for vendor in vendors:

@@ -2,7 +2,8 @@
 
 Jobs run queued → dreaming → completed | failed on the wall clock; outputs are real media from our offline
 renderers, made on the first download and cached. Edits (modify, reframe, upscale, audio) render from their
-source; a job with a callback_url gets each state change POSTed to it from a background task.
+source (an image modify, a still of its prompt in the source's frame); a job with a callback_url gets each
+state change POSTed to it from a background task.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ CALLBACK_ATTEMPTS = 3
 CALLBACK_PAUSE_S = 0.1
 #: Upscaled stand-ins are 1.5x the usual render, enough to prove the output grew without slowing tests.
 UPSCALE_FACTOR = 1.5
+#: Most images in image_ref (docs.lumalabs.ai: "up to 4 images as references") and per character identity
+#: ((u) ComfyUI's Luma node limit).
+MAX_IMAGE_REFS = 4
+MAX_CHARACTER_IMAGES = 4
+#: Job.operation of an image made with modify_image_ref (its generation_type stays "image").
+MODIFY_IMAGE = "modify_image"
 
 
 def error_response(status: int, message: str, retry_after: float | None) -> Response:
@@ -108,7 +115,8 @@ class Job:
     created: float
     latency: float
     fault: Fault | None
-    #: The edit's generation_type (modify_video, reframe_image, upscale_video, add_audio); None for a new one.
+    #: The edit's generation_type (modify_video, reframe_image, upscale_video, add_audio) or MODIFY_IMAGE;
+    #: None for a new one.
     operation: str | None = None
     #: The generation this one works on or chains from, when the simulator knows it.
     source: Job | None = None
@@ -195,23 +203,32 @@ def router(sim: Simulator) -> APIRouter:
                 pass  # an unreachable receiver is its own problem; the job goes on
 
     def start(
-        request: Request, kind: str, body: dict[str, Any], *, source: Job | None = None
+        request: Request,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        source: Job | None = None,
+        operation: str | None = None,
     ) -> dict[str, Any]:
-        """Create the job, start its callbacks, and answer with its Generation."""
+        """Create the job, start its callbacks, and answer with its Generation; `operation` names an edit
+        whose generation_type does not (an image modify)."""
         model = body.get("model") or (source.model if source else "")
-        operation = body.get("generation_type")
+        generation_type = body.get("generation_type")
         job = Job(
             id=str(uuid.uuid4()),
             kind=kind,
             model=model,
-            request={**body, "generation_type": operation or kind},
+            request={**body, "generation_type": generation_type or kind},
             created=time.monotonic(),
             latency=sim.latency(MEAN_LATENCY_S[model]),
             fault=sim.draw(Fault.failed, Fault.moderation, Fault.expired),
-            operation=None if operation in (None, kind) else operation,
+            operation=operation or (None if generation_type in (None, kind) else generation_type),
             source=source,
         )
         jobs[job.id] = job
+        # job.created is monotonic; the timing log is on the request log's wall clock.
+        created = time.time() - (time.monotonic() - job.created)
+        sim.record_job(VENDOR, job.id, created, created + job.latency)
         base = str(request.base_url).rstrip("/")
         if url := body.get("callback_url"):
             task = asyncio.create_task(notify(base, job, url))
@@ -242,6 +259,36 @@ def router(sim: Simulator) -> APIRouter:
             raise LumaError(400, f"{name}.url must be an http(s) URL")
         _, marker, tail = url.partition(f"{PREFIX}/_media/")
         return jobs.get(tail.rsplit(".", 1)[0]) if marker else None
+
+    def check_weighted(name: str, ref: Any) -> None:
+        """An image reference `{url, weight?}`: a link Luma can fetch, and a weight from 0 to 1."""
+        if not isinstance(ref, dict) or not str(ref.get("url", "")).startswith(("http://", "https://")):
+            raise LumaError(400, f"{name}.url must be an http(s) URL")
+        weight = ref.get("weight", 0.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+            raise LumaError(400, f"{name}.weight must be a number from 0 to 1")
+
+    def check_references(body: dict[str, Any]) -> None:
+        """Photon's image_ref / style_ref lists, and character_ref's identities of image links."""
+        for name in ("image_ref", "style_ref"):
+            refs = body.get(name, [])
+            if not isinstance(refs, list):
+                raise LumaError(400, f"{name} must be a list of {{url, weight}}")
+            for i, ref in enumerate(refs):
+                check_weighted(f"{name}[{i}]", ref)
+        if len(body.get("image_ref", [])) > MAX_IMAGE_REFS:
+            raise LumaError(400, f"image_ref takes at most {MAX_IMAGE_REFS} images")
+        identities = body.get("character_ref", {})
+        if not isinstance(identities, dict):
+            raise LumaError(400, "character_ref must be an object of identities like identity0")
+        for name, identity in identities.items():
+            images = identity.get("images") if isinstance(identity, dict) else None
+            if not isinstance(images, list) or not 0 < len(images) <= MAX_CHARACTER_IMAGES:
+                raise LumaError(
+                    400, f"character_ref.{name}.images must list 1 to {MAX_CHARACTER_IMAGES} URLs"
+                )
+            if not all(str(url).startswith(("http://", "https://")) for url in images):
+                raise LumaError(400, f"character_ref.{name}.images must be http(s) URLs")
 
     def check_edit(body: dict[str, Any], generation_type: str, models: tuple[str, ...]) -> Job | None:
         """What modify and both reframes share: their generation_type, model, media and optional first_frame."""
@@ -312,15 +359,15 @@ def router(sim: Simulator) -> APIRouter:
         check_common(body, IMAGE_MODELS)
         if body.get("format", "jpg") not in ("jpg", "png"):
             raise LumaError(400, "format must be 'jpg' or 'png'")
-        for name in ("image_ref", "style_ref"):
-            refs = body.get(name, [])
-            if not isinstance(refs, list) or not all(isinstance(r, dict) and r.get("url") for r in refs):
-                raise LumaError(400, f"{name} must be a list of {{url, weight}}")
-        if "modify_image_ref" in body and not (body["modify_image_ref"] or {}).get("url"):
-            raise LumaError(400, "modify_image_ref needs a url")
+        check_references(body)
         if not body.get("prompt"):
             raise LumaError(400, "prompt is required")
-        return start(request, "image", body)
+        if "modify_image_ref" not in body:
+            return start(request, "image", body)
+        check_weighted("modify_image_ref", body["modify_image_ref"])
+        # (u) A modify keeps its source's frame unless the request sets aspect_ratio (ComfyUI's Luma node docs).
+        source = check_media(body, "modify_image_ref")
+        return start(request, "image", body, source=source, operation=MODIFY_IMAGE)
 
     @api.post("/generations/video/modify")
     async def modify_video(request: Request) -> dict[str, Any]:

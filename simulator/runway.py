@@ -1,8 +1,9 @@
 """Runway's developer API (`runwayml` 5.24, X-Runway-Version 2024-11-06) as the official SDK calls it.
 
 video_to_video (aleph2) and video_upscale take a `videoUri`: a data URI is decoded and really worked on
-(re-animated from its first frame at the ratio's size; upscaled 2x, capped at 4096 px); an https URL is
-not fetched (offline), so a stand-in clip is rendered. Tasks run on the clock: THROTTLED while the model's concurrency slots are full, PENDING, RUNNING with
+(re-animated from its first frame at the ratio's size; upscaled to the `resolution` target; re-timed to
+`targetFramerate` with blended in-between frames); an https URL is not fetched (offline), so a stand-in
+clip is rendered in its place. Tasks run on the clock: THROTTLED while the model's concurrency slots are full, PENDING, RUNNING with
 progress, then SUCCEEDED with an output URL (real media from the offline renderers, rendered on first
 download) or FAILED with a failureCode. Limits (concurrency, daily generations, credit balance) are set
 through `POST /runway/_sim/limits` (under the prefix, so the frame logs it and may fault it). A cancelled
@@ -46,8 +47,12 @@ DATA_URI_LIMIT = 5 * 1024 * 1024
 NO_CREDITS = "You do not have enough credits to run this task."
 #: Source videos longer than this are refused (runway.md: observed 400 on `videoUri`).
 MAX_SOURCE_S = 30
-#: Upscales double the source, up to this many pixels on the long side (upscale_v1's 4096 px, runway.md).
-MAX_UPSCALE_PX = 4096
+#: Magnific's upscale targets as the output's short side, 2k when none is sent (SDK 5.24: "Target output
+#: resolution from 720p to 4k. Defaults to `2k`"). (u) The SDK names the targets only; these sizes are assumed.
+UPSCALE_SHORT_SIDE = {"720p": 720, "1k": 1080, "2k": 1440, "4k": 2160}
+DEFAULT_UPSCALE = "2k"
+#: enhance_frame_rate's NTSC targetFramerate values as ffmpeg rates; the others are whole numbers.
+NTSC_RATES = {"23_98": "24000/1001", "29_97": "30000/1001", "59_94": "60000/1001"}
 
 GEN4_RATIOS = ("1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672")
 VEO_RATIOS = ("1280:720", "720:1280", "1080:1920", "1920:1080")
@@ -105,7 +110,7 @@ ENDPOINTS: dict[str, dict[str, Model]] = {
     "video_upscale": {
         "magnific_video_upscaler_creative": Model(
             latency_s=60.0, credits_per_s=2, required=("videoUri",),
-            enums=(("resolution", ("720p", "1k", "2k", "4k")), ("flavor", ("vivid", "natural"))),
+            enums=(("resolution", tuple(UPSCALE_SHORT_SIDE)), ("flavor", ("vivid", "natural"))),
             percents=("creativity", "sharpen", "smartGrain"),
         ),
         "enhance_frame_rate": Model(
@@ -294,13 +299,17 @@ def source_info(uri: Any) -> MediaInfo | None:
     data = _prompt_image_bytes(uri)
     if data is None:
         return None
+    try:
+        return _video_info(data)
+    except MediaError:
+        return None
+
+
+def _video_info(data: bytes) -> MediaInfo:
     with tempfile.TemporaryDirectory(prefix="cutroom-runway-src-") as tmp:
         path = Path(tmp) / "source.mp4"
         path.write_bytes(data)
-        try:
-            return probe(path)
-        except MediaError:
-            return None
+        return probe(path)
 
 
 def resolve_uploads(value: Any, uploads: dict[str, tuple[str, bytes | None]], path: list[Any]) -> Any:
@@ -401,27 +410,34 @@ def _render_from_source(task: Task) -> tuple[bytes, str]:
     source = _prompt_image_bytes(task.body["videoUri"])
     info = source_info(task.body["videoUri"])
     if source is None or info is None or not (info.width and info.height):
-        # An https/runway:// source is not fetched offline: animate a stand-in at a 1080p-ish size.
-        size = (1920, 1080) if task.endpoint == "video_upscale" else _size(task.body.get("ratio"), False)
+        # An https source is not fetched offline: a clip animated from the prompt stands in for it (for a
+        # restyle, at the ratio's size, and that is the result).
+        ratio = task.body.get("ratio") if task.endpoint == "video_to_video" else None
         body = {k: v for k, v in task.body.items() if k != "videoUri"}
         stand_in = replace(
-            task,
-            endpoint="image_to_video",
-            model="gen4_turbo",
-            body={**body, "ratio": f"{size[0]}:{size[1]}"},
+            task, endpoint="image_to_video", model="gen4_turbo", body={**body, "ratio": ratio or "1280:720"}
         )
-        return render(stand_in)
+        source = render(stand_in)[0]
+        if task.endpoint == "video_to_video":
+            return source, "video/mp4"
+        info = _video_info(source)
     with tempfile.TemporaryDirectory(prefix="cutroom-runway-v2v-") as tmp:
         src, out = Path(tmp) / "source.mp4", Path(tmp) / "out.mp4"
         src.write_bytes(source)
+        encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an", str(out)]
+        if task.model == "enhance_frame_rate":
+            target = task.body["targetFramerate"]
+            rate = NTSC_RATES.get(target, target)
+            run_ffmpeg(["-i", str(src), "-vf", f"framerate=fps={rate}", *encode], what="re-timing the source")
+            return out.read_bytes(), "video/mp4"
         if task.endpoint == "video_upscale":
-            scale = min(2.0, MAX_UPSCALE_PX / max(info.width, info.height))
+            short = UPSCALE_SHORT_SIDE[task.body.get("resolution", DEFAULT_UPSCALE)]
+            scale = short / min(info.width, info.height)
             width, height = (2 * round(side * scale / 2) for side in (info.width, info.height))
             run_ffmpeg(
-                ["-i", str(src), "-vf", f"scale={width}:{height}:flags=lanczos", "-c:v", "libx264",
-                 "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-an", str(out)],
+                ["-i", str(src), "-vf", f"scale={width}:{height}:flags=lanczos", *encode],
                 what="upscaling the source",
-            )  # fmt: skip
+            )
             return out.read_bytes(), "video/mp4"
         # A restyle: the source's first frame re-animated with the prompt, at the ratio's size.
         first = Path(tmp) / "first.png"
@@ -500,6 +516,7 @@ def router(sim: Simulator) -> APIRouter:
                 task.end = start + 0.2 * latency  # input moderation fails before generation
             heapq.heappush(slots, task.end)
             state.tasks[task.id] = task
+            sim.record_job(VENDOR, task.id, task.created, task.end)
         return JSONResponse({"id": task.id, "estimatedCost": {"credits": credits}})
 
     for endpoint in ENDPOINTS:

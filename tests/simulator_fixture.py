@@ -33,6 +33,12 @@ class SimulatorHandle:
         response.raise_for_status()
         return response.json()
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every vendor job with its creation and finish time."""
+        response = self._http.get("/_sim/jobs")
+        response.raise_for_status()
+        return response.json()
+
     def reset(self, **changes: Any) -> dict[str, Any]:
         """Clear the request log and return to the default config plus `changes`."""
         self._http.post("/_sim/reset").raise_for_status()

@@ -14,16 +14,20 @@ from typing import TYPE_CHECKING, Any, get_args, get_type_hints
 import httpx
 import lumaai
 import pytest
+import yaml
 from lumaai.types import Generation
 from lumaai.types.generations import VideoModifyParams
 from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.brief import Brief, BriefError, load_brief
 from cutroom.channels import Aspect
 from cutroom.media import last_frame, probe
+from cutroom.specs import keyframe_spec
 from providers import simulation
 from providers.base import ErrorKind, JobRef, JobState, ProviderError, run_job
-from providers.luma import MODELS, MODIFY_MODE, SIMULATOR_PREFIX, LumaImage, LumaVideo
+from providers.local.planner import LocalPlanner
+from providers.luma import IMAGE_REF_WEIGHT, MODELS, MODIFY_MODE, SIMULATOR_PREFIX, LumaImage, LumaVideo
 from simulator import luma as sim_luma
 
 if TYPE_CHECKING:
@@ -304,6 +308,13 @@ def test_callback_url_credits_concepts_list_and_delete(
     assert gone.value.kind is ErrorKind.not_found
 
 
+def refs_of(role: str, count: int) -> tuple[InputRef, ...]:
+    """`count` inputs of one role, each a different public image."""
+    return tuple(
+        InputRef(role=role, uri=f"https://cdn.example.com/{role}-{i}.png", sha256="0") for i in range(count)
+    )
+
+
 def source_of(job: JobRef, role: str = "source", **fields: Any) -> InputRef:
     """An input that belongs to an earlier Luma generation (how the flow hands a finished clip on)."""
     return InputRef(
@@ -461,8 +472,23 @@ def test_an_image_is_reframed_to_a_new_aspect(sim: SimulatorHandle) -> None:
             dict(inputs=(InputRef(role="source", uri="https://x/a.mp4", sha256="0"),)),
             "needs an operation",
         ),
+        (video, dict(operation="modify", strength="flex_9"), "strength of adhere_1, adhere_2"),
+        (video, dict(operation="modify", strength=0.5), "not 0.5"),
+        (video, dict(strength="flex_1", inputs=()), "strength only for operation modify"),
+        (video, dict(operation="reframe", aspect=Aspect.square, resolution="1080p"), "keeps the source's resolution"),
+        (video, dict(resolution="8k", inputs=()), "resolution 8k (allowed: 540p, 720p, 1080p, 4k)"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="modify", strength="flex_1"), "from 0 to 1"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="modify", strength=1.5), "from 0 to 1"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", strength=0.5, inputs=()), "only for operation modify"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", resolution="1080p", inputs=()), "(allowed: none)"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("reference", 5)), "up to 4 images in image_ref"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("character_reference", 5)),
+         "up to 4 images in character_ref"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("keyframe", 1)), "not keyframe"),
+        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=(InputRef(role="reference",
+         uri="file:///tmp/ref.png", sha256="0"),)), "public http(s) URL for the reference image, got file:///tmp/ref.png: set --reference"),
     ],
-)
+)  # fmt: skip
 def test_impossible_operations_are_refused_before_any_request(
     sim: SimulatorHandle, adapter_for: Any, spec: dict[str, Any], in_message: str
 ) -> None:
@@ -553,3 +579,154 @@ def test_callbacks_post_each_state_change_in_order_and_retry_a_refused_one(
     assert {g.id for g in generations} == {job.job_id}
     assert generations[-1].assets and generations[-1].assets.video
     assert generations[0].request and generations[0].request.callback_url == url  # type: ignore[union-attr]
+
+
+def image_spec(**changes: Any) -> AssetSpec:
+    fields = {
+        "kind": AssetKind.image,
+        "provider": "luma",
+        "model": "photon-flash-1",
+        "prompt": "a lighthouse",
+    }
+    return AssetSpec(**{**fields, **changes})
+
+
+def finished_still(sim: SimulatorHandle) -> tuple[LumaImage, JobRef, str]:
+    """A finished 9:16 Photon image, and its CDN link."""
+    adapter = image(sim)
+    still = adapter.submit(image_spec(aspect=Aspect.vertical))
+    finish(adapter, still)
+    return adapter, still, adapter.client.generations.get(still.job_id).assets.image  # type: ignore[union-attr]
+
+
+def test_photon_references_go_out_as_image_style_and_character_refs(sim: SimulatorHandle) -> None:
+    adapter, still, still_url = finished_still(sim)
+    refs = (
+        InputRef(role="reference", uri="https://cdn.example.com/a.png", sha256="0"),
+        source_of(still, "reference"),  # an earlier Photon image: its link is looked up
+        InputRef(
+            role="style_reference", uri="s3://b/look.png", sha256="0", url="https://cdn.example.com/look.png"
+        ),
+        *refs_of("character_reference", 2),
+    )
+    out = run_job(adapter, image_spec(aspect=Aspect.square, inputs=refs))
+
+    picture = Image.open(io.BytesIO(out.data))
+    assert picture.format == "PNG" and picture.width == picture.height
+    create = logged(sim, "POST")[-1]
+    assert create["path"] == SIMULATOR_PREFIX + "/generations/image" and create["status"] == 200
+    assert create["body"] == {
+        "model": "photon-flash-1",
+        "prompt": "a lighthouse",
+        "format": "png",
+        "aspect_ratio": "1:1",
+        "image_ref": [
+            {"url": "https://cdn.example.com/a.png", "weight": IMAGE_REF_WEIGHT},
+            {"url": still_url, "weight": IMAGE_REF_WEIGHT},
+        ],
+        "style_ref": [{"url": "https://cdn.example.com/look.png", "weight": IMAGE_REF_WEIGHT}],
+        "character_ref": {"identity0": {"images": [r.uri for r in refs_of("character_reference", 2)]}},
+    }
+
+
+def test_an_image_modify_keeps_its_sources_frame_and_sends_the_strength_as_weight(
+    sim: SimulatorHandle,
+) -> None:
+    adapter, still, still_url = finished_still(sim)
+    spec = image_spec(
+        prompt="the lighthouse at night", aspect=Aspect.landscape, operation="modify", strength=0.3,
+        inputs=(source_of(still),),
+    )  # fmt: skip
+    out = run_job(adapter, spec)
+
+    picture = Image.open(io.BytesIO(out.data))
+    assert picture.width / picture.height == pytest.approx(9 / 16, abs=0.01)  # the source's frame
+    create = logged(sim, "POST")[-1]
+    assert create["path"] == SIMULATOR_PREFIX + "/generations/image"
+    assert create["body"] == {
+        "model": "photon-flash-1",
+        "prompt": "the lighthouse at night",
+        "format": "png",
+        "modify_image_ref": {"url": still_url, "weight": 0.3},
+    }
+    adapter.submit(image_spec(operation="modify", inputs=(source_of(still),)))
+    assert logged(sim, "POST")[-1]["body"]["modify_image_ref"] == {"url": still_url}  # Luma's own default
+
+
+def test_a_video_modify_sends_the_strength_as_its_mode(sim: SimulatorHandle) -> None:
+    adapter, first = finished_clip(sim)
+    adapter.submit(video_spec(operation="modify", strength="reimagine_2", inputs=(source_of(first),)))
+    create = logged(sim, "POST")[-1]
+    assert create["path"] == SIMULATOR_PREFIX + "/generations/video/modify" and create["status"] == 200
+    assert create["body"]["mode"] == "reimagine_2"
+
+
+@pytest.mark.parametrize(
+    ("fields", "detail"),
+    [
+        ({"modify_image_ref": {"url": "https://cdn.example.com/a.png", "weight": 2}},
+         "modify_image_ref.weight must be a number from 0 to 1"),
+        ({"modify_image_ref": {"url": "file:///a.png"}}, "modify_image_ref.url must be an http(s) URL"),
+        ({"image_ref": [{"url": r.uri} for r in refs_of("reference", 5)]}, "image_ref takes at most 4 images"),
+        ({"style_ref": [{"url": "https://cdn.example.com/s.png", "weight": "heavy"}]},
+         "style_ref[0].weight must be a number from 0 to 1"),
+        ({"character_ref": {"identity0": {"images": []}}}, "character_ref.identity0.images must list 1 to 4 URLs"),
+        ({"character_ref": {"identity0": {"images": ["ftp://x/y.png"]}}},
+         "character_ref.identity0.images must be http(s) URLs"),
+    ],
+)  # fmt: skip
+def test_luma_validates_photon_references_and_modify(
+    sim: SimulatorHandle, fields: dict[str, Any], detail: str
+) -> None:
+    client = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim), max_retries=0)
+    with pytest.raises(lumaai.BadRequestError) as caught:
+        client.generations.image.create(model="photon-1", prompt="a cat", **fields)
+    assert caught.value.body == {"detail": detail}
+
+
+def brief_with(tmp_path: Path, style_reference: str) -> Brief:
+    data = {
+        "campaign": "Spring Drop",
+        "brand": {"name": "Fern", "palette": ["#224422"], "style_reference": style_reference},
+        "goal": "sell the spring collection",
+        "audience": "gardeners",
+        "channels": ["instagram"],
+    }
+    (path := tmp_path / "brief.yaml").write_text(yaml.safe_dump(data))
+    return load_brief(path)
+
+
+def test_the_brands_style_reference_guides_every_keyframe_as_style_ref(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    brief = brief_with(tmp_path, "https://cdn.example.com/brand-look.png")
+    story = LocalPlanner().plan(brief).stories[0]
+    spec = keyframe_spec(story, brief, "luma", "photon-flash-1", story.keyframe_prompt)
+    assert run_job(image(sim), spec).mime == "image/png"
+
+    (create,) = logged(sim, "POST")
+    assert create["body"]["style_ref"] == [
+        {"url": "https://cdn.example.com/brand-look.png", "weight": IMAGE_REF_WEIGHT}
+    ]
+    plain = brief.model_copy(update={"brand": brief.brand.model_copy(update={"style_reference": None})})
+    assert keyframe_spec(story, plain, "luma", "photon-flash-1", story.keyframe_prompt).inputs == ()
+
+
+def test_a_local_style_reference_is_refused_by_luma_naming_the_brief_field(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    Image.new("RGB", (32, 32), "teal").save(tmp_path / "look.png")
+    brief = brief_with(tmp_path, "look.png")
+    assert brief.brand.style_reference == str((tmp_path / "look.png").resolve())
+    story = LocalPlanner().plan(brief).stories[0]
+    spec = keyframe_spec(story, brief, "luma", "photon-flash-1", story.keyframe_prompt)
+    with pytest.raises(ProviderError) as caught:
+        image(sim).submit(spec)
+    assert caught.value.kind is ErrorKind.invalid_input and "set brand.style_reference" in str(caught.value)
+    assert sim.requests() == []
+
+    with pytest.raises(BriefError) as missing:
+        brief_with(tmp_path, "nowhere.png")
+    assert missing.value.problems == [
+        "'brand.style_reference' points to nowhere.png, which is neither a file nor an http(s) URL"
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,6 +241,12 @@ def test_invalid_ratio_is_a_validation_error_at_the_simulator(sim: Any) -> None:
         (runway.RunwayVideo, {"model": "veo3.1", "aspect": Aspect.square, "width": None, "height": None}),
         (runway.RunwayVideo, {"duration_s": 12.0}),
         (runway.RunwayVideo, {"inputs": ()}),  # gen4_turbo is image-to-video only
+        (runway.RunwayVideo, {"resolution": "4k"}),  # not one of gen4_turbo's ratios
+        (
+            runway.RunwayVideo,
+            {"model": "gen4.5", "inputs": (), "resolution": "1104:832"},
+        ),  # image_to_video only
+        (runway.RunwayVideo, {"strength": "flex_1"}),
     ],
 )
 def test_the_adapter_refuses_bad_specs_before_any_request(
@@ -249,12 +256,17 @@ def test_the_adapter_refuses_bad_specs_before_any_request(
     assert _api(sim) == []
 
 
-def test_a_keyframe_over_5mb_goes_up_through_uploads_as_a_runway_uri(sim: Any, tmp_path: Path) -> None:
+def _big_keyframe(tmp_path: Path) -> AssetSpec:
+    """A video spec whose keyframe is too big for a data URI."""
     big = tmp_path / "big.png"
     noise = np.random.default_rng(0).integers(0, 256, (1100, 1300, 3), dtype=np.uint8)
     Image.fromarray(noise).save(big, compress_level=0)
-    assert 4 * big.stat().st_size / 3 > runway.DATA_URI_LIMIT  # too big as a data URI
-    spec = _video(tmp_path, inputs=(InputRef(role="keyframe", uri=big.as_uri(), sha256="x"),))
+    assert 4 * big.stat().st_size / 3 > runway.DATA_URI_LIMIT
+    return _video(tmp_path, inputs=(InputRef(role="keyframe", uri=big.as_uri(), sha256="x"),))
+
+
+def test_a_keyframe_over_5mb_goes_up_through_uploads_as_a_runway_uri(sim: Any, tmp_path: Path) -> None:
+    spec = _big_keyframe(tmp_path)
     out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
     start, send, create = [r for r in sim.requests() if r["method"] == "POST" and "/_sim/" not in r["path"]]
     assert (start["path"], start["body"]) == (
@@ -268,6 +280,38 @@ def test_a_keyframe_over_5mb_goes_up_through_uploads_as_a_runway_uri(sim: Any, t
         and create["body"]["promptImage"] == f"runway://{upload_id}"
     )
     assert out.mime == "video/mp4"
+
+
+def test_a_resubmit_after_a_429_reuses_the_upload(sim: Any, tmp_path: Path) -> None:
+    """run_job sends a create refused with 429 again; the keyframe it uploaded for it is not uploaded twice."""
+    _limits(sim, daily_generations=0)  # Runway's 429 for an exhausted daily quota
+    lifted: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        if not lifted:
+            _limits(sim, daily_generations=None)
+        lifted.append(seconds)
+        time.sleep(seconds)
+
+    out = run_job(runway.RunwayVideo(), _big_keyframe(tmp_path), schedule=TEST_SCHEDULE, sleep=sleep)
+    assert out.mime == "video/mp4"
+    (upload,) = _api(sim, "POST", "/v1/uploads")
+    first, second = _api(sim, "POST", "/v1/image_to_video")
+    assert (first["status"], second["status"]) == (429, 200)
+    assert first["body"]["promptImage"] == second["body"]["promptImage"]
+    assert first["body"]["promptImage"].startswith("runway://")
+
+
+def test_an_upload_is_made_again_once_its_reuse_window_has_passed(
+    sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runway, "UPLOAD_REUSE_S", 0.0)  # ephemeral uploads expire; never reuse an old one
+    generator, spec = runway.RunwayVideo(), _big_keyframe(tmp_path)
+    for _ in range(2):
+        generator.cancel(generator.submit(spec))
+    assert len(_api(sim, "POST", "/v1/uploads")) == 2
+    first, second = _api(sim, "POST", "/v1/image_to_video")
+    assert first["body"]["promptImage"] != second["body"]["promptImage"]
 
 
 def test_an_unknown_runway_uri_is_a_validation_error(sim: Any) -> None:
@@ -468,7 +512,7 @@ def test_modify_end_to_end_sends_aleph2_to_video_to_video(sim: Any, tmp_path: Pa
     assert info.duration_s == pytest.approx(2.0, abs=0.2)
 
 
-def test_upscale_end_to_end_doubles_the_source(sim: Any, tmp_path: Path) -> None:
+def test_upscale_end_to_end_makes_magnifics_2k_default(sim: Any, tmp_path: Path) -> None:
     spec = _operation(tmp_path, Operation.upscale, width=None, height=None, aspect=None)
     out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
@@ -479,7 +523,7 @@ def test_upscale_end_to_end_doubles_the_source(sim: Any, tmp_path: Path) -> None
     clip = tmp_path / "upscaled.mp4"
     clip.write_bytes(out.data)
     info = probe(clip)
-    assert (info.width, info.height) == (640, 360)  # larger than the 320x180 source
+    assert (info.width, info.height) == (2560, 1440)  # 2k from the 320x180 source, its shape kept
     assert out.cost_usd == pytest.approx(2 * 0.02)
     task = runway.make_client().tasks.retrieve(_api(sim, "GET", "/v1/tasks/")[-1]["path"].rsplit("/", 1)[1])
     assert task.status == "SUCCEEDED" and task.cost.credits == 4  # 2 s of source x 2 credits
@@ -509,6 +553,8 @@ def test_a_public_url_is_sent_as_the_video_uri(sim: Any, tmp_path: Path) -> None
                            "resolution": "8k"}, ["resolution"], "invalid_value"),
         ("video_upscale", {"model": "enhance_frame_rate", "videoUri": "https://x.com/a.mp4"},
          ["targetFramerate"], "invalid_type"),
+        ("video_upscale", {"model": "enhance_frame_rate", "videoUri": "https://x.com/a.mp4", "targetFramerate": "61"},
+         ["targetFramerate"], "invalid_value"),
     ],
 )  # fmt: skip
 def test_the_simulator_rejects_bad_operation_bodies_like_runway(
@@ -569,3 +615,74 @@ def test_an_operation_on_an_image_model_is_refused_before_any_request(sim: Any) 
     )
     assert "image cannot upscale" in str(error)
     assert _api(sim) == []
+
+
+def test_upscale_to_a_chosen_resolution(sim: Any, tmp_path: Path) -> None:
+    spec = _operation(tmp_path, Operation.upscale, width=None, height=None, aspect=None, resolution="720p")
+    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    (create,) = _api(sim, "POST")
+    body = create["body"]
+    assert body.pop("videoUri").startswith("data:video/mp4;base64,")
+    assert body == {"model": "magnific_video_upscaler_creative", "resolution": "720p"}
+    (clip := tmp_path / "720p.mp4").write_bytes(out.data)
+    assert (probe(clip).width, probe(clip).height) == (1280, 720)
+
+
+def test_enhance_frame_rate_end_to_end_retimes_the_source(sim: Any, tmp_path: Path) -> None:
+    spec = _operation(tmp_path, Operation.enhance_frame_rate, fps=60)
+    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    (create,) = _api(sim, "POST")
+    assert create["path"] == "/runway/v1/video_upscale"
+    body = create["body"]
+    assert body.pop("videoUri").startswith("data:video/mp4;base64,")
+    assert body == {"model": "enhance_frame_rate", "targetFramerate": "60"}
+    (clip := tmp_path / "60fps.mp4").write_bytes(out.data)
+    source, result = probe(tmp_path / "source.mp4"), probe(clip)
+    assert (source.fps, result.fps) == (12, 60)
+    assert (result.width, result.height) == (source.width, source.height)
+    assert result.duration_s == pytest.approx(source.duration_s, abs=0.2)
+    assert out.cost_usd == pytest.approx(2 * runway.MODELS["enhance_frame_rate"].usd_per_second)
+
+
+@pytest.mark.parametrize(
+    ("operation", "make", "needle"),
+    [
+        (Operation.enhance_frame_rate, lambda s: s, "needs spec.fps"),
+        (Operation.enhance_frame_rate, lambda s: s.model_copy(update={"fps": 23}),
+         "23 fps (allowed: 24, 25, 30, 48, 50, 60, 120)"),
+        (Operation.enhance_frame_rate, lambda s: s.model_copy(update={"fps": 60, "resolution": "2k"}),
+         "resolution 2k (allowed: none)"),
+        (Operation.upscale, lambda s: s.model_copy(update={"resolution": "8k"}),
+         "resolution 8k (allowed: 720p, 1k, 2k, 4k)"),
+        (Operation.upscale, lambda s: s.model_copy(update={"strength": 0.5}), "takes no strength"),
+        (Operation.upscale, lambda s: s.model_copy(update={"inputs": (*s.inputs, InputRef(
+            role="style_reference", uri="https://a.b/c.png", sha256="x"))}), "takes only the source video"),
+    ],
+)  # fmt: skip
+def test_the_adapter_refuses_bad_upscale_and_frame_rate_specs_before_any_request(
+    sim: Any, tmp_path: Path, operation: Operation, make: Any, needle: str
+) -> None:
+    spec = make(_operation(tmp_path, operation))
+    assert needle in str(_raises(lambda: runway.RunwayVideo().submit(spec), ErrorKind.invalid_input))
+    assert _api(sim) == []
+
+
+def test_style_and_character_references_go_out_as_reference_images(sim: Any, tmp_path: Path) -> None:
+    face = make_keyframe(tmp_path / "face.png", (64, 64))
+    refs = (
+        InputRef(role="style_reference", uri="https://cdn.example.com/style.png", sha256="x"),
+        InputRef(role="character_reference", uri=face.as_uri(), sha256="x"),
+    )
+    spec = _image(inputs=refs, resolution="1360:768", aspect=None, width=None, height=None)
+    out = run_job(runway.RunwayImage(), spec, schedule=TEST_SCHEDULE)
+    assert Image.open(io.BytesIO(out.data)).size == (out.width, out.height) == (1360, 768)
+    (create,) = _api(sim, "POST")
+    body = create["body"]
+    assert body["ratio"] == "1360:768"
+    style, character = body["referenceImages"]
+    assert style == {"uri": "https://cdn.example.com/style.png"}
+    assert character["uri"].startswith("data:image/png;base64,")
+
+    too_many = _image(inputs=refs * 2)
+    assert "up to 3" in str(_raises(lambda: runway.RunwayImage().submit(too_many), ErrorKind.invalid_input))
+    assert len(_api(sim, "POST")) == 1
