@@ -103,11 +103,6 @@ def _brief(path: Path, campaign_id: str | None) -> Brief:
 
 
 def _writable(out: Path) -> Path:
-    if str(out).startswith("s3:"):
-        raise UserError(
-            "campaigns cannot be written to S3 yet: storage speaks S3, the pipeline does not",
-            "give a local folder for --out",
-        )
     if out.exists() and not out.is_dir():
         raise UserError(
             f"--out {out} is a file, not a folder", "give a folder path (it is created if missing)"
@@ -123,18 +118,48 @@ def _writable(out: Path) -> Path:
     return out.resolve()
 
 
+def _location(text: str) -> str:
+    """Where a campaign goes: a local folder (made if missing) or an S3 bucket we can reach."""
+    if not text.startswith("s3:"):
+        return str(_writable(Path(text)))
+    from cutroom.storage import S3Storage
+
+    try:
+        storage = S3Storage(text)
+        storage.client.head_bucket(Bucket=storage.bucket)
+    except ValueError as exc:
+        raise UserError(str(exc), "write it as s3://bucket/prefix") from None
+    except Exception as exc:  # botocore raises many types here: no endpoint, no credentials, no bucket
+        raise UserError(
+            f"cannot reach the bucket of {text}: {exc}",
+            "check AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and that the bucket exists",
+        ) from None
+    return text.rstrip("/")
+
+
 @contextlib.contextmanager
-def _prefect(out: Path, verbose: bool) -> Iterator[None]:
-    """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the outputs."""
+def _prefect(location: str, verbose: bool) -> Iterator[None]:
+    """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the campaigns."""
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not verbose:
         # Only the console goes quiet; run logs still reach the Prefect API and UI.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+    from prefect.settings import (
+        PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
 
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(out / ".cutroom" / "results")}):
+    if location.startswith("s3:"):
+        from tasks.results import save_results_block
+
+        slug = asyncio.run(save_results_block(location))
+        results = {PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: slug}
+    else:
+        results = {PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(Path(location) / ".cutroom" / "results")}
+    with temporary_settings(results):
         yield
 
 
@@ -169,7 +194,15 @@ class StoryBoard:
 @friendly
 def run(
     brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
-    out: Annotated[Path, typer.Option(help="Folder the campaign is written to.")] = Path("cutroom-out"),
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "--storage",
+            help="Where the campaign is written: a folder, or s3://bucket/prefix (endpoint and keys from "
+            "AWS_*). Default: CUTROOM_STORAGE, else cutroom-out.",
+        ),
+    ] = None,
     campaign_id: Annotated[
         str | None, typer.Option(help="Campaign folder name; default from the brief.")
     ] = None,
@@ -177,24 +210,25 @@ def run(
 ) -> None:
     """Plan and make a whole campaign: stories, reels, manifest and report."""
     from cutroom import progress
+    from cutroom.settings import settings
 
     parsed = _brief(brief, campaign_id)
-    folder = _writable(out)
+    location = _location(out or settings().out)
     board = StoryBoard()
     stop = progress.listen(board)
     try:
-        with _prefect(folder, verbose), Live(board, console=console, refresh_per_second=4, transient=True):
+        with _prefect(location, verbose), Live(board, console=console, refresh_per_second=4, transient=True):
             from flows.campaign import campaign
 
-            manifest: Manifest = asyncio.run(campaign(parsed, str(folder)))
+            manifest: Manifest = asyncio.run(campaign(parsed, location))
     finally:
         stop()
-    _summarise(manifest, folder)
+    _summarise(manifest, location)
     if manifest.status is CampaignStatus.failed:
         raise typer.Exit(1)
 
 
-def _summarise(manifest: Manifest, folder: Path) -> None:
+def _summarise(manifest: Manifest, location: str) -> None:
     titles = {s.id: s for s in manifest.plan.stories}
     table = Table(title=f"{manifest.campaign}: {manifest.status.value}")
     table.add_column("story", no_wrap=True)
@@ -203,7 +237,9 @@ def _summarise(manifest: Manifest, folder: Path) -> None:
     for result in manifest.stories:
         story = titles[result.story_id]
         best = f"{result.keyframe.score.total:.0f}" if result.keyframe and result.keyframe.score else "–"
-        status = "[green]complete[/]" if result.status == "complete" else "[red]failed[/]"
+        status = {"complete": "[green]complete[/]", "over_budget": "[yellow]over budget[/]"}.get(
+            result.status.value, "[red]failed[/]"
+        )
         cost = sum(a.cost_usd for a in result.assets)
         table.add_row(
             story.id, story.type.value, story.channel.value, status, best,
@@ -226,9 +262,27 @@ def _summarise(manifest: Manifest, folder: Path) -> None:
     console.print(
         f"Spent ${ledger.spent_usd:.2f} of ${ledger.budget_usd:.2f} (estimate ${ledger.estimated_usd:.2f})."
     )
-    campaign_dir = folder / "campaigns" / manifest.campaign_id
-    console.print(f"Report: {campaign_dir / 'index.html'}")
-    console.print(f"Manifest: {campaign_dir / 'manifest.json'}")
+    if ledger.over_budget:
+        console.print(
+            f"[yellow]Left out to keep to the budget:[/] {', '.join(ledger.over_budget)}", highlight=False
+        )
+    from cutroom.report import report_key
+    from cutroom.storage import S3Storage, open_storage
+    from tasks.publish import manifest_key
+
+    storage = open_storage(location)
+    report, record = report_key(manifest.campaign_id), manifest_key(manifest.campaign_id)
+    console.print(f"Report: {_shown(storage.uri(report))}", highlight=False)
+    if isinstance(storage, S3Storage):
+        console.print(f"  open: {storage.presigned_url(report, 3600)}", highlight=False, soft_wrap=True)
+    console.print(f"Manifest: {_shown(storage.uri(record))}", highlight=False)
+
+
+def _shown(uri: str) -> str:
+    """A location as a user types it: a plain path for local files."""
+    from cutroom.storage import path_of
+
+    return str(path_of(uri)) if uri.startswith("file:") else uri
 
 
 @app.command()
@@ -314,6 +368,36 @@ def generate(
     source: Annotated[
         str | None, typer.Option(help="What --operation works on: provider:job_id, URL or file.")
     ] = None,
+    strength: Annotated[
+        str | None,
+        typer.Option(
+            help="How far --operation modify moves from the source: a Luma video mode (adhere_1 … "
+            "flex_1 … reimagine_3) or a Luma image weight from 0 to 1."
+        ),
+    ] = None,
+    resolution: Annotated[
+        str | None,
+        typer.Option(
+            help="Output size by the model's own name: Luma 540p|720p|1080p|4k, Runway upscale 720p|1k|2k|4k."
+        ),
+    ] = None,
+    fps: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Frame rate of a new clip, or the target of --operation enhance_frame_rate."
+        ),
+    ] = None,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(help="An image for a new image to draw on: file, URL or provider:job_id (repeatable)."),
+    ] = None,
+    style_ref: Annotated[
+        list[str] | None, typer.Option(help="An image whose style a new image follows (repeatable).")
+    ] = None,
+    character_ref: Annotated[
+        list[str] | None,
+        typer.Option(help="An image of the character a new image shows, one identity (repeatable)."),
+    ] = None,
     voice: Annotated[str | None, typer.Option(help="Voice for speech, e.g. en-us, en-gb.")] = None,
     headline: Annotated[str, typer.Option(help="Text typeset on an image or revealed in a clip.")] = "",
     out: Annotated[Path, typer.Option(help="File or folder to write the asset to.")] = Path("."),
@@ -336,24 +420,34 @@ def generate(
         model_for(Capability(kind.value), provider, model)
     except ProviderError as exc:
         raise UserError(exc.detail, "run `cutroom providers` to see each provider") from None
-    for flag, value in (("--image", image), ("--end-image", end_image), ("--source", source)):
+    references = {"--reference": reference, "--style-ref": style_ref, "--character-ref": character_ref}
+    given = [(flag, value) for flag, values in references.items() for value in values or ()]
+    for flag, value in (("--image", image), ("--end-image", end_image), ("--source", source), *given):
         if value is not None and not _reachable(value):
             raise UserError(
                 f"{flag} {value} does not exist", "give a file path, an http(s) URL or provider:job_id"
             )
+    if given and (kind is not AssetKind.image or operation is not None):
+        what = f"--operation {operation.value}" if operation else f"`generate {kind.value}`"
+        raise UserError(
+            f"{given[0][0]} guides a new image; it does not go with {what}",
+            "use --reference, --style-ref and --character-ref with `cutroom generate image`",
+        )
     if (operation is None) != (source is None):
         raise UserError(
             "--operation and --source go together", "e.g. --operation upscale --source luma:JOB_ID"
         )
     work = _writable(Path(os.environ.get("CUTROOM_OUT", "cutroom-out")))
-    with _prefect(work, verbose):
+    with _prefect(str(work), verbose):
         from flows.generate import generate_one
 
         asset = asyncio.run(
             generate_one(
                 kind, prompt, provider=provider, model=model, aspect=aspect, duration_s=duration,
                 camera_motion=camera, image=image, end_image=end_image, loop=loop, operation=operation,
-                source=source, voice=voice, headline=headline, out=str(work),
+                source=source, strength=strength, resolution=resolution, fps=fps, references=reference,
+                style_references=style_ref, character_references=character_ref, voice=voice,
+                headline=headline, out=str(work),
             )
         )  # fmt: skip
     from cutroom.storage import path_of

@@ -10,12 +10,14 @@ from pydantic import BaseModel, Field
 from cutroom.assets import Asset
 from cutroom.brief import Brief
 from cutroom.channels import Aspect, Channel
+from cutroom.ledger import LedgerSummary
 from cutroom.plan import Plan
 
 
 class StoryStatus(StrEnum):
     complete = "complete"
     failed = "failed"
+    over_budget = "over_budget"
 
 
 class CampaignStatus(StrEnum):
@@ -50,12 +52,6 @@ class Export(BaseModel):
     width: int
     height: int
     stories: list[str] = Field(description="Story ids cut into this reel, in order.")
-
-
-class LedgerSummary(BaseModel):
-    budget_usd: float
-    estimated_usd: float
-    spent_usd: float
 
 
 class Manifest(BaseModel):

@@ -12,7 +12,7 @@ import jinja2
 from cutroom import __version__
 from cutroom.assets import Asset
 from cutroom.manifest import Manifest, StoryStatus
-from cutroom.storage import LocalStorage, campaign_prefix
+from cutroom.storage import S3Storage, Storage, campaign_prefix
 
 CHANNEL_NAMES = {
     "instagram": "Instagram",
@@ -30,8 +30,11 @@ def report_key(campaign_id: str) -> str:
     return f"{campaign_prefix(campaign_id)}/index.html"
 
 
-def report_link_for(storage: LocalStorage, key: str) -> Callable[[str], str]:
-    """Hrefs for a report stored at `key`: file:// URIs in `storage` become paths relative to the report."""
+def report_link_for(storage: Storage, key: str, expires_s: int = 604800) -> Callable[[str], str]:
+    """Hrefs for a report stored at `key`: paths relative to the report in a folder; on S3, presigned GET links
+    valid for `expires_s` (S3 allows at most seven days), since a bucket is rarely public."""
+    if isinstance(storage, S3Storage):
+        return lambda uri: storage.presigned_url(storage.key_of(uri), expires_s)
     folder = posixpath.dirname(key)
 
     def link(uri: str) -> str:

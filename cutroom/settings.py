@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CUTROOM_", env_file=".env", extra="ignore")
 
-    out: str = Field(default="cutroom-out", description="Where campaigns are written (a folder).")
+    out: str = Field(
+        default="cutroom-out",
+        validation_alias=AliasChoices("CUTROOM_STORAGE", "CUTROOM_OUT"),
+        description="Where campaigns are written: a folder, or s3://bucket/prefix (endpoint from AWS_*).",
+    )
     local_workers: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1),
         ge=1,
@@ -20,6 +24,20 @@ class Settings(BaseSettings):
     story_concurrency: int = Field(default=4, ge=1, description="How many stories are worked on at once.")
     crossfade_s: float = Field(default=0.5, ge=0, le=2, description="Crossfade between clips in a reel.")
     end_card_s: float = Field(default=2.5, ge=0, le=10, description="How long the brand end card shows.")
+    link_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long the presigned links in a report on S3 stay valid (S3 allows seven days at most).",
+    )
+    provider_limits: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict,
+        description='Per-provider caps over the defaults, e.g. {"runway": {"concurrency": 5, "per_minute": 30}}.',
+    )
+    global_limits: bool = Field(
+        default=True,
+        description="Also cap each provider across processes and workers with Prefect global concurrency limits.",
+    )
 
 
 def settings() -> Settings:

@@ -8,12 +8,15 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
 from cutroom.assets import AssetKind
+
+T = TypeVar("T")
 
 MIME_EXT = {
     "image/png": "png",
@@ -69,6 +72,7 @@ class Storage(Protocol):
     ) -> str: ...
     def read_bytes(self, key: str) -> bytes: ...
     def local_path(self, key: str) -> Path: ...
+    def keys(self, prefix: str) -> list[str]: ...
 
 
 class LocalStorage:
@@ -94,6 +98,17 @@ class LocalStorage:
 
     def read_bytes(self, key: str) -> bytes:
         return (self.root / key).read_bytes()
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every stored key under a folder prefix, sorted; half-written temporaries are not keys."""
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".part-")
+        )
 
     def put_bytes(
         self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
@@ -153,6 +168,17 @@ def split_s3(location: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.strip("/")
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether a storage error means the endpoint is away for now (worth waiting out), not a refusal."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return False
+
+
 def _user_cache_root() -> Path:
     try:
         user = getpass.getuser()
@@ -175,6 +201,7 @@ class S3Storage:
         cache_dir: Path | str | None = None,
         multipart_threshold: int = 16 * MiB,
         client: Any = None,
+        patience_s: float = 120.0,
     ) -> None:
         # Imported here so local-folder runs don't pay boto3's import time.
         import boto3
@@ -192,9 +219,13 @@ class S3Storage:
                 retries={"mode": "standard", "max_attempts": 3},
                 connect_timeout=5,
                 read_timeout=60,
+                # Every put carries a signed SHA-256 checksum header the server verifies; signing the payload
+                # too (botocore does on plain-http endpoints) would hash every byte a second time.
+                s3={"payload_signing_enabled": False},
             )
             client = boto3.session.Session().client("s3", region_name=region, config=config)
         self.client = client
+        self.patience_s = patience_s
         part = max(multipart_threshold, _MIN_PART)
         self.transfer_config = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=part
@@ -202,6 +233,20 @@ class S3Storage:
 
     def __repr__(self) -> str:
         return f"S3Storage({self.uri('').rstrip('/')!r})"
+
+    def _patiently(self, call: Callable[[], T]) -> T:
+        """Run a storage call, waiting out an endpoint that is away (a restart, a network blip) for up to
+        `patience_s`: a finished generation is worth waiting for, and S3 writes are all-or-nothing."""
+        deadline = time.monotonic() + self.patience_s
+        pause = 0.5
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if not unreachable(exc) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 8.0)
 
     def object_key(self, key: str) -> str:
         """The bucket key for a layout key."""
@@ -222,7 +267,9 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            return self._patiently(
+                lambda: self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -235,19 +282,17 @@ class S3Storage:
         self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
     ) -> str:
         """Store data at key; the same bytes already there (by recorded sha256) are not uploaded again."""
-        return self._put(key, io.BytesIO(data), sha256_bytes(data), content_type, metadata)
+        return self._put(key, data, sha256_bytes(data), content_type, metadata)
 
     def put_file(
         self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
     ) -> str:
         """Store a file at key; the same bytes already there (by recorded sha256) are not uploaded again."""
         path = Path(path)
-        digest = sha256_file(path)
-        with path.open("rb") as fh:
-            return self._put(key, fh, digest, content_type, metadata)
+        return self._put(key, path, sha256_file(path), content_type, metadata)
 
     def _put(
-        self, key: str, body: BinaryIO, digest: str, content_type: str, metadata: dict[str, str] | None
+        self, key: str, body: bytes | Path, digest: str, content_type: str, metadata: dict[str, str] | None
     ) -> str:
         head = self._head(key)
         if head is not None and head.get("Metadata", {}).get("sha256") == digest:
@@ -257,20 +302,40 @@ class S3Storage:
             "Metadata": {**(metadata or {}), "sha256": digest},
             "ChecksumAlgorithm": "SHA256",
         }
+        target = (self.bucket, self.object_key(key))
+
+        def upload() -> None:
+            # Each attempt sends the whole body. A file goes by name: s3transfer then reads each part in
+            # the worker thread that sends it, instead of copying it through memory here first.
+            if isinstance(body, Path):
+                self.client.upload_file(str(body), *target, ExtraArgs=extra, Config=self.transfer_config)
+            else:
+                self.client.upload_fileobj(
+                    io.BytesIO(body), *target, ExtraArgs=extra, Config=self.transfer_config
+                )
+
         # PutObject is all-or-nothing; on a failed multipart upload s3transfer aborts the upload.
-        self.client.upload_fileobj(
-            body, self.bucket, self.object_key(key), ExtraArgs=extra, Config=self.transfer_config
-        )
+        self._patiently(upload)
         # The key now holds new bytes, so a cached copy of the old ones must go.
         self._cache_path(key).unlink(missing_ok=True)
         return self.uri(key)
 
     def read_bytes(self, key: str) -> bytes:
         # ChecksumMode makes botocore verify the returned bytes against the stored SHA-256.
-        response = self.client.get_object(
-            Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
+        return self._patiently(
+            lambda: self.client.get_object(
+                Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
+            )["Body"].read()
         )
-        return response["Body"].read()
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every stored key under a folder prefix, sorted (S3 lists in key order)."""
+        head = f"{self.object_key(prefix).rstrip('/')}/"
+        strip = len(self.object_key(""))
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=head)
+        return self._patiently(
+            lambda: [item["Key"][strip:] for page in pages for item in page.get("Contents", [])]
+        )
 
     def _cache_path(self, key: str) -> Path:
         return self.cache_dir / self.object_key(key)
@@ -284,7 +349,11 @@ class S3Storage:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         os.close(fd)
         try:
-            self.client.download_file(self.bucket, self.object_key(key), tmp, Config=self.transfer_config)
+            self._patiently(
+                lambda: self.client.download_file(
+                    self.bucket, self.object_key(key), tmp, Config=self.transfer_config
+                )
+            )
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

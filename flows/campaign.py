@@ -10,13 +10,16 @@ from prefect.runtime import flow_run
 
 from cutroom.brief import Brief
 from cutroom.exports import reel_plans
-from cutroom.manifest import CampaignStatus, Export, LedgerSummary, Manifest, StoryResult, StoryStatus
+from cutroom.ledger import ledger_for, summarise
+from cutroom.manifest import CampaignStatus, Export, Manifest, StoryResult, StoryStatus
 from cutroom.plan import Plan
 from cutroom.settings import settings
+from cutroom.storage import open_storage
 from flows.story import story_flow
 from providers import registry
 from providers.registry import Lineup
 from tasks.assemble import assemble
+from tasks.limits import ensure_vendor_limits
 from tasks.plan import estimate_plan, plan_campaign
 from tasks.policy import stored
 from tasks.publish import publish
@@ -26,16 +29,38 @@ from tasks.publish import publish
 async def campaign(brief: Brief, out: str = "cutroom-out") -> Manifest:
     """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report."""
     lineup = registry.lineup(brief.providers)
+    await ensure_vendor_limits({lineup.image.name, lineup.video.name, lineup.speech.name})
     plan = await plan_campaign(brief, lineup.planner.name)
     results = await make_stories(plan, brief, lineup, out)
     exports = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, lineup, results, exports)
+    manifest = record(brief, plan, lineup, results, exports, out)
     await publish(manifest, out)
     return manifest
 
 
+def admit(plan: Plan, brief: Brief, lineup: Lineup) -> dict[str, str]:
+    """Stories whose estimate fits what is left of the budget, in plan order; the others and why not.
+
+    Admitting whole stories keeps the money for stories that can finish, instead of every story starting
+    and none affording its last clip. The ledger still checks every submit against the budget.
+    """
+    estimates = estimate_plan(plan, brief, lineup)
+    planned, refused = 0.0, {}
+    for story in plan.stories:
+        need = estimates[story.id]
+        if planned + need > brief.budget_usd + 1e-9:
+            refused[story.id] = (
+                f"left out: its estimate ${need:.2f} would take the campaign past its "
+                f"${brief.budget_usd:.2f} budget (${planned:.2f} planned for the stories before it)"
+            )
+        else:
+            planned += need
+    return refused
+
+
 async def make_stories(plan: Plan, brief: Brief, lineup: Lineup, out: str) -> list[StoryResult]:
-    """Every story at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows them."""
+    """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows."""
+    refused = admit(plan, brief, lineup)
     gate = asyncio.Semaphore(settings().story_concurrency)
     progress = await acreate_progress_artifact(
         0.0, key=f"{brief.campaign_id}-progress", description="Stories done"
@@ -44,6 +69,9 @@ async def make_stories(plan: Plan, brief: Brief, lineup: Lineup, out: str) -> li
 
     async def one(story) -> StoryResult:
         nonlocal done
+        if story.id in refused:
+            done += 1
+            return StoryResult(story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id])
         async with gate:
             state = await story_flow(story, brief, lineup, out, return_state=True)
         result = await state.result(raise_on_failure=False)
@@ -80,7 +108,7 @@ async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: s
 
 
 def record(
-    brief: Brief, plan: Plan, lineup: Lineup, results: list[StoryResult], exports: list[Export]
+    brief: Brief, plan: Plan, lineup: Lineup, results: list[StoryResult], exports: list[Export], out: str
 ) -> Manifest:
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     complete = sum(r.status is StoryStatus.complete for r in results)
@@ -101,10 +129,11 @@ def record(
         plan=plan,
         stories=results,
         exports=exports,
-        ledger=LedgerSummary(
-            budget_usd=brief.budget_usd,
-            estimated_usd=round(sum(estimate_plan(plan, brief, lineup).values()), 4),
-            spent_usd=round(sum(a.cost_usd for a in assets), 4),
+        ledger=summarise(
+            ledger_for(open_storage(out), brief.campaign_id),
+            brief.budget_usd,
+            sum(estimate_plan(plan, brief, lineup).values()),
+            [r.story_id for r in results if r.status is StoryStatus.over_budget],
         ),
         reused_assets=sum(1 for a in assets if a.run_id != run_id),
     )

@@ -13,6 +13,7 @@ from prefect.states import Failed
 from cutroom import progress
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brief
+from cutroom.ledger import OverBudget
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Shot, Story
 from cutroom.specs import clip_spec, keyframe_spec, voice_spec
@@ -28,6 +29,10 @@ T = TypeVar("T")
 class StepFailed(Exception):
     """A story step that failed, named so the report can say where."""
 
+    def __init__(self, message: str, over_budget: bool = False):
+        self.over_budget = over_budget
+        super().__init__(message)
+
 
 @flow(name="story", flow_run_name="{story.id}")
 async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> StoryResult | State:
@@ -42,7 +47,8 @@ async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> St
             result.clips = await _step("clips", shoot(story, brief, lineup, out, result.keyframe))
     except StepFailed as exc:
         get_run_logger().error("story %s: %s", story.id, exc)
-        result.status, result.error = StoryStatus.failed, str(exc)
+        result.status = StoryStatus.over_budget if exc.over_budget else StoryStatus.failed
+        result.error = str(exc)
     progress.emit(story.id, result.status.value, result.error or "", done=True, failed=bool(result.error))
     # A failed story shows as Failed in Prefect and still hands back what it made.
     return Failed(message=result.error, data=result) if result.error else result
@@ -55,7 +61,12 @@ async def refine_keyframe(
     prompt, parent = story.keyframe_prompt, None
     for iteration in range(1, brief.max_iterations + 1):
         spec = keyframe_spec(story, brief, lineup.image.name, lineup.image.model, prompt)
-        asset = await make(spec, brief, story, lineup, out, iteration, parent)
+        try:
+            asset = await make(spec, brief, story, lineup, out, iteration, parent)
+        except OverBudget:
+            if not candidates:
+                raise
+            break  # the budget ends refinement; the best keyframe so far carries on
         candidates.append(asset)
         if asset.score.total >= brief.quality_target:
             break
@@ -119,7 +130,7 @@ async def make(
         "iteration": iteration,
         "parent": parent,
     }
-    asset = await stored(generate, out, spec, **where)
+    asset = await stored(generate, out, spec, **where, budget_usd=brief.budget_usd)
     asset.score = await score(asset, spec, brief.brand, lineup.judge.name, out)
     progress.emit(story.id, spec.kind.value, f"iteration {iteration}, score {asset.score.total:.0f}")
     return asset
@@ -128,5 +139,7 @@ async def make(
 async def _step(name: str, work: Awaitable[T]) -> T:
     try:
         return await work
+    except OverBudget as exc:
+        raise StepFailed(f"{name} left out: {exc}", over_budget=True) from exc
     except Exception as exc:
         raise StepFailed(f"{name} failed: {exc}") from exc

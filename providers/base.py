@@ -75,6 +75,10 @@ class JobRef(BaseModel):
         default=True, description="False for in-process jobs: nothing to re-attach to or chain from."
     )
     submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    spec: AssetSpec | None = Field(
+        default=None,
+        description="What was asked, for a job taken up again by a process that did not submit it.",
+    )
 
 
 class JobStatus(BaseModel):
@@ -231,6 +235,10 @@ class SyncGenerator:
             raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name) from None
 
 
+class JobFailed(ProviderError):
+    """The vendor ended the job without an output (failed, refused, cancelled): vendors do not bill these."""
+
+
 def run_job(
     generator: Generator,
     spec: AssetSpec,
@@ -238,16 +246,28 @@ def run_job(
     schedule: PollSchedule | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Output:
-    """Submit once, wait on the schedule, fetch. A failed job raises ProviderError(its error_kind or
-    generation_failed).
+    """Submit once, wait on the schedule, fetch."""
+    return wait_for(generator, submit_job(generator, spec, sleep), schedule=schedule, sleep=sleep)
 
-    The first look comes near the model's expected latency. A poll or download that fails transiently
-    (rate limited, a 5xx, a dropped connection) is waited out and repeated: the job is never resubmitted
-    from here, so a hiccup after the vendor accepted it cannot pay for the generation twice.
+
+def wait_for(
+    generator: Generator,
+    job: JobRef,
+    *,
+    schedule: PollSchedule | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    first_look_s: float | None = None,
+) -> Output:
+    """Wait for a submitted job and fetch its output; a job that ends without one raises JobFailed (with its
+    error_kind, else generation_failed).
+
+    The first look comes near the model's expected latency (or after `first_look_s`: 0 for a job re-attached
+    after a restart). A poll or download that fails transiently (rate limited, a 5xx, a dropped connection)
+    is waited out and repeated: the job is never resubmitted from here, so a hiccup after the vendor accepted
+    it cannot pay for the generation twice.
     """
     schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
-    job = _submit(generator, spec, sleep)
-    interval = waited = schedule.first()
+    interval = waited = schedule.first() if first_look_s is None else first_look_s
     if interval:
         sleep(interval)
     while True:
@@ -263,7 +283,7 @@ def run_job(
             waited += pause
             continue
         if status.state.terminal:
-            raise ProviderError(
+            raise JobFailed(
                 status.error_kind or ErrorKind.generation_failed,
                 status.error or status.state.value,
                 provider=generator.name,
@@ -283,7 +303,7 @@ def run_job(
 SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED = 6
 
 
-def _submit(generator: Generator, spec: AssetSpec, sleep: Callable[[float], None]) -> JobRef:
+def submit_job(generator: Generator, spec: AssetSpec, sleep: Callable[[float], None] = time.sleep) -> JobRef:
     """Submit, waiting out 429s (Retry-After, else a doubling pause); any other error is the caller's."""
     pause = 1.0
     for _ in range(SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED - 1):

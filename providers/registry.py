@@ -10,7 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cutroom.settings import settings
 from providers.base import Capability, ErrorKind, ProviderError
+from providers.limits import Limits, Throttle
 from providers.simulation import simulator_url
 
 
@@ -73,6 +75,15 @@ CATALOGUE: list[Entry] = [
         "runway", Capability.video, _lazy("runway", "RunwayVideo"), "RUNWAYML_API_SECRET", "Runway gen4 video"
     ),
 ]
+
+#: Per vendor account, shared by all its capabilities: the lowest tier's numbers from the vendors' tier tables.
+#: Runway tier 1 runs 1–2 generations at once per model and has no request-rate limit; Luma publishes no numbers
+#: (per-account concurrency + RPM, 429 beyond) — 4 at once and 60 submits a minute are our guess (u).
+#: CUTROOM_PROVIDER_LIMITS='{"runway": {"concurrency": 5}}' overrides them.
+DEFAULT_LIMITS: dict[str, Limits] = {
+    "runway": Limits(concurrency=2),
+    "luma": Limits(concurrency=4, per_minute=60),
+}
 
 #: Tried after a brief's preferences, in this order.
 DEFAULT_ORDER: dict[Capability, tuple[str, ...]] = {cap: ("local",) for cap in Capability}
@@ -138,6 +149,21 @@ def choose(capability: Capability, preferences: list[str] | None = None) -> Choi
 
 
 _instances: dict[tuple[Capability, str], Any] = {}
+_throttles: dict[str, Throttle] = {}
+
+
+def limits(name: str) -> Limits:
+    """A provider's caps: its defaults, with whatever CUTROOM_PROVIDER_LIMITS says for it on top."""
+    base = DEFAULT_LIMITS.get(name, Limits())
+    override = settings().provider_limits.get(name, {})
+    return Limits.model_validate({**base.model_dump(), **override})
+
+
+def throttle(name: str) -> Throttle:
+    """The process's one throttle per provider, so every story and task shares its caps."""
+    if name not in _throttles:
+        _throttles[name] = Throttle(limits(name))
+    return _throttles[name]
 
 
 def provider(capability: Capability, name: str) -> Any:

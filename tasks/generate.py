@@ -1,4 +1,4 @@
-"""Generate one asset on a provider and store it: the single paid step, cached on its spec."""
+"""Generate one asset on a provider and store it: the single paid step, cached on its spec and journaled."""
 
 from __future__ import annotations
 
@@ -7,45 +7,43 @@ import asyncio
 from prefect import task
 from prefect.runtime import flow_run
 
-from cutroom.assets import Asset, AssetSpec
-from cutroom.storage import asset_key, open_storage, sha256_bytes
+from cutroom.assets import Asset, AssetSpec, InputRef
+from cutroom.ledger import EntryState, ledger_for
+from cutroom.storage import S3Storage, Storage, asset_key, open_storage, sha256_bytes
 from providers import registry
-from providers.base import Capability, Output, run_job
+from providers.base import (
+    Capability,
+    ErrorKind,
+    Generator,
+    JobFailed,
+    JobRef,
+    Output,
+    ProviderError,
+    run_job,
+    submit_job,
+    wait_for,
+)
+from tasks.limits import vendor_slot
 from tasks.policy import key_on, local_slots, transient_only
 
 
-def _render(spec: AssetSpec) -> Output:
-    generator = registry.provider(Capability(spec.kind.value), spec.provider)
-    if spec.provider == "local":
-        with local_slots():
-            return run_job(generator, spec)
-    return run_job(generator, spec)
+def _reachable(spec: AssetSpec, storage: Storage) -> AssetSpec:
+    """Inputs kept on S3 handed to a provider as a local copy, plus a presigned link for vendors that fetch."""
+    if not isinstance(storage, S3Storage) or not any(i.uri.startswith("s3://") for i in spec.inputs):
+        return spec
+
+    def reachable(ref: InputRef) -> InputRef:
+        if not ref.uri.startswith("s3://"):
+            return ref
+        key = storage.key_of(ref.uri)
+        return ref.model_copy(
+            update={"uri": storage.local_path(key).as_uri(), "url": ref.url or storage.presigned_url(key)}
+        )
+
+    return spec.model_copy(update={"inputs": tuple(reachable(i) for i in spec.inputs)})
 
 
-@task(
-    name="generate",
-    task_run_name="{spec.kind}-{story_id}-i{iteration}",
-    # Only a submit that never reached the vendor lands here (run_job waits out the rest): retry generously.
-    retries=4,
-    retry_delay_seconds=[2, 5, 10, 20],
-    retry_condition_fn=transient_only,
-    cache_key_fn=key_on("spec", "out", "campaign_id", "story_id", "iteration", "parent"),
-    persist_result=True,
-    tags=["generate"],
-)
-async def generate(
-    spec: AssetSpec,
-    out: str,
-    campaign_id: str,
-    story_id: str,
-    iteration: int = 1,
-    parent: str | None = None,
-) -> Asset:
-    output = await asyncio.to_thread(_render, spec)
-    digest = sha256_bytes(output.data)
-    storage = open_storage(out)
-    key = asset_key(campaign_id, story_id, spec.kind, digest, output.mime)
-    uri = storage.uri(key) if storage.exists(key) else storage.put_bytes(key, output.data, output.mime)
+def _asset(spec: AssetSpec, output: Output, uri: str, digest: str, story_id: str, iteration: int, parent):
     return Asset(
         spec_key=spec.key(),
         kind=spec.kind,
@@ -70,3 +68,120 @@ async def generate(
         job_id=output.job_id,
         source_url=output.source_url,
     )
+
+
+def _store(storage: Storage, campaign_id: str, story_id: str, spec: AssetSpec, output: Output) -> tuple:
+    digest = sha256_bytes(output.data)
+    key = asset_key(campaign_id, story_id, spec.kind, digest, output.mime)
+    meta = {
+        "campaign": campaign_id,
+        "story": story_id,
+        "provider": spec.provider,
+        "model": spec.model,
+        "spec": spec.key(),
+        "cost-usd": f"{output.cost_usd:.4f}",
+    }
+    uri = (
+        storage.uri(key)
+        if storage.exists(key)
+        else storage.put_bytes(key, output.data, output.mime, metadata=meta)
+    )
+    return uri, digest
+
+
+def _on_vendor(
+    generator: Generator,
+    spec: AssetSpec,
+    ready: AssetSpec,
+    storage: Storage,
+    campaign_id: str,
+    story_id: str,
+    budget_usd: float | None,
+) -> tuple[Output | None, Asset | None]:
+    """Run a paid job under the campaign's ledger: reuse a settled asset, re-attach to a journaled job, or
+    reserve the estimate, submit, and journal the job id before the first poll.
+
+    The ledger knows the job by `spec`; the vendor gets `ready`, the same spec with its inputs made reachable.
+    """
+    ledger = ledger_for(storage, campaign_id)
+    key = spec.key()
+    entry = ledger.entry(key)
+    settled = entry and entry.state is EntryState.settled and entry.asset
+    if settled and storage.exists(storage.key_of(entry.asset.uri)):
+        return None, entry.asset
+    job = None
+    if entry and entry.job_id and entry.state in (EntryState.submitted, EntryState.settled):
+        job = JobRef(provider=spec.provider, job_id=entry.job_id, spec_key=key, spec=ready)
+    throttle = registry.throttle(spec.provider)
+    with throttle.job(), vendor_slot(spec.provider):
+        if job is not None:
+            try:
+                return wait_for(generator, job, first_look_s=0.0), None
+            except ProviderError as exc:
+                if exc.kind is not ErrorKind.not_found and not isinstance(exc, JobFailed):
+                    raise  # still the vendor's job: a rerun re-attaches again
+                ledger.released(key, f"re-attached job {job.job_id} is gone: {exc.detail}")
+        ledger.reserve(spec, generator.estimate(ready), budget_usd, story_id)
+        throttle.before_submit()
+        try:
+            job = submit_job(generator, ready)
+        except ProviderError as exc:
+            ledger.released(key, f"submit refused: {exc.detail}")
+            raise
+        ledger.submitted(key, job.job_id)
+        try:
+            return wait_for(generator, job), None
+        except ProviderError as exc:
+            if isinstance(exc, JobFailed) or exc.kind is ErrorKind.not_found:
+                ledger.released(key, f"job {job.job_id} ended without output: {exc.detail}")
+            raise
+
+
+def _make(
+    spec: AssetSpec,
+    out: str,
+    campaign_id: str,
+    story_id: str,
+    iteration: int,
+    parent: str | None,
+    budget_usd: float | None,
+) -> Asset:
+    storage = open_storage(out)
+    generator = registry.provider(Capability(spec.kind.value), spec.provider)
+    ready = _reachable(spec, storage)
+    if spec.provider == "local":  # free and in-process: nothing to journal or re-attach to
+        with local_slots():
+            output = run_job(generator, ready)
+        uri, digest = _store(storage, campaign_id, story_id, spec, output)
+        return _asset(spec, output, uri, digest, story_id, iteration, parent)
+    output, settled = _on_vendor(generator, spec, ready, storage, campaign_id, story_id, budget_usd)
+    if settled is not None:
+        return settled
+    uri, digest = _store(storage, campaign_id, story_id, spec, output)
+    asset = _asset(spec, output, uri, digest, story_id, iteration, parent)
+    ledger_for(storage, campaign_id).settled(spec.key(), output.cost_usd, asset)
+    return asset
+
+
+@task(
+    name="generate",
+    task_run_name="{spec.kind}-{story_id}-i{iteration}",
+    # Only a submit that never reached the vendor lands here (wait_for waits out the rest): retry generously.
+    retries=4,
+    retry_delay_seconds=[2, 5, 10, 20],
+    retry_condition_fn=transient_only,
+    cache_key_fn=key_on("spec", "out", "campaign_id", "story_id", "iteration", "parent"),
+    persist_result=True,
+    tags=["generate"],
+)
+async def generate(
+    spec: AssetSpec,
+    out: str,
+    campaign_id: str,
+    story_id: str,
+    iteration: int = 1,
+    parent: str | None = None,
+    budget_usd: float | None = None,
+) -> Asset:
+    """Make, store and journal one asset; a campaign's budget, when given, is never passed."""
+    return await asyncio.to_thread(_make, spec, out, campaign_id, story_id, iteration, parent, budget_usd)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cutroom.settings import settings
-from cutroom.storage import open_storage
+from cutroom.storage import open_storage, unreachable
 from providers.base import ProviderError
 
 #: Bump to invalidate every cached result after a change that alters outputs.
@@ -20,7 +20,9 @@ CACHE_VERSION = "1"
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        # Defaults left out, as in AssetSpec.key(): a new optional field keeps every stored result's key.
+        # A changed default that alters outputs bumps CACHE_VERSION instead.
+        return value.model_dump(mode="json", exclude_defaults=True)
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     if isinstance(value, dict):
@@ -46,7 +48,7 @@ def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     error = state.result(raise_on_failure=False, _sync=True)
     if isinstance(error, ProviderError):
         return error.kind.transient
-    return isinstance(error, OSError)
+    return isinstance(error, OSError) or unreachable(error)
 
 
 async def stored(task: Any, out: str, /, *args: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
 from cutroom.manifest import Manifest
 from cutroom.report import render_report, report_key, report_link_for
+from cutroom.settings import settings
 from cutroom.storage import campaign_prefix, metadata_key, open_storage
 
 
@@ -53,7 +54,9 @@ async def publish(manifest: Manifest, out: str) -> str:
     )
     key = report_key(manifest.campaign_id)
     report_uri = storage.put_bytes(
-        key, render_report(manifest, report_link_for(storage, key)).encode(), "text/html"
+        key,
+        render_report(manifest, report_link_for(storage, key, settings().link_expiry_s)).encode(),
+        "text/html",
     )
     await acreate_markdown_artifact(
         _summary(manifest, report_uri), key=f"{manifest.campaign_id}-summary", description="Campaign summary"

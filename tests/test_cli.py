@@ -68,14 +68,25 @@ def test_out_that_is_a_file(tmp_path):
     )
 
 
-def test_out_on_s3_is_refused_until_the_pipeline_speaks_it(tmp_path):
+def test_a_bucket_it_cannot_reach_is_named_before_anything_runs(tmp_path):
     brief = write(tmp_path, GOOD)
+    closed = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
     assert_clean_error(
-        cutroom("run", str(brief), "--out", "s3://bucket/campaigns", cwd=tmp_path),
+        cutroom("run", str(brief), "--storage", "s3://bucket/campaigns", cwd=tmp_path, env=closed),
         2,
-        "cannot be written to S3 yet",
+        "cannot reach the bucket of s3://bucket/campaigns",
+        "AWS_ENDPOINT_URL",
     )
-    assert not (tmp_path / "s3:").exists()
+    assert not (tmp_path / "s3:").exists() and not (tmp_path / "cutroom-out").exists()
+
+
+def test_an_s3_location_without_a_bucket_is_refused(tmp_path):
+    brief = write(tmp_path, GOOD)
+    assert_clean_error(cutroom("run", str(brief), "--out", "s3://", cwd=tmp_path), 2, "needs a bucket")
 
 
 def test_bad_campaign_id(tmp_path):
@@ -92,8 +103,21 @@ def test_bad_campaign_id(tmp_path):
             ["video", "--prompt", "x", "--image", "/nonexistent.png"],
             "--image /nonexistent.png does not exist",
         ),
+        (
+            ["image", "--prompt", "x", "--style-ref", "/nonexistent.png"],
+            "--style-ref /nonexistent.png does not exist",
+        ),
+        (
+            ["video", "--prompt", "x", "--reference", "https://cdn.example.com/a.png"],
+            "--reference guides a new image; it does not go with `generate video`",
+        ),
+        (
+            ["image", "--prompt", "x", "--operation", "modify", "--source", "luma:abc",
+             "--character-ref", "https://cdn.example.com/face.png"],
+            "--character-ref guides a new image; it does not go with --operation modify",
+        ),
     ],
-)
+)  # fmt: skip
 def test_generate_mistakes(args, needle):
     assert_clean_error(cutroom("generate", *args), 2, needle)
 
@@ -204,3 +228,68 @@ def test_operation_without_source_is_refused():
         2,
         "--operation and --source go together",
     )
+
+
+def test_generate_retimes_and_upscales_a_clip_on_runway(prefect_server, simulator, tmp_path):
+    """No --model: the operation picks Runway's model for it (enhance_frame_rate, magnific)."""
+    from cutroom.assets import AssetKind, AssetSpec, InputRef
+    from cutroom.media import probe
+    from providers.local.video import LocalAnimatic
+    from tests.test_local_video import make_keyframe
+
+    simulator.reset(latency_scale=0.01)
+    keyframe = make_keyframe(tmp_path / "key.png", (320, 180))
+    clip = LocalAnimatic().render(
+        AssetSpec(
+            kind=AssetKind.video, provider="local", model="animatic-1", prompt="source", width=320, height=180,
+            duration_s=2.0, fps=12, inputs=(InputRef(role="keyframe", uri=keyframe.as_uri(), sha256="x"),),
+        )
+    )  # fmt: skip
+    (source := tmp_path / "source.mp4").write_bytes(clip.data)
+    env = {"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url}
+    common = ["generate", "video", "--provider", "runway", "--prompt", "the same, smoother",
+              "--source", str(source)]  # fmt: skip
+    retimed = cutroom(*common, "--operation", "enhance_frame_rate", "--fps", "60", "--out", str(tmp_path / "60.mp4"),
+                      env=env)  # fmt: skip
+    upscaled = cutroom(*common, "--operation", "upscale", "--resolution", "720p", "--out", str(tmp_path / "720p.mp4"),
+                       env=env)  # fmt: skip
+    assert retimed.returncode == 0 and upscaled.returncode == 0, retimed.stderr + upscaled.stderr
+    assert "runway/enhance_frame_rate" in retimed.stdout
+    assert "runway/magnific_video_upscaler_creative" in upscaled.stdout
+    assert probe(tmp_path / "60.mp4").fps == 60
+    assert (probe(tmp_path / "720p.mp4").width, probe(tmp_path / "720p.mp4").height) == (1280, 720)
+    creates = [r for r in simulator.requests() if r["method"] == "POST" and "/v1/video_upscale" in r["path"]]
+    assert [{k: v for k, v in c["body"].items() if k != "videoUri"} for c in creates] == [
+        {"model": "enhance_frame_rate", "targetFramerate": "60"},
+        {"model": "magnific_video_upscaler_creative", "resolution": "720p"},
+    ]
+
+
+def test_generate_guides_a_luma_image_by_references_then_modifies_it(prefect_server, simulator, tmp_path):
+    import re
+
+    simulator.reset(latency_scale=0.01)
+    env = {"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url}
+    cdn = "https://cdn.example.com"
+    first = cutroom(
+        "generate", "image", "--provider", "luma", "--prompt", "A harbour at dawn", "--reference", f"{cdn}/boat.png",
+        "--style-ref", f"{cdn}/look-1.png", "--style-ref", f"{cdn}/look-2.png", "--character-ref", f"{cdn}/face.png",
+        "--out", str(tmp_path / "a.png"), env=env,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    job = re.search(r"job luma:([0-9a-f-]+)", first.stdout).group(1)
+    modified = cutroom(
+        "generate", "image", "--provider", "luma", "--prompt", "The harbour at night", "--operation", "modify",
+        "--source", f"luma:{job}", "--strength", "0.4", "--out", str(tmp_path / "b.png"), env=env,
+    )  # fmt: skip
+    assert modified.returncode == 0, modified.stderr
+    guided, modify = [r["body"] for r in simulator.requests() if r["path"].endswith("/generations/image")]
+    assert guided["image_ref"] == [{"url": f"{cdn}/boat.png", "weight": 0.85}]
+    assert guided["style_ref"] == [
+        {"url": f"{cdn}/look-1.png", "weight": 0.85},
+        {"url": f"{cdn}/look-2.png", "weight": 0.85},
+    ]
+    assert guided["character_ref"] == {"identity0": {"images": [f"{cdn}/face.png"]}}
+    assert modify["modify_image_ref"]["weight"] == 0.4
+    assert modify["modify_image_ref"]["url"].endswith(f"/_media/{job}.png")
+    assert (tmp_path / "b.png").read_bytes() != (tmp_path / "a.png").read_bytes()

@@ -191,7 +191,9 @@ def test_a_failed_multipart_upload_is_aborted(s3, tmp_path):
 
 
 def test_a_multipart_upload_cut_off_by_the_server_leaves_no_object(s3, tmp_path):
-    storage = S3Storage(f"s3://{s3.bucket}/cut-{uuid.uuid4().hex[:8]}", multipart_threshold=5 * MiB)
+    storage = S3Storage(
+        f"s3://{s3.bucket}/cut-{uuid.uuid4().hex[:8]}", multipart_threshold=5 * MiB, patience_s=0
+    )
     source = tmp_path / "long.mp4"
     source.write_bytes(os.urandom(60 * MiB))
     stopped = threading.Event()
@@ -214,4 +216,25 @@ def test_a_multipart_upload_cut_off_by_the_server_leaves_no_object(s3, tmp_path)
     assert len(_incomplete_uploads(storage)) == 1
 
     storage.put_file("long.mp4", source, "video/mp4")
+    assert storage.read_bytes("long.mp4") == source.read_bytes()
+
+
+def test_an_upload_waits_out_a_server_restart_and_lands_whole(s3, tmp_path):
+    storage = S3Storage(f"s3://{s3.bucket}/restart-{uuid.uuid4().hex[:8]}", multipart_threshold=5 * MiB)
+    source = tmp_path / "long.mp4"
+    source.write_bytes(os.urandom(30 * MiB))
+    stopped = threading.Event()
+
+    def stop_after_first_part(**_: object) -> None:
+        if not stopped.is_set():
+            stopped.set()
+            s3.stop()
+            threading.Timer(3.0, s3.start).start()  # back after three seconds, as a restarted server is
+
+    storage.client.meta.events.register("after-call.s3.UploadPart", stop_after_first_part)
+    try:
+        uri = storage.put_file("long.mp4", source, "video/mp4")
+    finally:
+        storage.client.meta.events.unregister("after-call.s3.UploadPart", stop_after_first_part)
+    assert stopped.is_set() and uri == storage.uri("long.mp4")
     assert storage.read_bytes("long.mp4") == source.read_bytes()

@@ -1,0 +1,192 @@
+"""A campaign's ledger: every paid generation journaled durably, so no crash pays twice or passes the budget.
+
+Each generation has one entry, keyed by its spec hash and stored beside the campaign
+(`campaigns/{campaign}/ledger/{spec_key}.json`, on the campaign's own storage):
+
+    reserved ──submit accepted──▶ submitted(job id) ──output stored──▶ settled(cost, asset)
+        └──────── refused, failed or cancelled (the vendor does not bill) ──▶ released
+
+An entry is written before each step's effect can be lost: the reservation before the submit, the job id the
+moment the vendor accepts it (before any polling), the asset once it is stored. A rerun reads the entries
+back, re-attaches to jobs still in flight, and reuses settled assets without asking the vendor again.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from cutroom.assets import Asset, AssetSpec
+from cutroom.storage import Storage, campaign_prefix
+
+
+class EntryState(StrEnum):
+    reserved = "reserved"
+    submitted = "submitted"
+    settled = "settled"
+    released = "released"
+
+    @property
+    def in_flight(self) -> bool:
+        return self in (EntryState.reserved, EntryState.submitted)
+
+
+class LedgerEntry(BaseModel):
+    spec_key: str
+    story_id: str | None = None
+    provider: str
+    model: str
+    state: EntryState
+    estimate_usd: float = Field(ge=0, description="What the rate card says the generation costs.")
+    paid_usd: float = Field(default=0.0, ge=0, description="What the vendor billed, once it finished.")
+    job_id: str | None = None
+    asset: Asset | None = Field(default=None, description="The stored output, once settled.")
+    note: str = Field(default="", description="Why a reservation was released.")
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def committed_usd(self) -> float:
+        """Money this entry holds against the budget: what was paid plus what is still reserved."""
+        return self.paid_usd + (self.estimate_usd if self.state.in_flight else 0.0)
+
+
+class OverBudget(Exception):
+    """A submit that would take the campaign past its budget; nothing was sent to the vendor."""
+
+    def __init__(self, spec: AssetSpec, estimate_usd: float, committed_usd: float, budget_usd: float):
+        self.estimate_usd = estimate_usd
+        super().__init__(
+            f"over budget: {spec.provider}/{spec.model} {spec.kind.value} needs ${estimate_usd:.2f}, "
+            f"but ${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved"
+        )
+
+
+class LedgerSummary(BaseModel):
+    """The ledger as the manifest records it."""
+
+    budget_usd: float
+    estimated_usd: float = Field(description="The plan's estimate before anything ran.")
+    spent_usd: float = Field(description="What vendors billed for this campaign, in every run.")
+    reserved_usd: float = Field(default=0.0, description="Held for jobs still in flight.")
+    over_budget: list[str] = Field(default_factory=list, description="Stories left out to keep to budget.")
+    entries: list[LedgerEntry] = Field(default_factory=list)
+
+
+def summarise(
+    ledger: Ledger, budget_usd: float, estimated_usd: float, over_budget: list[str]
+) -> LedgerSummary:
+    """The ledger as the manifest records it."""
+    entries = ledger.entries()
+    return LedgerSummary(
+        budget_usd=budget_usd,
+        estimated_usd=round(estimated_usd, 4),
+        spent_usd=round(sum(e.paid_usd for e in entries), 4),
+        reserved_usd=round(sum(e.estimate_usd for e in entries if e.state.in_flight), 4),
+        over_budget=over_budget,
+        entries=entries,
+    )
+
+
+def ledger_prefix(campaign_id: str) -> str:
+    return f"{campaign_prefix(campaign_id)}/ledger"
+
+
+class Ledger:
+    """The entries of one campaign on one storage; thread-safe, shared by every task of a process."""
+
+    def __init__(self, storage: Storage, campaign_id: str):
+        self.storage = storage
+        self.campaign_id = campaign_id
+        self._lock = threading.Lock()
+        self._entries: dict[str, LedgerEntry] = {}
+        for key in storage.keys(ledger_prefix(campaign_id)):
+            entry = LedgerEntry.model_validate_json(storage.read_bytes(key))
+            self._entries[entry.spec_key] = entry
+
+    def entry(self, spec_key: str) -> LedgerEntry | None:
+        with self._lock:
+            return self._entries.get(spec_key)
+
+    def entries(self) -> list[LedgerEntry]:
+        with self._lock:
+            return sorted(self._entries.values(), key=lambda e: e.updated_at)
+
+    def committed_usd(self) -> float:
+        with self._lock:
+            return sum(e.committed_usd for e in self._entries.values())
+
+    def reserve(
+        self, spec: AssetSpec, estimate_usd: float, budget_usd: float | None, story_id: str | None
+    ) -> LedgerEntry:
+        """Hold the estimate before a submit; refuse (OverBudget) when it would pass the budget."""
+        key = spec.key()
+        with self._lock:
+            held = self._entries.get(key)
+            others = sum(e.committed_usd for k, e in self._entries.items() if k != key)
+            already = held.paid_usd if held else 0.0
+            if budget_usd is not None and others + already + estimate_usd > budget_usd + 1e-9:
+                raise OverBudget(spec, estimate_usd, others + already, budget_usd)
+            return self._write(
+                LedgerEntry(
+                    spec_key=key,
+                    story_id=story_id,
+                    provider=spec.provider,
+                    model=spec.model,
+                    state=EntryState.reserved,
+                    estimate_usd=estimate_usd,
+                    paid_usd=already,
+                )
+            )
+
+    def submitted(self, spec_key: str, job_id: str) -> LedgerEntry:
+        return self._update(spec_key, state=EntryState.submitted, job_id=job_id)
+
+    def settled(self, spec_key: str, cost_usd: float, asset: Asset) -> LedgerEntry:
+        """The output is stored; its cost is paid (once: fetching a settled job's output again is free)."""
+        with self._lock:
+            entry = self._entries[spec_key]
+            paid = entry.paid_usd if entry.state is EntryState.settled else entry.paid_usd + cost_usd
+            return self._write(
+                entry.model_copy(
+                    update={
+                        "state": EntryState.settled,
+                        "paid_usd": paid,
+                        "asset": asset,
+                        "updated_at": datetime.now(UTC),
+                    }
+                )
+            )
+
+    def released(self, spec_key: str, why: str) -> LedgerEntry:
+        return self._update(spec_key, state=EntryState.released, job_id=None, note=why)
+
+    def _update(self, spec_key: str, **changes: object) -> LedgerEntry:
+        with self._lock:
+            entry = self._entries[spec_key]
+            return self._write(entry.model_copy(update={**changes, "updated_at": datetime.now(UTC)}))
+
+    def _write(self, entry: LedgerEntry) -> LedgerEntry:
+        """Durable first, then in memory: an entry the process knows of is one a rerun will find."""
+        self.storage.put_bytes(
+            f"{ledger_prefix(self.campaign_id)}/{entry.spec_key}.json",
+            entry.model_dump_json().encode(),
+            "application/json",
+        )
+        self._entries[entry.spec_key] = entry
+        return entry
+
+
+_open: dict[tuple[str, str], Ledger] = {}
+_open_lock = threading.Lock()
+
+
+def ledger_for(storage: Storage, campaign_id: str) -> Ledger:
+    """The process's one ledger for a campaign on a storage, read from storage on first use."""
+    where = (storage.uri(""), campaign_id)
+    with _open_lock:
+        if where not in _open:
+            _open[where] = Ledger(storage, campaign_id)
+        return _open[where]
