@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test lint format browser requirements clean
+.PHONY: install demo test bench bench-quick lint format browser requirements clean
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,13 @@ demo: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# Benchmarks on loopback services (README.md, "Benchmarks"): figures and ratios, no pass/fail.
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
 
 lint: install
 	$(BIN)/ruff check .
