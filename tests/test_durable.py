@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -165,7 +167,10 @@ def test_a_run_killed_at_every_stage_resumes_without_paying_twice(on_vendors, tm
     clips = {storage.key_of(c["uri"]) for s in manifest["stories"] for c in s["clips"]}
     assert set(stored(storage, "kayak-crash", "videos")) == clips
     assert [e["aspect"] for e in manifest["exports"]] == ["9:16"]
-    assert storage.exists("campaigns/kayak-crash/index.html")
+    # The report on S3 links its media with presigned GETs that work without credentials.
+    report = storage.read_bytes("campaigns/kayak-crash/index.html").decode()
+    links = re.findall(r'src="([^"]+X-Amz-Signature[^"]+)"', report)
+    assert links and httpx.get(html.unescape(links[0]), timeout=10).status_code == 200
 
 
 def test_s3_stopped_mid_run_and_started_again_leaves_no_partial_object(on_vendors, tmp_path):
