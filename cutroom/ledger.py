@@ -174,6 +174,7 @@ class Ledger:
             f"{ledger_prefix(self.campaign_id)}/{entry.spec_key}.json",
             entry.model_dump_json().encode(),
             "application/json",
+            replace=True,  # an entry changes on every write: one PUT, no HEAD first, a shorter crash window
         )
         self._entries[entry.spec_key] = entry
         return entry

@@ -65,7 +65,13 @@ class Storage(Protocol):
     def key_of(self, uri: str) -> str: ...
     def exists(self, key: str) -> bool: ...
     def put_bytes(
-        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> str: ...
     def put_file(
         self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
@@ -111,12 +117,20 @@ class LocalStorage:
         )
 
     def put_bytes(
-        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> str:
-        """Store data at key; the same bytes already there are left untouched. Metadata is ignored here."""
+        """Store data at key; the same bytes already there are left untouched (`replace`: a record that changes
+        on every write skips that check). Metadata is ignored here."""
         target = self.root / key
         if (
-            target.is_file()
+            not replace
+            and target.is_file()
             and target.stat().st_size == len(data)
             and sha256_file(target) == sha256_bytes(data)
         ):
@@ -279,10 +293,17 @@ class S3Storage:
         return self._head(key) is not None
 
     def put_bytes(
-        self, key: str, data: bytes, content_type: str, *, metadata: dict[str, str] | None = None
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        *,
+        metadata: dict[str, str] | None = None,
+        replace: bool = False,
     ) -> str:
-        """Store data at key; the same bytes already there (by recorded sha256) are not uploaded again."""
-        return self._put(key, data, sha256_bytes(data), content_type, metadata)
+        """Store data at key; the same bytes already there (by recorded sha256) are not uploaded again
+        (`replace`: a record that changes on every write skips that HEAD request)."""
+        return self._put(key, data, sha256_bytes(data), content_type, metadata, check=not replace)
 
     def put_file(
         self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
@@ -292,9 +313,15 @@ class S3Storage:
         return self._put(key, path, sha256_file(path), content_type, metadata)
 
     def _put(
-        self, key: str, body: bytes | Path, digest: str, content_type: str, metadata: dict[str, str] | None
+        self,
+        key: str,
+        body: bytes | Path,
+        digest: str,
+        content_type: str,
+        metadata: dict[str, str] | None,
+        check: bool = True,
     ) -> str:
-        head = self._head(key)
+        head = self._head(key) if check else None
         if head is not None and head.get("Metadata", {}).get("sha256") == digest:
             return self.uri(key)
         extra = {

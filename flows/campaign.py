@@ -31,20 +31,20 @@ async def campaign(brief: Brief, out: str = "cutroom-out") -> Manifest:
     lineup = registry.lineup(brief.providers)
     await ensure_vendor_limits({lineup.image.name, lineup.video.name, lineup.speech.name})
     plan = await plan_campaign(brief, lineup.planner.name)
-    results = await make_stories(plan, brief, lineup, out)
+    estimates = estimate_plan(plan, brief, lineup)
+    results = await make_stories(plan, brief, lineup, out, estimates)
     exports = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, lineup, results, exports, out)
+    manifest = record(brief, plan, estimates, results, exports, out)
     await publish(manifest, out)
     return manifest
 
 
-def admit(plan: Plan, brief: Brief, lineup: Lineup) -> dict[str, str]:
+def admit(plan: Plan, brief: Brief, estimates: dict[str, float]) -> dict[str, str]:
     """Stories whose estimate fits what is left of the budget, in plan order; the others and why not.
 
     Admitting whole stories keeps the money for stories that can finish, instead of every story starting
     and none affording its last clip. The ledger still checks every submit against the budget.
     """
-    estimates = estimate_plan(plan, brief, lineup)
     planned, refused = 0.0, {}
     for story in plan.stories:
         need = estimates[story.id]
@@ -58,9 +58,11 @@ def admit(plan: Plan, brief: Brief, lineup: Lineup) -> dict[str, str]:
     return refused
 
 
-async def make_stories(plan: Plan, brief: Brief, lineup: Lineup, out: str) -> list[StoryResult]:
+async def make_stories(
+    plan: Plan, brief: Brief, lineup: Lineup, out: str, estimates: dict[str, float]
+) -> list[StoryResult]:
     """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows."""
-    refused = admit(plan, brief, lineup)
+    refused = admit(plan, brief, estimates)
     gate = asyncio.Semaphore(settings().story_concurrency)
     progress = await acreate_progress_artifact(
         0.0, key=f"{brief.campaign_id}-progress", description="Stories done"
@@ -108,7 +110,12 @@ async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: s
 
 
 def record(
-    brief: Brief, plan: Plan, lineup: Lineup, results: list[StoryResult], exports: list[Export], out: str
+    brief: Brief,
+    plan: Plan,
+    estimates: dict[str, float],
+    results: list[StoryResult],
+    exports: list[Export],
+    out: str,
 ) -> Manifest:
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     complete = sum(r.status is StoryStatus.complete for r in results)
@@ -132,7 +139,7 @@ def record(
         ledger=summarise(
             ledger_for(open_storage(out), brief.campaign_id),
             brief.budget_usd,
-            sum(estimate_plan(plan, brief, lineup).values()),
+            sum(estimates.values()),
             [r.story_id for r in results if r.status is StoryStatus.over_budget],
         ),
         reused_assets=sum(1 for a in assets if a.run_id != run_id),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,6 +151,7 @@ def choose(capability: Capability, preferences: list[str] | None = None) -> Choi
 
 _instances: dict[tuple[Capability, str], Any] = {}
 _throttles: dict[str, Throttle] = {}
+_throttles_lock = threading.Lock()
 
 
 def limits(name: str) -> Limits:
@@ -161,9 +163,10 @@ def limits(name: str) -> Limits:
 
 def throttle(name: str) -> Throttle:
     """The process's one throttle per provider, so every story and task shares its caps."""
-    if name not in _throttles:
-        _throttles[name] = Throttle(limits(name))
-    return _throttles[name]
+    with _throttles_lock:  # stories ask from worker threads: two throttles would double the caps
+        if name not in _throttles:
+            _throttles[name] = Throttle(limits(name))
+        return _throttles[name]
 
 
 def provider(capability: Capability, name: str) -> Any:

@@ -21,8 +21,7 @@ def _extract(clip: Asset, out: str, campaign_id: str) -> InputRef:
         data = png.read_bytes()
     digest = sha256_bytes(data)
     key = asset_key(campaign_id, clip.story_id or "shared", AssetKind.image, digest, "image/png")
-    uri = storage.uri(key) if storage.exists(key) else storage.put_bytes(key, data, "image/png")
-    return InputRef(role="first_frame", uri=uri, sha256=digest)
+    return InputRef(role="first_frame", uri=storage.put_bytes(key, data, "image/png"), sha256=digest)
 
 
 @task(

@@ -43,7 +43,9 @@ def _reachable(spec: AssetSpec, storage: Storage) -> AssetSpec:
     return spec.model_copy(update={"inputs": tuple(reachable(i) for i in spec.inputs)})
 
 
-def _asset(spec: AssetSpec, output: Output, uri: str, digest: str, story_id: str, iteration: int, parent):
+def _asset(
+    spec: AssetSpec, output: Output, uri: str, digest: str, story_id: str, iteration: int, parent: str | None
+) -> Asset:
     return Asset(
         spec_key=spec.key(),
         kind=spec.kind,
@@ -70,7 +72,9 @@ def _asset(spec: AssetSpec, output: Output, uri: str, digest: str, story_id: str
     )
 
 
-def _store(storage: Storage, campaign_id: str, story_id: str, spec: AssetSpec, output: Output) -> tuple:
+def _store(
+    storage: Storage, campaign_id: str, story_id: str, spec: AssetSpec, output: Output
+) -> tuple[str, str]:
     digest = sha256_bytes(output.data)
     key = asset_key(campaign_id, story_id, spec.kind, digest, output.mime)
     meta = {
@@ -81,12 +85,8 @@ def _store(storage: Storage, campaign_id: str, story_id: str, spec: AssetSpec, o
         "spec": spec.key(),
         "cost-usd": f"{output.cost_usd:.4f}",
     }
-    uri = (
-        storage.uri(key)
-        if storage.exists(key)
-        else storage.put_bytes(key, output.data, output.mime, metadata=meta)
-    )
-    return uri, digest
+    # put_bytes skips bytes already stored under their content address: no separate existence check.
+    return storage.put_bytes(key, output.data, output.mime, metadata=meta), digest
 
 
 def _on_vendor(

@@ -49,7 +49,8 @@ class CampaignResults(WritableFileSystem):
 
     @async_dispatch(awrite_path)
     def write_path(self, path: str, content: bytes) -> str:
-        return self._storage().put_bytes(self._key(path), content, "application/octet-stream")
+        # Prefect writes a result once per key and has already looked for it: no HEAD first.
+        return self._storage().put_bytes(self._key(path), content, "application/octet-stream", replace=True)
 
 
 def block_name(location: str) -> str:
