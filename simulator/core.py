@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+T = TypeVar("T")
 
 
 class Fault(StrEnum):
@@ -51,6 +54,11 @@ class SimConfig(BaseModel):
     latency_jitter: float = Field(
         default=0.25, ge=0, description="Sigma of the lognormal job latency; 0 makes every latency the mean."
     )
+    stock_media: bool = Field(
+        default=False,
+        description="Render each distinct output shape once and hand the same bytes to every job of that shape: "
+        "for benchmarks, where a vendor's rendering must not take the client's CPU.",
+    )
     seed: int = 0
 
 
@@ -72,6 +80,9 @@ class JobTiming(BaseModel):
     id: str
     created: float
     finished: float
+    started: float | None = Field(
+        default=None, description="When it began running, if it first waited on the vendor's concurrency."
+    )
 
 
 #: Headers worth keeping in the log; credentials are reduced to their scheme.
@@ -101,6 +112,8 @@ class Simulator:
         self.requests: list[RequestRecord] = []
         self.jobs: list[JobTiming] = []
         self.random = random.Random(self.config.seed)
+        self._stock: dict[tuple[Any, ...], Any] = {}
+        self._stock_lock = threading.Lock()
 
     def configure(self, **changes: Any) -> SimConfig:
         self.config = self.config.model_copy(
@@ -109,9 +122,13 @@ class Simulator:
         self.random.seed(self.config.seed)
         return self.config
 
-    def record_job(self, vendor: str, job_id: str, created: float, finished: float) -> None:
+    def record_job(
+        self, vendor: str, job_id: str, created: float, finished: float, started: float | None = None
+    ) -> None:
         """Log when a job was created and when it finishes, so a client's detection lag can be measured."""
-        self.jobs.append(JobTiming(vendor=vendor, id=job_id, created=created, finished=finished))
+        self.jobs.append(
+            JobTiming(vendor=vendor, id=job_id, created=created, finished=finished, started=started)
+        )
 
     def draw(self, *allowed: Fault) -> Fault | None:
         """A fault for this request or job, or None; only faults both configured and allowed here are drawn."""
@@ -119,6 +136,15 @@ class Simulator:
         if not choices or self.random.random() >= self.config.fault_rate:
             return None
         return self.random.choice(choices)
+
+    def media(self, shape: tuple[Any, ...], render: Callable[[], T]) -> T:
+        """A job's rendered output; with stock_media on, the first render of this shape serves every later job."""
+        if not self.config.stock_media:
+            return render()
+        with self._stock_lock:
+            if shape not in self._stock:
+                self._stock[shape] = render()
+            return self._stock[shape]
 
     def latency(self, mean_s: float) -> float:
         """A job's running time: lognormal around the vendor's mean, scaled."""

@@ -458,7 +458,7 @@ def router(sim: Simulator) -> APIRouter:
             return Response(b"<Error><Code>NoSuchKey</Code></Error>", 404, media_type="application/xml")
         if job.fault is Fault.expired or now - (job.created + job.latency) > sim.config.output_ttl_s:
             return Response(b"<Error><Code>AccessDenied</Code></Error>", 403, media_type="application/xml")
-        media = produce(job)
+        media = sim.media(_shape(job), lambda: produce(job))
         mime = {"mp4": "video/mp4", "png": "image/png", "jpg": "image/jpeg"}[job.extension]
         return Response(media, media_type=mime)
 
@@ -466,6 +466,19 @@ def router(sim: Simulator) -> APIRouter:
     combined.include_router(api)
     combined.include_router(cdn)
     return combined
+
+
+def _shape(job: Job) -> tuple[str, ...]:
+    """What decides the look of a job's output apart from its prompt (for the simulator's stock media)."""
+    settings = ("aspect_ratio", "duration", "resolution")
+    return (
+        VENDOR,
+        job.kind,
+        job.model,
+        job.extension,
+        str(job.operation),
+        *(_setting(job, k, "") for k in settings),
+    )
 
 
 def produce(job: Job) -> bytes:

@@ -379,6 +379,12 @@ FAILURES = {
 }
 
 
+def _shape(task: Task) -> tuple[Any, ...]:
+    """What decides the look of a task's output apart from its prompt (for the simulator's stock media)."""
+    settings = ("ratio", "duration", "resolution", "targetFramerate")
+    return ("runway", task.endpoint, task.model, *(str(task.body.get(k)) for k in settings))
+
+
 def render(task: Task) -> tuple[bytes, str]:
     """The task's output, made offline: a PNG for images, an animatic of the prompt image for video, the
     source worked on for video_to_video and video_upscale."""
@@ -516,7 +522,7 @@ def router(sim: Simulator) -> APIRouter:
                 task.end = start + 0.2 * latency  # input moderation fails before generation
             heapq.heappush(slots, task.end)
             state.tasks[task.id] = task
-            sim.record_job(VENDOR, task.id, task.created, task.end)
+            sim.record_job(VENDOR, task.id, task.created, task.end, started=task.start)
         return JSONResponse({"id": task.id, "estimatedCost": {"credits": credits}})
 
     for endpoint in ENDPOINTS:
@@ -637,7 +643,7 @@ def router(sim: Simulator) -> APIRouter:
             )
         with state.render_lock:
             if task.id not in state.media:
-                state.media[task.id] = render(task)
+                state.media[task.id] = sim.media(_shape(task), lambda: render(task))
             data, mime = state.media[task.id]
         return Response(data, media_type=mime)
 
