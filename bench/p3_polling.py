@@ -1,20 +1,28 @@
-"""P3: status polls per vendor job and detection lag — Cutroom's poll schedule against fixed and backoff polling.
+"""P3: status polls per vendor job and detection lag — Cutroom's waiting against fixed and backoff polling.
 
 Each strategy drives the real adapter (LumaVideo, RunwayVideo) against the simulator in this process, with job
 latencies scaled by the latency scale; the baselines' intervals are scaled by the same factor, as the adapters
 scale their own schedule. A job's polls are its GETs in the simulator's request log; its detection lag is the
 last of them (the one that saw it done) minus its finish in the simulator's job log, as a share of its run.
+
+Cutroom runs as a user would who set CUTROOM_CALLBACK_URL: Luma posts to the receiver in this process and
+wait_for looks when a post says a job ended (the URL is handed to the adapter, so the baselines' jobs carry
+none). "Cutroom without callback URL" is the same Luma adapter polling on its schedule alone. Runway has no
+callbacks: Cutroom reads each running task's progress to time its next look.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +34,9 @@ from bench.harness import Row, p95, ratio
 from bench.services import vendor_simulator
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
+from providers import callbacks
 from providers.base import JobRef, JobState, JobStatus, Output, run_job
+from providers.callbacks import CallbackNews
 from providers.luma import LumaVideo
 from providers.runway import RunwayVideo
 from simulator.core import SimConfig
@@ -39,8 +49,10 @@ MAX_POLLS, MAX_LAG_PCT = 3, 10.0
 @dataclass(frozen=True)
 class Vendor:
     label: str
-    adapter: Callable[[], Any]
+    #: The adapter, given where its vendor should call back (None: nowhere).
+    adapter: Callable[[str | None], Any]
     spec: Callable[[Path], AssetSpec]
+    calls_back: bool = False
 
 
 def _luma_spec(work: Path) -> AssetSpec:
@@ -72,9 +84,10 @@ def _runway_spec(work: Path) -> AssetSpec:
 
 #: Each vendor's default video model, as a campaign uses it.
 VENDORS = (
-    Vendor("luma ray-2", lambda: LumaVideo("ray-2"), _luma_spec),
-    Vendor("runway gen4_turbo", lambda: RunwayVideo("gen4_turbo"), _runway_spec),
+    Vendor("luma ray-2", lambda url: LumaVideo("ray-2", callback_url=url), _luma_spec, calls_back=True),
+    Vendor("runway gen4_turbo", lambda url: RunwayVideo("gen4_turbo"), _runway_spec),
 )
+WITHOUT_CALLBACKS = "Cutroom without callback URL"
 
 
 class _NoDownload:
@@ -93,9 +106,17 @@ class _NoDownload:
     def fetch(self, job: JobRef) -> Output:
         return Output(data=b"", mime="video/mp4")
 
+    @property
+    def callback_url(self) -> str | None:
+        return getattr(self.adapter, "callback_url", None)
+
+    def callback_news(self, body: Any) -> CallbackNews | None:
+        return self.adapter.callback_news(body)
+
 
 def _cutroom(adapter: Any, spec: AssetSpec, scale: float) -> str:
-    """run_job on the adapter's own schedule (already scaled: the adapter reads the simulator's scale)."""
+    """run_job on the adapter's own schedule (already scaled: the adapter reads the simulator's scale), woken
+    by the vendor's callbacks when the adapter has a callback URL."""
     output = run_job(_NoDownload(adapter), spec, schedule=adapter.schedule)
     assert output.job_id is not None
     return output.job_id
@@ -122,11 +143,8 @@ def _backoff_2_to_10s(adapter: Any, spec: AssetSpec, scale: float) -> str:
     return _poll_every(adapter, spec, (min(2.0 * 2**n, 10.0) * scale for n in itertools.count()))
 
 
-STRATEGIES: dict[str, Callable[[Any, AssetSpec, float], str]] = {
-    "Cutroom": _cutroom,
-    "fixed 5 s": _fixed_5s,
-    "2→10 s backoff": _backoff_2_to_10s,
-}
+Strategy = Callable[[Any, AssetSpec, float], str]
+BASELINES: dict[str, Strategy] = {"fixed 5 s": _fixed_5s, "2→10 s backoff": _backoff_2_to_10s}
 
 
 def run(quick: bool) -> list[Row]:
@@ -135,18 +153,47 @@ def run(quick: bool) -> list[Row]:
     with (
         tempfile.TemporaryDirectory(prefix="cutroom-bench-p3-") as tmp,
         vendor_simulator(SimConfig(latency_scale=scale)) as url,
+        _callback_receiver() as callback_url,
     ):
         # Every job starts at once: Runway's concurrency queue would otherwise stretch some jobs, not the polling.
         httpx.post(f"{url}/runway/_sim/limits", json={"concurrency": workers}).raise_for_status()
-        return [_measure(vendor, url, jobs, workers, scale, Path(tmp)) for vendor in VENDORS]
+        return [_measure(vendor, url, callback_url, jobs, workers, scale, Path(tmp)) for vendor in VENDORS]
 
 
-def _measure(vendor: Vendor, url: str, jobs: int, workers: int, scale: float, work: Path) -> Row:
-    adapter, spec = vendor.adapter(), vendor.spec(work)
+@contextmanager
+def _callback_receiver() -> Iterator[str]:
+    """A callback URL on a free loopback port, with the receiver bound to loopback only; no callback URL from
+    the environment meanwhile, so only the adapter given this one has its vendor call back."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    saved = {name: os.environ.pop(name, None) for name in (callbacks.URL_ENV, callbacks.LISTEN_ENV)}
+    os.environ[callbacks.LISTEN_ENV] = f"127.0.0.1:{port}"
+    try:
+        yield f"http://127.0.0.1:{port}/cutroom/callbacks"
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _measure(
+    vendor: Vendor, url: str, callback_url: str, jobs: int, workers: int, scale: float, work: Path
+) -> Row:
+    polling_only, spec = vendor.adapter(None), vendor.spec(work)
+    strategies: dict[str, tuple[Strategy, Any]] = {"Cutroom": (_cutroom, polling_only)}
+    if vendor.calls_back:
+        strategies["Cutroom"] = (_cutroom, vendor.adapter(callback_url))
+        strategies[WITHOUT_CALLBACKS] = (_cutroom, polling_only)
+    strategies |= {name: (strategy, polling_only) for name, strategy in BASELINES.items()}
     # Interleaved, so every strategy shares the same load on the machine.
-    order = [name for _ in range(jobs) for name in STRATEGIES]
+    order = [name for _ in range(jobs) for name in strategies]
     with ThreadPoolExecutor(workers) as pool:
-        futures = [(name, pool.submit(STRATEGIES[name], adapter, spec, scale)) for name in order]
+        futures = [
+            (name, pool.submit(strategies[name][0], strategies[name][1], spec, scale)) for name in order
+        ]
         ids: dict[str, list[str]] = defaultdict(list)
         for name, future in futures:
             ids[name].append(future.result())

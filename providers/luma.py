@@ -11,6 +11,11 @@ second paid generation. Transient failures surface as ProviderError(rate_limited
 Prefect task retries them via its retry_condition on `ErrorKind.transient` (re-attaching to the journaled job
 id), and `run_job` waits out a 429 on a poll. Reads (get, list, credits) keep the SDK's own retries: they are
 idempotent and free.
+
+Callbacks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every create carries it as Luma's callback_url
+and the process's receiver (providers.callbacks) is started; Luma then posts each state change there, and
+wait_for looks as soon as a post says the generation ended. Posts are unsigned: only their id and state are
+read, as a prompt to poll.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.media import MediaError, probe
-from providers import simulation
+from providers import callbacks, simulation
 from providers.base import (
     Capability,
     ErrorKind,
@@ -44,6 +49,7 @@ from providers.base import (
     download_output,
     retry_after,
 )
+from providers.callbacks import CallbackNews
 from providers.catalogue import ModelCard
 from providers.simulation import simulator_url
 
@@ -73,6 +79,9 @@ REFERENCE_SETTINGS = {
     "character_reference": "--character-ref",
 }
 DEFAULT_TIMEOUT_S = 60.0
+#: A Generation's states (luma.md); the last two are final.
+STATES = ("queued", "dreaming", "completed", "failed")
+ENDED_STATES = ("completed", "failed")
 
 
 def _literals(hint: Any) -> tuple[str, ...]:
@@ -163,6 +172,18 @@ def schedule_for(card: ModelCard, time_scale: float = 1.0) -> PollSchedule:
     )
 
 
+def callback_news(body: Any) -> CallbackNews | None:
+    """A callback body as news: the Generation's id and whether its state is final; None if it is no
+    Generation. Only the id and state are read: the post is unsigned, so it merely prompts a poll, and its asset
+    URL is never used."""
+    if not isinstance(body, dict):
+        return None
+    job_id, state = body.get("id"), body.get("state")
+    if not isinstance(job_id, str) or state not in STATES:
+        return None
+    return CallbackNews(job_id=job_id, ended=state in ENDED_STATES)
+
+
 def make_client(
     *,
     base_url: str | None = None,
@@ -197,6 +218,8 @@ class _Luma:
     name = NAME
     capability: Capability
     default_model: str
+    #: Luma posts each state change to the create's callback_url: wait_for wakes on it (CallbackWoken).
+    callback_news = staticmethod(callback_news)
 
     def __init__(
         self,
@@ -208,6 +231,7 @@ class _Luma:
         api_key: str | None = None,
         timeout: float | None = None,
         time_scale: float | None = None,
+        callback_url: str | None = None,
     ) -> None:
         self.model = model or self.default_model
         scale = simulation.time_scale() if time_scale is None else time_scale
@@ -216,8 +240,14 @@ class _Luma:
         self._client_options = {"base_url": base_url, "api_key": api_key, "timeout": timeout}
         self._http = http_client
         self._timeout = timeout or DEFAULT_TIMEOUT_S
+        self._callback_url = callback_url
         # Generations seen on a poll, so fetch needs no second GET for the asset URL.
         self._seen: dict[str, Generation] = {}
+
+    @property
+    def callback_url(self) -> str | None:
+        """Where Luma posts news of our generations: the constructor's, else CUTROOM_CALLBACK_URL."""
+        return self._callback_url or os.environ.get(callbacks.URL_ENV) or None
 
     @property
     def client(self) -> lumaai.LumaAI:
@@ -251,7 +281,8 @@ class _Luma:
                 ErrorKind.invalid_input, "Luma takes a strength only for operation modify", provider=NAME
             )
         endpoint, body = self._request(spec, card)
-        if callback := os.environ.get("CUTROOM_CALLBACK_URL"):
+        if callback := self.callback_url:
+            callbacks.listen(callback, NAME, callback_news)  # up before Luma can post the first news
             body["callback_url"] = callback
         creator = self.client.with_options(max_retries=0)  # a retried create is a second paid generation
         with _mapped_errors("create"):
