@@ -21,7 +21,12 @@ class Settings(BaseSettings):
         ge=1,
         description="How many local renders (images, clips, speech, scoring) run at once.",
     )
-    story_concurrency: int = Field(default=4, ge=1, description="How many stories are worked on at once.")
+    story_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="How many stories are worked on at once: enough to keep every vendor's slots busy while "
+        "earlier stories wait on theirs.",
+    )
     crossfade_s: float = Field(default=0.5, ge=0, le=2, description="Crossfade between clips in a reel.")
     end_card_s: float = Field(default=2.5, ge=0, le=10, description="How long the brand end card shows.")
     link_expiry_s: int = Field(

@@ -32,9 +32,10 @@ async def campaign(brief: Brief, out: str = "cutroom-out") -> Manifest:
     await ensure_vendor_limits({lineup.image.name, lineup.video.name, lineup.speech.name})
     plan = await plan_campaign(brief, lineup.planner.name)
     estimates = estimate_plan(plan, brief, lineup)
-    results = await make_stories(plan, brief, lineup, out, estimates)
+    run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
+    results = await make_stories(plan, brief, lineup, out, estimates, run_id)
     exports = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, estimates, results, exports, out)
+    manifest = record(brief, plan, estimates, results, exports, out, run_id)
     await publish(manifest, out)
     return manifest
 
@@ -59,7 +60,7 @@ def admit(plan: Plan, brief: Brief, estimates: dict[str, float]) -> dict[str, st
 
 
 async def make_stories(
-    plan: Plan, brief: Brief, lineup: Lineup, out: str, estimates: dict[str, float]
+    plan: Plan, brief: Brief, lineup: Lineup, out: str, estimates: dict[str, float], run_id: str
 ) -> list[StoryResult]:
     """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows."""
     refused = admit(plan, brief, estimates)
@@ -75,7 +76,7 @@ async def make_stories(
             done += 1
             return StoryResult(story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id])
         async with gate:
-            state = await story_flow(story, brief, lineup, out, return_state=True)
+            state = await story_flow(story, brief, lineup, out, run_id, return_state=True)
         result = await state.result(raise_on_failure=False)
         if not isinstance(result, StoryResult):  # the story crashed outside its steps
             result = StoryResult(
@@ -116,8 +117,8 @@ def record(
     results: list[StoryResult],
     exports: list[Export],
     out: str,
+    run_id: str,
 ) -> Manifest:
-    run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     complete = sum(r.status is StoryStatus.complete for r in results)
     status = (
         CampaignStatus.complete

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from cutroom import progress
@@ -20,10 +22,13 @@ from cutroom.specs import clip_spec, keyframe_spec, voice_spec
 from providers.registry import Lineup
 from tasks.frames import last_frame_of
 from tasks.generate import generate
-from tasks.judge import refine_prompt, score
+from tasks.judge import refine_prompt
 from tasks.policy import stored
 
 T = TypeVar("T")
+
+#: The campaign run this story belongs to, recorded on every asset it makes.
+campaign_run: ContextVar[str | None] = ContextVar("campaign_run", default=None)
 
 
 class StepFailed(Exception):
@@ -35,17 +40,32 @@ class StepFailed(Exception):
 
 
 @flow(name="story", flow_run_name="{story.id}")
-async def story_flow(story: Story, brief: Brief, lineup: Lineup, out: str) -> StoryResult | State:
-    """keyframe (generate → score → refine until the target) ‖ voice-over → a clip per shot."""
+async def story_flow(
+    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str | None = None
+) -> StoryResult | State:
+    """keyframe (generate → score → refine until the target) → a clip per shot, ‖ the voice-over.
+
+    The clips wait for the keyframe only: the voice-over is made beside the whole picture, off its critical path.
+    """
     result = StoryResult(story_id=story.id, status=StoryStatus.complete)
-    try:
-        result.keyframe, result.voice = await asyncio.gather(
-            _step("keyframe", refine_keyframe(story, brief, lineup, out, result.candidates)),
-            _step("voice-over", speak(story, brief, lineup, out)),
+    campaign_run.set(run_id or flow_run.get_id())
+
+    async def picture() -> None:
+        result.keyframe = await _step(
+            "keyframe", refine_keyframe(story, brief, lineup, out, result.candidates)
         )
         if story.moving:
             result.clips = await _step("clips", shoot(story, brief, lineup, out, result.keyframe))
-    except StepFailed as exc:
+
+    async def sound() -> None:
+        result.voice = await _step("voice-over", speak(story, brief, lineup, out))
+
+    # Both run to their end either way, so a failed side never leaves the other running after the story.
+    failures = [f for f in await asyncio.gather(picture(), sound(), return_exceptions=True) if f is not None]
+    if failures:
+        exc = failures[0]
+        if not isinstance(exc, StepFailed):
+            raise exc
         get_run_logger().error("story %s: %s", story.id, exc)
         result.status = StoryStatus.over_budget if exc.over_budget else StoryStatus.failed
         result.error = str(exc)
@@ -130,8 +150,16 @@ async def make(
         "iteration": iteration,
         "parent": parent,
     }
-    asset = await stored(generate, out, spec, **where, budget_usd=brief.budget_usd)
-    asset.score = await score(asset, spec, brief.brand, lineup.judge.name, out)
+    asset = await stored(
+        generate,
+        out,
+        spec,
+        **where,
+        budget_usd=brief.budget_usd,
+        run_id=campaign_run.get(),
+        brand=brief.brand,
+        judge=lineup.judge.name,
+    )
     progress.emit(story.id, spec.kind.value, f"iteration {iteration}, score {asset.score.total:.0f}")
     return asset
 

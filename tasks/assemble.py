@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from cutroom.brief import Brand
 from cutroom.exports import ReelPlan
 from cutroom.manifest import Export
 from cutroom.storage import export_key, open_storage, sha256_file
-from tasks.policy import key_on, local_slots
+from tasks.policy import in_thread, key_on, local_slots
 
 
 def _assemble(
@@ -64,4 +63,4 @@ def _assemble(
 async def assemble(
     reel: ReelPlan, brand: Brand, out: str, campaign_id: str, crossfade_s: float, end_card_s: float
 ) -> Export:
-    return await asyncio.to_thread(_assemble, reel, brand, out, campaign_id, crossfade_s, end_card_s)
+    return await in_thread(_assemble, reel, brand, out, campaign_id, crossfade_s, end_card_s)

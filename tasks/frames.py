@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from prefect import task
 from cutroom.assets import Asset, AssetKind, InputRef
 from cutroom.media import last_frame
 from cutroom.storage import asset_key, open_storage, sha256_bytes
-from tasks.policy import key_on
+from tasks.policy import in_thread, key_on
 
 
 def _extract(clip: Asset, out: str, campaign_id: str) -> InputRef:
@@ -31,4 +30,4 @@ def _extract(clip: Asset, out: str, campaign_id: str) -> InputRef:
     persist_result=True,
 )
 async def last_frame_of(clip: Asset, out: str, campaign_id: str) -> InputRef:
-    return await asyncio.to_thread(_extract, clip, out, campaign_id)
+    return await in_thread(_extract, clip, out, campaign_id)

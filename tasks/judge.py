@@ -1,8 +1,8 @@
-"""Score an asset and rewrite its prompt from the weakest criteria: the two halves of refinement."""
+"""Score an asset and rewrite its prompt from the weakest criteria: the two halves of refinement.
+
+Scoring runs inside the generate task (tasks/generate.py): a task run of its own cost more than the score."""
 
 from __future__ import annotations
-
-import asyncio
 
 from prefect import task
 
@@ -12,27 +12,15 @@ from cutroom.storage import open_storage
 from providers import registry
 from providers.base import Capability
 from providers.local.refiner import LocalRefiner
-from tasks.policy import key_on, local_slots, transient_only
+from tasks.policy import key_on, local_slots
 
 
-def _score(asset: Asset, spec: AssetSpec, brand: Brand, judge: str, out: str) -> Score:
+def score_asset(asset: Asset, spec: AssetSpec, brand: Brand, judge: str, out: str) -> Score:
+    """The judge's score of a stored asset (blocking: local judges render and measure it)."""
     storage = open_storage(out)
     media = storage.local_path(storage.key_of(asset.uri))
     with local_slots():
         return registry.provider(Capability.judge, judge).score(media, spec, brand)
-
-
-@task(
-    name="score",
-    task_run_name="score-{asset.story_id}-{asset.kind}-i{asset.iteration}",
-    retries=1,
-    retry_condition_fn=transient_only,
-    cache_key_fn=key_on("asset", "spec", "brand", "judge"),
-    persist_result=True,
-    tags=["judge"],
-)
-async def score(asset: Asset, spec: AssetSpec, brand: Brand, judge: str, out: str) -> Score:
-    return await asyncio.to_thread(_score, asset, spec, brand, judge, out)
 
 
 @task(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from prefect import task
 
 from cutroom.assets import InputRef
@@ -13,7 +11,7 @@ from cutroom.specs import clip_spec, keyframe_spec, voice_spec
 from providers import registry
 from providers.base import Capability
 from providers.registry import Lineup
-from tasks.policy import key_on, transient_only
+from tasks.policy import in_thread, key_on, transient_only
 
 
 @task(
@@ -26,7 +24,7 @@ from tasks.policy import key_on, transient_only
     tags=["planner"],
 )
 async def plan_campaign(brief: Brief, planner: str) -> Plan:
-    return await asyncio.to_thread(registry.provider(Capability.planner, planner).plan, brief)
+    return await in_thread(registry.provider(Capability.planner, planner).plan, brief)
 
 
 def estimate_story(story: Story, brief: Brief, lineup: Lineup) -> float:

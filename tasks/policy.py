@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,6 +20,8 @@ from providers.base import ProviderError
 
 #: Bump to invalidate every cached result after a change that alters outputs.
 CACHE_VERSION = "1"
+
+T = TypeVar("T")
 
 
 def _canonical(value: Any) -> Any:
@@ -58,6 +64,20 @@ async def stored(task: Any, out: str, /, *args: Any, **kwargs: Any) -> Any:
     if not storage.exists(storage.key_of(result.uri)):
         result = await task.with_options(refresh_cache=True)(*args, **kwargs)
     return result
+
+
+#: Threads for the blocking part of each step. Most sit waiting — on a vendor's job, its slot, or a local render
+#: slot — so the pool is sized for waiting, not for CPUs: CPU-bound work is capped by local_slots. (asyncio's
+#: default pool has cpu_count + 4 threads: a few jobs waiting on a vendor would starve every other step.)
+_steps = ThreadPoolExecutor(max_workers=256, thread_name_prefix="cutroom-step")
+
+
+async def in_thread(step: Callable[..., T], *args: Any) -> T:
+    """Run a blocking step off the event loop, in the run's context (Prefect's run context goes with it)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(
+        _steps, functools.partial(context.run, step, *args)
+    )
 
 
 _slots: threading.BoundedSemaphore | None = None
