@@ -39,9 +39,11 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-provider caps over the defaults, e.g. {"runway": {"concurrency": 5, "per_minute": 30}}.',
     )
-    global_limits: bool = Field(
-        default=True,
-        description="Also cap each provider across processes and workers with Prefect global concurrency limits.",
+    global_limits: bool | None = Field(
+        default=None,
+        description="Also cap each provider across processes and workers with Prefect global concurrency limits. "
+        "Default: on with a Prefect server (PREFECT_API_URL), off with the embedded one, which keeps slot leases "
+        "in its memory and never expires them, so a killed run would hold its slots for good.",
     )
 
 

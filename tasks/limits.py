@@ -2,7 +2,7 @@
 
 In-process throttles (providers/limits.py) do the fine-grained work; these only keep several runs of Cutroom
 on one Prefect server from overrunning a vendor account together. Slots are leased, so a process killed while
-holding one frees it when the lease runs out.
+holding one frees it when the lease runs out on that server (an embedded server never does: see shared_caps).
 """
 
 from __future__ import annotations
@@ -33,9 +33,20 @@ def limit_name(provider: str) -> str:
     return f"cutroom-{provider}"
 
 
+def shared_caps() -> bool:
+    """Whether providers are capped across processes too: as set, else only when runs share a Prefect server.
+
+    An embedded server (no PREFECT_API_URL) keeps leases in its memory and does not run Prefect's service that
+    expires them, while the slots taken are counted in the database every later run reads: a run killed while
+    holding slots would leave them taken for good (bench P4 saw the resume stall). Prefect 3.9.1.
+    """
+    chosen = settings().global_limits
+    return bool(PREFECT_API_URL.value()) if chosen is None else chosen
+
+
 def capped(provider: str) -> int | None:
     """The cross-process cap for a provider, or None when there is none to keep."""
-    if provider == "local" or not settings().global_limits:
+    if provider == "local" or not shared_caps():
         return None
     return registry.limits(provider).concurrency
 
