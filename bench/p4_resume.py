@@ -1,0 +1,332 @@
+"""P4: a campaign killed with SIGKILL halfway, then resumed: duplicate submits, re-spend, resume time.
+
+The bench campaign (bench/campaigns.py) is made three ways against the simulator, all on one Prefect home as
+one user's machine would be:
+  - uninterrupted, for reference: its wall W, its vendor jobs (accepted creates in the simulator's request log
+    during its run) and its spend (the manifest's `ledger.spent_usd`);
+  - again as a fresh campaign, its whole process group (the CLI and its embedded Prefect server) killed with
+    SIGKILL once the ledger holds settled entries for half the reference's vendor jobs and none merely
+    reserved — as tests/test_durable.py kills, since between a vendor's accepting a submit and the ledger's
+    recording it no client of these APIs can know the job exists;
+  - resumed: the same command again, to the end (wall R).
+
+Duplicate submits are vendor jobs created during the killed run and its resumes (the simulator's job log) that
+the campaign's ledger does not hold: each spec is journaled with the one job it paid for, so any other job is
+a generation paid twice. (tests/test_durable.py compares create bodies instead; here every story of a type
+sends the same body, so bodies cannot tell a duplicate from a sibling story.) Re-spend is the resumed
+campaign's ledger spend minus the reference's; the vendor's side of it is the accepted creates beyond the
+reference's. The resume is weighed against the work left at the kill: W × (1 − the share of jobs settled).
+
+The kill waits for a vendor job in flight as well (up to 75 % settled), so the resume has a job to re-attach
+to. Had the killed run held Prefect global concurrency slots, an embedded server would never give them back
+(it keeps leases in memory and does not expire them): this benchmark found that, and Cutroom now keeps those
+caps in-process unless runs share a server (tasks/limits.shared_caps). The slots Prefect's database counts as
+taken are still read before and after each resume, while no run is alive; a resume that, with work left, makes
+no vendor request for 30 s after leases would have ended is reported stalled, killed, and the campaign resumed
+once more with CUTROOM_GLOBAL_LIMITS=false as a second row. Duplicates and re-spend count the whole chain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import tempfile
+import time
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.campaigns import (
+    cutroom_run,
+    environment,
+    match_vendor_caps,
+    run_child,
+    running,
+    simulator_config,
+    write_brief,
+)
+from bench.harness import Row, ratio
+from bench.services import vendor_simulator
+from tasks.limits import LEASE_S
+
+TITLE = "Resume after kill -9 at 50 %: duplicate submits, re-spend, resume time"
+TARGET = "0 duplicate submits, $0 re-spend"
+LATENCY_SCALE = 0.05
+#: Killed once this share of the reference's vendor jobs is settled.
+AT = 0.5
+#: … with a vendor job in flight, or, if the run never has one then, once this share is settled.
+LATEST = 0.75
+#: Requests that create a paid vendor job (as tests/test_durable.py counts them).
+CREATES = ("/luma/dream-machine/v1/generations/image", "/runway/v1/image_to_video")
+#: Past a killed run's leases and Prefect's repossessor loop, this long without a vendor request: stalled.
+STALL_S = 30.0
+REPOSSESSOR_S = 15.0
+POLL_S = 0.05
+CAMPAIGN = "crashed"
+
+
+@dataclass
+class Span:
+    """One process's run: when it started and ended (the simulator's clock), and how it ended."""
+
+    started: float
+    ended: float = 0.0
+    finished: bool = False
+    note: str = ""
+
+    @property
+    def wall_s(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class Simulator:
+    """The simulator's request log, read for one time window at a time."""
+
+    http: httpx.Client
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def requests(self, start: float, end: float = math.inf) -> list[dict[str, Any]]:
+        self.log = self.http.get("/_sim/requests").json()
+        return [r for r in self.log if start <= r["time"] <= end]
+
+    def jobs(self, start: float, end: float) -> set[str]:
+        """Ids of the vendor jobs created in a window."""
+        return {j["id"] for j in self.http.get("/_sim/jobs").json() if start <= j["created"] <= end}
+
+
+def creates(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in requests if r["method"] == "POST" and r["path"] in CREATES and r["status"] == 200]
+
+
+def vendor_requests(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in requests if "/_sim/" not in r["path"]]
+
+
+def ledger(out: Path, campaign_id: str) -> list[dict[str, Any]]:
+    entries = []
+    for path in (out / "campaigns" / campaign_id / "ledger").glob("*.json"):
+        try:
+            entries.append(json.loads(path.read_text()))
+        except (OSError, ValueError):  # replaced between the listing and the read
+            continue
+    return entries
+
+
+def states(out: Path, campaign_id: str) -> Counter[str]:
+    return Counter(e["state"] for e in ledger(out, campaign_id))
+
+
+def journaled(out: Path, campaign_id: str) -> set[str]:
+    """The vendor jobs the campaign's ledger holds, one per paid spec."""
+    return {e["job_id"] for e in ledger(out, campaign_id) if e.get("job_id")}
+
+
+def spent(out: Path, campaign_id: str) -> float:
+    manifest = json.loads((out / "campaigns" / campaign_id / "manifest.json").read_text())
+    return manifest["ledger"]["spent_usd"]
+
+
+def held_slots(database: Path) -> int:
+    """Vendor slots Prefect's database counts as taken (no run of ours is alive while this is read)."""
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT active_slots FROM concurrency_limit_v2 WHERE name LIKE 'cutroom-%'"
+        ).fetchall()
+    return sum(n for (n,) in rows)
+
+
+def kill_group(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def kill_at_half(
+    command: list[str], env: dict[str, str], log: Path, out: Path, campaign_id: str, jobs: int
+) -> tuple[Span, Counter[str]]:
+    """Run until AT of `jobs` are settled, one is in flight and none only reserved; SIGKILL the process group."""
+    wanted = math.ceil(AT * jobs)
+    span = Span(started=time.time())
+    with running(command, env, log) as process:
+        while True:
+            now = states(out, campaign_id)
+            # Mid-work: a job in flight for the resume to re-attach to, unless the run never pauses for one.
+            busy = now["submitted"] or now["settled"] >= math.ceil(LATEST * jobs)
+            if now["settled"] >= wanted and busy and not now["reserved"]:
+                kill_group(process.pid)
+                span.ended = time.time()
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"the run ended (exit {process.returncode}) before the kill: see {log}")
+            time.sleep(POLL_S)
+        process.wait()
+    return span, states(out, campaign_id)
+
+
+@dataclass
+class Resume:
+    """One resume: its span, when it first asked a vendor anything, what it created, the slots around it."""
+
+    span: Span
+    first_request_s: float | None
+    creates: int
+    settled_before: int
+    slots_before: int
+    slots_after: int
+
+
+def resume(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    work: Path,
+    jobs: int,
+    sim: Simulator,
+    killed_at: float,
+) -> Resume:
+    """Run the campaign to its end, or until stalled: work left, and no vendor request since a killed run's
+    leases ran out (plus Prefect's repossessor loop) and STALL_S more. A stalled run is killed as the crash was,
+    never while a submit's job id is not in the ledger yet."""
+    out, database = work / CAMPAIGN, work / "prefect" / "prefect.db"
+    before, slots_before = states(out, CAMPAIGN)["settled"], held_slots(database)
+    span = Span(started=time.time())
+    first: float | None = None
+    last, looked = span.started, 0.0
+    with running(command, env, log) as process:
+        while process.poll() is None:
+            time.sleep(POLL_S)
+            if time.monotonic() - looked < 1:
+                continue
+            looked = time.monotonic()
+            if asked := vendor_requests(sim.requests(span.started)):
+                first, last = first or asked[0]["time"], asked[-1]["time"]
+            now = states(out, CAMPAIGN)
+            idle_since = max(last, killed_at + LEASE_S + REPOSSESSOR_S)
+            if now["settled"] < jobs and time.time() - idle_since > STALL_S:
+                deadline = time.monotonic() + 10
+                while states(out, CAMPAIGN)["reserved"] and time.monotonic() < deadline:
+                    time.sleep(POLL_S)
+                kill_group(process.pid)
+                span.note = (
+                    f"stalled {time.time() - last:.0f} s with {jobs - now['settled']} vendor jobs left"
+                )
+                break
+        process.wait()
+        span.ended = time.time()
+        span.finished = process.returncode == 0
+    if process.returncode not in (0, -signal.SIGKILL):
+        raise RuntimeError(f"the resume exited {process.returncode}: see {log}")
+    return Resume(
+        span=span,
+        first_request_s=first - span.started if first else None,
+        creates=len(creates(sim.requests(span.started, span.ended))),
+        settled_before=before,
+        slots_before=slots_before,
+        slots_after=held_slots(database),
+    )
+
+
+def run(quick: bool) -> list[Row]:
+    stories = 8 if quick else 24
+    with (
+        tempfile.TemporaryDirectory(prefix="cutroom-bench-p4-") as tmp,
+        vendor_simulator(simulator_config(LATENCY_SCALE)) as url,
+    ):
+        match_vendor_caps(url)
+        work = Path(tmp)
+        sim = Simulator(httpx.Client(base_url=url, timeout=30))
+        env = environment(work / "prefect")
+        # Prefect's database is made first, as before every run of a user's but the first.
+        run_child(cutroom_run(write_brief(work, 1, "warm-up"), work / "warm-up"), env, work / "warm-up.log")
+
+        reference = run_child(
+            cutroom_run(write_brief(work, stories, "reference"), work / "reference"), env, work / "ref.log"
+        )
+        if reference.returncode:
+            raise RuntimeError(f"the reference run exited {reference.returncode}: see {work / 'ref.log'}")
+        ref_requests = sim.requests(reference.started, reference.ended)
+        ref_creates = creates(ref_requests)
+        ref_first = vendor_requests(ref_requests)[0]["time"] - reference.started
+        jobs = len(ref_creates)
+        ref_spent = spent(work / "reference", "reference")
+        ref_unjournaled = sim.jobs(reference.started, reference.ended) - journaled(
+            work / "reference", "reference"
+        )
+
+        command = cutroom_run(write_brief(work, stories, CAMPAIGN), work / CAMPAIGN)
+        killed, at_kill = kill_at_half(command, env, work / "killed.log", work / CAMPAIGN, CAMPAIGN, jobs)
+        resumes = [resume(command, env, work / "resume.log", work, jobs, sim, killed.ended)]
+        if not resumes[0].span.finished:  # the bound: the same campaign resumed without the global slots
+            unlimited = environment(work / "prefect", CUTROOM_GLOBAL_LIMITS="false")
+            resumes.append(resume(command, unlimited, work / "unlimited.log", work, jobs, sim, killed.ended))
+            if not resumes[-1].span.finished:
+                raise RuntimeError(
+                    f"the resume without global limits did not finish: {resumes[-1].span.note}"
+                )
+        made = creates(sim.requests(killed.started, resumes[-1].span.ended))
+        duplicates = len(
+            sim.jobs(killed.started, resumes[-1].span.ended) - journaled(work / CAMPAIGN, CAMPAIGN)
+        )
+        respend = round(spent(work / CAMPAIGN, CAMPAIGN) - ref_spent, 4)
+
+    wall = reference.timing.wall_s
+    uninterrupted = {
+        "wall s": wall,
+        "vendor jobs": jobs,
+        "spend $": ref_spent,
+        "first vendor request s": ref_first,
+        "jobs not in ledger": len(ref_unjournaled),
+    }
+    crash = {
+        "duplicate submits": duplicates,
+        "re-spend $": respend,
+        "extra vendor creates": len(made) - len(ref_creates),
+        "killed at s": killed.wall_s,
+        "jobs settled at kill %": 100 * at_kill["settled"] / jobs,
+        "in flight at kill": at_kill["submitted"],
+    }
+    clean = duplicates == 0 and respend == 0
+    subject = (
+        f"{stories} email stories, SIGKILL at {100 * AT:.0f} % of vendor jobs, latency × {LATENCY_SCALE}"
+    )
+    rows = []
+    elapsed = killed.wall_s
+    for n, done in enumerate(resumes):
+        remaining = wall * (1 - done.settled_before / jobs)
+        span = done.span
+        elapsed += span.wall_s
+        rows.append(
+            Row(
+                subject=subject
+                + (
+                    ", resumed"
+                    if n == 0
+                    else ", the stalled resume killed, resumed with CUTROOM_GLOBAL_LIMITS=false"
+                ),
+                figures={
+                    **crash,
+                    "resume s": span.wall_s,
+                    "remaining work s": remaining,
+                    "resume vendor jobs": done.creates,
+                    "resume first vendor request s": done.first_request_s,
+                    "vendor slots held at start": done.slots_before,
+                    "vendor slots held after": done.slots_after,
+                },
+                baselines={"uninterrupted": uninterrupted},
+                ratios={
+                    "resume ÷ remaining work": ratio(span.wall_s, remaining) if span.finished else None,
+                    "resume ÷ uninterrupted": ratio(span.wall_s, wall) if span.finished else None,
+                    "killed + resumes ÷ uninterrupted": ratio(elapsed, wall) if span.finished else None,
+                },
+                target=TARGET if span.finished else f"{TARGET}; the resume {span.note}",
+                met=clean and span.finished,
+            )
+        )
+    return rows
