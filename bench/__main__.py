@@ -9,7 +9,7 @@ import sys
 import time
 
 import bench
-from bench.harness import MODULE_NAME, Result, describe, machine, now, write
+from bench.harness import MODULE_NAME, Result, Row, describe, machine, now, write
 
 
 def discover() -> dict[str, str]:
@@ -36,19 +36,24 @@ def main(argv: list[str] | None = None) -> int:
 
     facts = {**machine(), "started": now()}
     began = time.perf_counter()
-    results = []
+    results, failed = [], False
     for bench_id in wanted:
         module = importlib.import_module(available[bench_id])
         print(f"{bench_id} {module.TITLE}", flush=True)
         start = time.perf_counter()
-        rows = module.run(quick=args.quick)
+        try:
+            rows = module.run(quick=args.quick)
+        except Exception as exc:  # one broken benchmark must not lose the others' figures
+            print(f"  {bench_id} failed: {exc}", flush=True)
+            rows = [Row(subject=f"failed: {exc}", figures={}, baselines={}, ratios={}, target="", met=False)]
+            failed = True
         results.append(Result(bench_id, module.TITLE, time.perf_counter() - start, rows))
         for row in rows:
             print(describe(row), flush=True)
     facts.update(finished=now(), seconds=round(time.perf_counter() - began, 1))
     for path in write(results, facts, args.quick):
         print(f"wrote {path}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -141,5 +141,13 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             process.wait()
 
 
+def check(finished: Finished, what: str, log: Path) -> Finished:
+    """The finished run, or an error that carries the end of its log (the scratch folder goes with the run)."""
+    if finished.returncode:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"{what} exited {finished.returncode}; the end of its log:\n{tail}")
+    return finished
+
+
 def cutroom_run(brief_path: Path, out: Path) -> list[str]:
     return [*CUTROOM, "run", str(brief_path), "--out", str(out)]

@@ -23,6 +23,7 @@ import httpx
 from bench.campaigns import (
     bench_world,
     caps,
+    check,
     cutroom_run,
     environment,
     run_child,
@@ -79,9 +80,8 @@ def measure(stories: int, work: Path, url: str, quick: bool) -> dict[str, dict[s
     for label, (command, extra) in runs.items():
         slug = "-".join(label.split()[:2]).lower()
         brief = write_brief(work, stories, f"bench-{slug}")
-        done = run_child(command(brief, work / slug), {**env, **extra}, work / f"{slug}.log")
-        if done.returncode:
-            raise RuntimeError(f"{label} exited {done.returncode}: see {work / f'{slug}.log'}")
+        log = work / f"{slug}.log"
+        done = check(run_child(command(brief, work / slug), {**env, **extra}, log), label, log)
         requests = [r for r in http.get("/_sim/requests").json() if done.started <= r["time"] <= done.ended]
         jobs = [j for j in http.get("/_sim/jobs").json() if done.started <= j["created"] <= done.ended]
         figures[label] = {

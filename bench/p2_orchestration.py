@@ -16,6 +16,7 @@ from pathlib import Path
 from bench.campaigns import (
     Finished,
     bench_world,
+    check,
     cutroom_run,
     environment,
     run_child,
@@ -78,10 +79,8 @@ def run(quick: bool) -> list[Row]:
                     [sys.executable, "-m", "bench.plain", str(brief), str(work / f"plain-{count}")],
                 ),
             ):
-                done = run_child(command, env, work / f"{label.split()[0]}-{count}.log")
-                if done.returncode:
-                    raise RuntimeError(f"{label} on {count} stories exited {done.returncode}: see {work}")
-                sizes[label][count] = done
+                log = work / f"{label.split()[0]}-{count}.log"
+                sizes[label][count] = check(run_child(command, env, log), f"{label} on {count} stories", log)
             made[count] = assets(work / f"cutroom-{count}", f"bench-{count}")
         runs = history(work / "prefect" / "prefect.db")
     ours, plain = sizes["Cutroom"][stories], sizes["plain asyncio"][stories]

@@ -11,7 +11,7 @@ import json
 
 import httpx
 
-from bench.campaigns import bench_world, cutroom_run, environment, run_child, write_brief
+from bench.campaigns import bench_world, check, cutroom_run, environment, run_child, write_brief
 from bench.harness import Row, ratio
 
 TITLE = "Scale: wall time per story and peak RSS, 10 → 100 → 1000 stories"
@@ -35,15 +35,11 @@ def run(quick: bool) -> list[Row]:
         )
         run_child(cutroom_run(write_brief(work, 1, "warm-up"), work / "warm-up"), env, work / "warm-up.log")
         for stories in sizes:
-            done = run_child(
-                cutroom_run(write_brief(work, stories, f"scale-{stories}"), work / f"out-{stories}"),
-                env,
-                work / f"scale-{stories}.log",
+            log = work / f"scale-{stories}.log"
+            brief = write_brief(work, stories, f"scale-{stories}")
+            done = check(
+                run_child(cutroom_run(brief, work / f"out-{stories}"), env, log), f"{stories} stories", log
             )
-            if done.returncode:
-                raise RuntimeError(
-                    f"{stories} stories exited {done.returncode}: see {work}/scale-{stories}.log"
-                )
             figures[stories] = {
                 "wall s": done.timing.wall_s,
                 "s/story": done.timing.wall_s / stories,
