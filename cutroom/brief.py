@@ -81,7 +81,7 @@ class Brief(BaseModel):
     )
     timeline: str = Field(default="", description="When it runs, free text (e.g. 'launch week of 3 March').")
     stories: int | None = Field(
-        default=None, ge=1, le=500, description="How many stories to plan; default one per channel."
+        default=None, ge=1, le=1000, description="How many stories to plan; default one per channel."
     )
     budget_usd: float = Field(default=50.0, ge=0, description="The most the campaign may spend on providers.")
     quality_target: int = Field(default=85, ge=0, le=100, description="Score (0-100) an asset must reach.")
