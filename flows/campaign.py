@@ -12,7 +12,7 @@ from cutroom.brief import Brief
 from cutroom.exports import reel_plans
 from cutroom.ledger import ledger_for, summarise
 from cutroom.manifest import CampaignStatus, Export, Manifest, StoryResult, StoryStatus
-from cutroom.plan import Plan
+from cutroom.plan import Plan, Story
 from cutroom.settings import settings
 from cutroom.storage import open_storage
 from flows.story import story_flow
@@ -76,17 +76,39 @@ async def make_stories(
             done += 1
             return StoryResult(story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id])
         async with gate:
-            state = await story_flow(story, brief, lineup, out, run_id, return_state=True)
-        result = await state.result(raise_on_failure=False)
-        if not isinstance(result, StoryResult):  # the story crashed outside its steps
-            result = StoryResult(
-                story_id=story.id, status=StoryStatus.failed, error=f"story crashed: {result}"
-            )
+            result = await _run_story(story, brief, lineup, out, run_id)
         done += 1
         await aupdate_progress_artifact(progress, 100.0 * done / len(plan.stories))
         return result
 
     return list(await asyncio.gather(*(one(s) for s in plan.stories)))
+
+
+#: Pauses before starting a story's run again when Prefect could not (its embedded SQLite stays locked for
+#: seconds under many runs at once: bench P7 saw a 503 outlast the client's own retries at 100 stories).
+STORY_START_RETRIES_S = (5.0, 15.0, 45.0)
+
+
+async def _run_story(story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str) -> StoryResult:
+    """The story's result; an orchestration failure fails this story only, never the campaign.
+
+    Starting again is safe: every step is cached and every paid job is in the ledger, so a story that had
+    begun picks up where it was.
+    """
+    for pause in (*STORY_START_RETRIES_S, None):
+        try:
+            state = await story_flow(story, brief, lineup, out, run_id, return_state=True)
+            break
+        except Exception as exc:  # raised before the story had a state: Prefect's API refused its run
+            if pause is None:
+                return StoryResult(
+                    story_id=story.id, status=StoryStatus.failed, error=f"story could not start: {exc}"
+                )
+            await asyncio.sleep(pause)
+    result = await state.result(raise_on_failure=False)
+    if not isinstance(result, StoryResult):  # the story crashed outside its steps
+        result = StoryResult(story_id=story.id, status=StoryStatus.failed, error=f"story crashed: {result}")
+    return result
 
 
 async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: str) -> list[Export]:
