@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -106,8 +107,6 @@ class Finished:
 
 def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     """Run a command to its end, alone in its process group; its CPU counts its waited-for descendants."""
-    import resource
-
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     with log.open("wb") as sink:

@@ -33,7 +33,6 @@ import math
 import os
 import signal
 import sqlite3
-import tempfile
 import time
 from collections import Counter
 from contextlib import suppress
@@ -44,16 +43,15 @@ from typing import Any
 import httpx
 
 from bench.campaigns import (
+    bench_world,
+    check,
     cutroom_run,
     environment,
-    match_vendor_caps,
     run_child,
     running,
-    simulator_config,
     write_brief,
 )
 from bench.harness import Row, ratio
-from bench.services import vendor_simulator
 from tasks.limits import LEASE_S
 
 TITLE = "Resume after kill -9 at 50 %: duplicate submits, re-spend, resume time"
@@ -235,22 +233,17 @@ def resume(
 
 def run(quick: bool) -> list[Row]:
     stories = 8 if quick else 24
-    with (
-        tempfile.TemporaryDirectory(prefix="cutroom-bench-p4-") as tmp,
-        vendor_simulator(simulator_config(LATENCY_SCALE)) as url,
-    ):
-        match_vendor_caps(url)
-        work = Path(tmp)
+    with bench_world("p4", LATENCY_SCALE) as (work, url):
         sim = Simulator(httpx.Client(base_url=url, timeout=30))
         env = environment(work / "prefect")
         # Prefect's database is made first, as before every run of a user's but the first.
         run_child(cutroom_run(write_brief(work, 1, "warm-up"), work / "warm-up"), env, work / "warm-up.log")
 
-        reference = run_child(
-            cutroom_run(write_brief(work, stories, "reference"), work / "reference"), env, work / "ref.log"
+        log = work / "ref.log"
+        brief = write_brief(work, stories, "reference")
+        reference = check(
+            run_child(cutroom_run(brief, work / "reference"), env, log), "the reference run", log
         )
-        if reference.returncode:
-            raise RuntimeError(f"the reference run exited {reference.returncode}: see {work / 'ref.log'}")
         ref_requests = sim.requests(reference.started, reference.ended)
         ref_creates = creates(ref_requests)
         ref_first = vendor_requests(ref_requests)[0]["time"] - reference.started

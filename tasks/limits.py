@@ -84,6 +84,8 @@ class VendorSlots:
         api = PREFECT_API_URL.value() or ""
         with self._lock:
             if self._client is None or api != self._api:
+                if self._client is not None:
+                    self._client.__exit__(None, None, None)
                 self._client, self._api = get_client(sync_client=True), api
                 self._client.__enter__()
             return self._client
