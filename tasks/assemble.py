@@ -58,7 +58,6 @@ def _assemble(
     retries=1,
     cache_key_fn=key_on("reel", "brand", "out", "campaign_id", "crossfade_s", "end_card_s"),
     persist_result=True,
-    tags=["assembly"],
 )
 async def assemble(
     reel: ReelPlan, brand: Brand, out: str, campaign_id: str, crossfade_s: float, end_card_s: float

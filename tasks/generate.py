@@ -180,7 +180,6 @@ def _make(
     retry_condition_fn=transient_only,
     cache_key_fn=key_on("spec", "out", "campaign_id", "story_id", "iteration", "parent", "brand", "judge"),
     persist_result=True,
-    tags=["generate"],
 )
 async def generate(
     spec: AssetSpec,

@@ -27,7 +27,6 @@ def score_asset(asset: Asset, spec: AssetSpec, brand: Brand, judge: str, out: st
     name="refine-prompt",
     cache_key_fn=key_on("prompt", "score", "target"),
     persist_result=True,
-    tags=["judge"],
 )
 async def refine_prompt(prompt: str, score: Score, target: float) -> str:
     return LocalRefiner().refine(prompt, score, target)

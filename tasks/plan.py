@@ -21,7 +21,6 @@ from tasks.policy import in_thread, key_on, transient_only
     retry_condition_fn=transient_only,
     cache_key_fn=key_on("brief", "planner"),
     persist_result=True,
-    tags=["planner"],
 )
 async def plan_campaign(brief: Brief, planner: str) -> Plan:
     return await in_thread(registry.provider(Capability.planner, planner).plan, brief)

@@ -38,7 +38,7 @@ def _summary(manifest: Manifest, report_uri: str) -> str:
     return "\n".join(lines)
 
 
-@task(name="publish", retries=2, retry_delay_seconds=2, tags=["publish"])
+@task(name="publish", retries=2, retry_delay_seconds=2)
 async def publish(manifest: Manifest, out: str) -> str:
     """Store the manifest and report; returns the report's URI."""
     storage = open_storage(out)
