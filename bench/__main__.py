@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(describe(row), flush=True)
     facts.update(finished=now(), seconds=round(time.perf_counter() - began, 1))
-    for path in write(results, facts, args.quick):
+    for path in write(results, facts, args.quick, complete=wanted == list(available)):
         print(f"wrote {path}")
     return 1 if failed else 0
 

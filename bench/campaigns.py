@@ -7,16 +7,20 @@ measures assembly itself). The simulator serves stock media: a vendor renders on
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import resource
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,16 @@ from simulator.core import SimConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CUTROOM = [str(Path(sys.executable).with_name("cutroom"))]
+PLAIN = [sys.executable, "-m", "bench.plain"]
+#: The latency scale of the campaigns P1 and P2 share: Runway's gen4_turbo runs ≈ 30 s for real, here ≈ 1.5 s,
+#: still 10× a poll round trip.
+LATENCY_SCALE = 0.05
+FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+
+
+def campaign_size(quick: bool) -> int:
+    """Stories in the campaign P1, P2 and P4 share: the 50 P1's target names, 4 for a quick look."""
+    return 4 if quick else 50
 
 
 def brief(stories: int, campaign_id: str) -> dict[str, Any]:
@@ -80,6 +94,30 @@ def match_vendor_caps(simulator_url: str) -> None:
         f"{simulator_url}/runway/_sim/limits",
         json={"concurrency": caps()["runway"], "daily_generations": None, "credit_balance": 10_000_000},
     ).raise_for_status()
+
+
+def prefect_home(folder: Path) -> Path:
+    """A Prefect home in the folder whose database is already made, as on every run of a user's but the first.
+
+    Made once per bench process (one trivial flow on the embedded server: migrations, block types) and copied,
+    so each benchmark keeps its own run history without paying Prefect's first start (≈ 10 s) again.
+    """
+    home = folder / "prefect"
+    shutil.copytree(_prefect_template(), home)
+    return home
+
+
+@functools.cache
+def _prefect_template() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="cutroom-bench-prefect-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
+    subprocess.run(
+        [sys.executable, "-c", "from prefect import flow; flow(name='bench-warm-up')(lambda: None)()"],
+        env=environment(home, DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false"),
+        check=True,
+        capture_output=True,
+    )
+    return home
 
 
 def environment(prefect_home: Path, **extra: str) -> dict[str, str]:
@@ -150,3 +188,109 @@ def check(finished: Finished, what: str, log: Path) -> Finished:
 
 def cutroom_run(brief_path: Path, out: Path) -> list[str]:
     return [*CUTROOM, "run", str(brief_path), "--out", str(out)]
+
+
+def assets(out: Path, campaign_id: str) -> int:
+    """Assets a campaign made: keyframe candidates, clips and voice-overs."""
+    manifest = json.loads((out / "campaigns" / campaign_id / "manifest.json").read_text())
+    return sum(
+        len(s["candidates"]) + len(s["clips"]) + (1 if s.get("voice") else 0) for s in manifest["stories"]
+    )
+
+
+def history(database: Path, flow_name: str = "campaign") -> dict[str, float]:
+    """The last campaign's runs in Prefect's database: how many, and how many are not final."""
+    with sqlite3.connect(database) as db:
+        (root,) = db.execute(
+            "SELECT fr.id FROM flow_run fr JOIN flow f ON f.id = fr.flow_id WHERE f.name = ? "
+            "ORDER BY fr.created DESC LIMIT 1",
+            (flow_name,),
+        ).fetchone()
+        flows = [root, *(r[0] for r in db.execute(
+            "SELECT fr.id FROM flow_run fr JOIN task_run tr ON tr.id = fr.parent_task_run_id "
+            "WHERE tr.flow_run_id = ?", (root,),
+        ))]  # fmt: skip
+        marks = ",".join("?" * len(flows))
+        tasks = db.execute(
+            f"SELECT state_type FROM task_run WHERE flow_run_id IN ({marks})", flows
+        ).fetchall()
+        states = db.execute(f"SELECT state_type FROM flow_run WHERE id IN ({marks})", flows).fetchall()
+    return {
+        "flow runs": len(flows),
+        "task runs": len(tasks),
+        "not final": sum(1 for (s,) in [*tasks, *states] if s not in FINAL),
+    }
+
+
+#: The ways of making the bench campaign P1 and P2 compare: the command, and what its environment adds.
+WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
+    "Cutroom": (lambda brief, out: cutroom_run(brief, out), {}),
+    "plain asyncio": (lambda brief, out: [*PLAIN, str(brief), str(out)], {}),
+    "sequential loop": (lambda brief, out: [*PLAIN, str(brief), str(out), "--sequential"], {}),
+    "Prefect floor": (
+        lambda brief, out: [sys.executable, "-m", "bench.prefect_floor", str(brief), str(out)],
+        {},
+    ),
+    # What cross-process vendor caps cost: two API round trips on every job's critical path.
+    "Cutroom with global limits": (
+        lambda brief, out: cutroom_run(brief, out),
+        {"CUTROOM_GLOBAL_LIMITS": "true"},
+    ),
+}
+
+
+@dataclass
+class Made:
+    """One way of making the bench campaign, run to its end: the process, what the simulator saw meanwhile,
+    and for Cutroom the assets its manifest lists and Prefect's record of its runs."""
+
+    finished: Finished
+    #: Where it wrote the campaign, whose id is the folder's name.
+    out: Path
+    requests: list[dict[str, Any]]
+    jobs: list[dict[str, Any]]
+    assets: int | None
+    history: dict[str, float] | None
+
+
+@functools.cache
+def made(way: str, stories: int) -> Made:
+    """The bench campaign of this many stories made this way, once per bench process: P1, P2 and P4 read the
+    same runs, in one world (shared_world)."""
+    work, url = shared_world()
+    command, extra = WAYS[way]
+    slug = f"{'-'.join(way.split()[:2]).lower()}-{stories}"
+    log = work / f"{slug}.log"
+    env = shared_environment(**extra)
+    done = check(run_child(command(write_brief(work, stories, slug), work / slug), env, log), way, log)
+    cutroom = way.startswith("Cutroom")  # the others write no manifest, and keep no run history of ours
+    http = httpx.Client(base_url=url, timeout=30)
+    return Made(
+        finished=done,
+        out=work / slug,
+        requests=[r for r in http.get("/_sim/requests").json() if done.started <= r["time"] <= done.ended],
+        jobs=[j for j in http.get("/_sim/jobs").json() if done.started <= j["created"] <= done.ended],
+        assets=assets(work / slug, slug) if cutroom else None,
+        history=history(work / "prefect" / "prefect.db") if cutroom else None,
+    )
+
+
+@functools.cache
+def shared_world() -> tuple[Path, str]:
+    """One scratch folder with a Prefect home, and the simulator at LATENCY_SCALE set to Cutroom's vendor caps,
+    for the whole bench process: (folder, simulator URL)."""
+    world = ExitStack()
+    atexit.register(world.close)
+    work, url = world.enter_context(bench_world("shared", LATENCY_SCALE))
+    prefect_home(work)
+    return work, url
+
+
+def shared_environment(**extra: str) -> dict[str, str]:
+    """A child's environment in the shared world; vendor rate caps scaled like the latencies, so the caps that
+    bind are the concurrency ones."""
+    return environment(
+        shared_world()[0] / "prefect",
+        CUTROOM_PROVIDER_LIMITS=json.dumps({"luma": {"per_minute": 60 / LATENCY_SCALE}}),
+        **extra,
+    )

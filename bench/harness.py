@@ -137,8 +137,9 @@ def markdown(results: list[Result], facts: dict[str, Any], quick: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: list[Result], facts: dict[str, Any], quick: bool) -> tuple[Path, Path]:
-    """bench/results/latest.json and latest.md, each written whole before it replaces the last run's."""
+def write(results: list[Result], facts: dict[str, Any], quick: bool, complete: bool) -> list[Path]:
+    """bench/results/latest.json and latest.md, each written whole before it replaces the last run's; a run of
+    every benchmark also as quick.* or full.*, so the last run of each size is kept beside the latest."""
     RESULTS.mkdir(exist_ok=True)
     document = {
         "machine": facts,
@@ -153,12 +154,12 @@ def write(results: list[Result], facts: dict[str, Any], quick: bool) -> tuple[Pa
             for r in results
         },
     }
-    paths = RESULTS / "latest.json", RESULTS / "latest.md"
-    for path, text in zip(
-        paths, (json.dumps(document, indent=2) + "\n", markdown(results, facts, quick)), strict=True
-    ):
+    texts = {"json": json.dumps(document, indent=2) + "\n", "md": markdown(results, facts, quick)}
+    names = ["latest", *([("quick" if quick else "full")] if complete else [])]
+    paths = [RESULTS / f"{name}.{suffix}" for name in names for suffix in texts]
+    for path in paths:
         part = path.with_name(f"{path.name}.tmp")
-        part.write_text(text)
+        part.write_text(texts[path.suffix[1:]])
         part.replace(path)
     return paths
 

@@ -1,9 +1,9 @@
 """P4: a campaign killed with SIGKILL halfway, then resumed: duplicate submits, re-spend, resume time.
 
 The bench campaign (bench/campaigns.py) is made three ways against the simulator, all on one Prefect home as
-one user's machine would be:
-  - uninterrupted, for reference: its wall W, its vendor jobs (accepted creates in the simulator's request log
-    during its run) and its spend (the manifest's `ledger.spent_usd`);
+one user's machine would be (bench.campaigns.shared_world):
+  - uninterrupted, for reference — P1's run of the same size (bench.campaigns.made): its wall W, its vendor jobs
+    (accepted creates in the simulator's request log during its run) and its spend (`ledger.spent_usd`);
   - again as a fresh campaign, its whole process group (the CLI and its embedded Prefect server) killed with
     SIGKILL once the ledger holds settled entries for half the reference's vendor jobs and none merely
     reserved — as tests/test_durable.py kills, since between a vendor's accepting a submit and the ledger's
@@ -43,12 +43,13 @@ from typing import Any
 import httpx
 
 from bench.campaigns import (
-    bench_world,
-    check,
+    LATENCY_SCALE,
+    campaign_size,
     cutroom_run,
-    environment,
-    run_child,
+    made,
     running,
+    shared_environment,
+    shared_world,
     write_brief,
 )
 from bench.harness import Row, ratio
@@ -56,7 +57,6 @@ from tasks.limits import LEASE_S
 
 TITLE = "Resume after kill -9 at 50 %: duplicate submits, re-spend, resume time"
 TARGET = "0 duplicate submits, $0 re-spend"
-LATENCY_SCALE = 0.05
 #: Killed once this share of the reference's vendor jobs is settled.
 AT = 0.5
 #: … with a vendor job in flight, or, if the run never has one then, once this share is settled.
@@ -232,44 +232,32 @@ def resume(
 
 
 def run(quick: bool) -> list[Row]:
-    stories = 8 if quick else 24
-    with bench_world("p4", LATENCY_SCALE) as (work, url):
-        sim = Simulator(httpx.Client(base_url=url, timeout=30))
-        env = environment(work / "prefect")
-        # Prefect's database is made first, as before every run of a user's but the first.
-        run_child(cutroom_run(write_brief(work, 1, "warm-up"), work / "warm-up"), env, work / "warm-up.log")
+    stories = campaign_size(quick)
+    work, url = shared_world()
+    sim = Simulator(httpx.Client(base_url=url, timeout=30))
+    env = shared_environment()
+    # The reference is P1's run of the same campaign (bench.campaigns.made).
+    reference = made("Cutroom", stories)
+    ref_requests = reference.requests
+    ref_creates = creates(ref_requests)
+    ref_first = vendor_requests(ref_requests)[0]["time"] - reference.finished.started
+    jobs = len(ref_creates)
+    ref_spent = spent(reference.out, reference.out.name)
+    ref_unjournaled = {j["id"] for j in reference.jobs} - journaled(reference.out, reference.out.name)
 
-        log = work / "ref.log"
-        brief = write_brief(work, stories, "reference")
-        reference = check(
-            run_child(cutroom_run(brief, work / "reference"), env, log), "the reference run", log
-        )
-        ref_requests = sim.requests(reference.started, reference.ended)
-        ref_creates = creates(ref_requests)
-        ref_first = vendor_requests(ref_requests)[0]["time"] - reference.started
-        jobs = len(ref_creates)
-        ref_spent = spent(work / "reference", "reference")
-        ref_unjournaled = sim.jobs(reference.started, reference.ended) - journaled(
-            work / "reference", "reference"
-        )
+    command = cutroom_run(write_brief(work, stories, CAMPAIGN), work / CAMPAIGN)
+    killed, at_kill = kill_at_half(command, env, work / "killed.log", work / CAMPAIGN, CAMPAIGN, jobs)
+    resumes = [resume(command, env, work / "resume.log", work, jobs, sim, killed.ended)]
+    if not resumes[0].span.finished:  # the bound: the same campaign resumed without the global slots
+        unlimited = shared_environment(CUTROOM_GLOBAL_LIMITS="false")
+        resumes.append(resume(command, unlimited, work / "unlimited.log", work, jobs, sim, killed.ended))
+        if not resumes[-1].span.finished:
+            raise RuntimeError(f"the resume without global limits did not finish: {resumes[-1].span.note}")
+    created = creates(sim.requests(killed.started, resumes[-1].span.ended))
+    duplicates = len(sim.jobs(killed.started, resumes[-1].span.ended) - journaled(work / CAMPAIGN, CAMPAIGN))
+    respend = round(spent(work / CAMPAIGN, CAMPAIGN) - ref_spent, 4)
 
-        command = cutroom_run(write_brief(work, stories, CAMPAIGN), work / CAMPAIGN)
-        killed, at_kill = kill_at_half(command, env, work / "killed.log", work / CAMPAIGN, CAMPAIGN, jobs)
-        resumes = [resume(command, env, work / "resume.log", work, jobs, sim, killed.ended)]
-        if not resumes[0].span.finished:  # the bound: the same campaign resumed without the global slots
-            unlimited = environment(work / "prefect", CUTROOM_GLOBAL_LIMITS="false")
-            resumes.append(resume(command, unlimited, work / "unlimited.log", work, jobs, sim, killed.ended))
-            if not resumes[-1].span.finished:
-                raise RuntimeError(
-                    f"the resume without global limits did not finish: {resumes[-1].span.note}"
-                )
-        made = creates(sim.requests(killed.started, resumes[-1].span.ended))
-        duplicates = len(
-            sim.jobs(killed.started, resumes[-1].span.ended) - journaled(work / CAMPAIGN, CAMPAIGN)
-        )
-        respend = round(spent(work / CAMPAIGN, CAMPAIGN) - ref_spent, 4)
-
-    wall = reference.timing.wall_s
+    wall = reference.finished.timing.wall_s
     uninterrupted = {
         "wall s": wall,
         "vendor jobs": jobs,
@@ -280,7 +268,7 @@ def run(quick: bool) -> list[Row]:
     crash = {
         "duplicate submits": duplicates,
         "re-spend $": respend,
-        "extra vendor creates": len(made) - len(ref_creates),
+        "extra vendor creates": len(created) - len(ref_creates),
         "killed at s": killed.wall_s,
         "jobs settled at kill %": 100 * at_kill["settled"] / jobs,
         "in flight at kill": at_kill["submitted"],

@@ -43,7 +43,7 @@ VARIANTS = ("cutroom", "ffmpeg")
 
 
 def run(quick: bool) -> list[Row]:
-    clips, clip_s, rounds = (4, 3.0, 2) if quick else (10, 5.0, 2)
+    clips, clip_s, rounds = (4, 3.0, 1) if quick else (10, 5.0, 2)
     formats = [Format(aspect=a, width=SIZES[a][0], height=SIZES[a][1], max_duration_s=600) for a in Aspect]
     timings = {(variant, f.aspect): Timing() for variant in VARIANTS for f in formats}
     lengths: dict[tuple[str, Aspect], float] = {}

@@ -1,4 +1,4 @@
-"""P7: scale — wall time per story and peak memory as a campaign grows from 10 to 100 to 1000 stories (quick: 50).
+"""P7: scale — wall time per story and peak memory from 10 to 100 to 1000 stories (quick: 5 → 15).
 
 Latencies are cut to × 0.005 and both vendors' caps raised to 16 (in Cutroom and in the simulator), so vendor
 time no longer hides what grows with the campaign: orchestration, the ledger, the plan, the manifest and report.
@@ -11,7 +11,15 @@ import json
 
 import httpx
 
-from bench.campaigns import bench_world, check, cutroom_run, environment, run_child, write_brief
+from bench.campaigns import (
+    bench_world,
+    check,
+    cutroom_run,
+    environment,
+    prefect_home,
+    run_child,
+    write_brief,
+)
 from bench.harness import Row, ratio
 
 TITLE = "Scale: wall time per story and peak RSS, 10 → 100 → 1000 stories"
@@ -22,7 +30,7 @@ CAP = 16
 
 
 def run(quick: bool) -> list[Row]:
-    sizes = (10, 50) if quick else (10, 100, 1000)
+    sizes = (5, 15) if quick else (10, 100, 1000)
     caps = {name: {"concurrency": CAP, "per_minute": None} for name in ("luma", "runway")}
     figures: dict[int, dict[str, float]] = {}
     with bench_world("p7", LATENCY_SCALE) as (work, url):
@@ -31,9 +39,8 @@ def run(quick: bool) -> list[Row]:
             json={"concurrency": CAP, "daily_generations": None, "credit_balance": 10**9},
         ).raise_for_status()
         env = environment(
-            work / "prefect", CUTROOM_PROVIDER_LIMITS=json.dumps(caps), CUTROOM_STORY_CONCURRENCY=str(CAP)
+            prefect_home(work), CUTROOM_PROVIDER_LIMITS=json.dumps(caps), CUTROOM_STORY_CONCURRENCY=str(CAP)
         )
-        run_child(cutroom_run(write_brief(work, 1, "warm-up"), work / "warm-up"), env, work / "warm-up.log")
         for stories in sizes:
             log = work / f"scale-{stories}.log"
             brief = write_brief(work, stories, f"scale-{stories}")
