@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -143,24 +144,63 @@ class Finished:
     ended: float
 
 
+#: How often a child's process tree is weighed for its peak RSS.
+RSS_EVERY_S = 0.25
+
+
 def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
-    """Run a command to its end, alone in its process group; its CPU counts its waited-for descendants."""
+    """Run a command to its end; its CPU counts its waited-for descendants, its peak RSS is that of its whole
+    process tree at once (the CLI and its embedded Prefect server), sampled every RSS_EVERY_S.
+
+    Not `ru_maxrss`: a child spawned by vfork (as subprocess does) inherits the high-water mark of the bench
+    process itself at exec, so every child looked as big as the bench had grown (P7 read 789 MiB at 10, 100
+    and 1000 stories alike after P1-P6 had run in the same process).
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
+    peak, done = 0, threading.Event()
+
+    def weigh() -> None:
+        nonlocal peak
+        while not done.wait(RSS_EVERY_S):
+            peak = max(peak, tree_rss(process.pid))
+
     with log.open("wb") as sink:
         process = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-    ended = time.time()
+        scale = threading.Thread(target=weigh, name="rss", daemon=True)
+        scale.start()
+        _, status = os.waitpid(process.pid, 0)
+        ended = time.time()
+        done.set()
+        scale.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = sum(getattr(after, f) - getattr(before, f) for f in ("ru_utime", "ru_stime"))
     return Finished(
         timing=Timing(wall_s=ended - started, cpu_s=cpu),
-        peak_rss_mib=usage.ru_maxrss / 1024,
+        peak_rss_mib=peak / 2**20,
         returncode=process.returncode,
         started=started,
         ended=ended,
     )
+
+
+def tree_rss(root: int) -> int:
+    """Bytes resident in a process and all its descendants now (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    pages = 0
+    for pid in tree:
+        with suppress(OSError, ValueError, IndexError):
+            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * resource.getpagesize()
 
 
 @contextmanager
@@ -222,7 +262,7 @@ def history(database: Path, flow_name: str = "campaign") -> dict[str, float]:
     }
 
 
-#: The ways of making the bench campaign P1 and P2 compare: the command, and what its environment adds.
+#: The ways of making the bench campaign P1, P2 and P4 compare: the command, and what its environment adds.
 WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
     "Cutroom": (lambda brief, out: cutroom_run(brief, out), {}),
     "plain asyncio": (lambda brief, out: [*PLAIN, str(brief), str(out)], {}),
@@ -264,12 +304,13 @@ def made(way: str, stories: int) -> Made:
     env = shared_environment(**extra)
     done = check(run_child(command(write_brief(work, stories, slug), work / slug), env, log), way, log)
     cutroom = way.startswith("Cutroom")  # the others write no manifest, and keep no run history of ours
-    http = httpx.Client(base_url=url, timeout=30)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        requests, jobs = http.get("/_sim/requests").json(), http.get("/_sim/jobs").json()
     return Made(
         finished=done,
         out=work / slug,
-        requests=[r for r in http.get("/_sim/requests").json() if done.started <= r["time"] <= done.ended],
-        jobs=[j for j in http.get("/_sim/jobs").json() if done.started <= j["created"] <= done.ended],
+        requests=[r for r in requests if done.started <= r["time"] <= done.ended],
+        jobs=[j for j in jobs if done.started <= j["created"] <= done.ended],
         assets=assets(work / slug, slug) if cutroom else None,
         history=history(work / "prefect" / "prefect.db") if cutroom else None,
     )

@@ -2,7 +2,7 @@
 
 Latencies are cut to × 0.005 and both vendors' caps raised to 16 (in Cutroom and in the simulator), so vendor
 time no longer hides what grows with the campaign: orchestration, the ledger, the plan, the manifest and report.
-Peak RSS is the largest of the `cutroom run` process and its descendants (Prefect's server among them).
+Peak RSS is the most the `cutroom run` process tree (the CLI, Prefect's server) holds at once, sampled.
 """
 
 from __future__ import annotations
