@@ -143,6 +143,11 @@ def _prefect(location: str, verbose: bool) -> Iterator[None]:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    # The embedded server (it inherits this environment) records task states 50 at a time, at least every
+    # second, not one write each: fewer SQLite writes to collide with runs being created, which the server
+    # answers with 503 and the client backs off from by seconds (bench P1, P2: see README, Benchmarks).
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "50")
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL", "1")
     if not verbose:
         # Only the console goes quiet; run logs still reach the Prefect API and UI.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
