@@ -36,7 +36,7 @@ from simulator.core import SimConfig
 ROOT = Path(__file__).resolve().parent.parent
 CUTROOM = [str(Path(sys.executable).with_name("cutroom"))]
 PLAIN = [sys.executable, "-m", "bench.plain"]
-#: The latency scale of the campaigns P1 and P2 share: Runway's gen4_turbo runs ≈ 30 s for real, here ≈ 1.5 s,
+#: The latency scale of the campaigns P1, P2 and P4 share: Runway's gen4_turbo runs ≈ 30 s for real, here ≈ 1.5 s,
 #: still 10× a poll round trip.
 LATENCY_SCALE = 0.05
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
@@ -264,7 +264,7 @@ def history(database: Path, flow_name: str = "campaign") -> dict[str, float]:
 
 #: The ways of making the bench campaign P1, P2 and P4 compare: the command, and what its environment adds.
 WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
-    "Cutroom": (lambda brief, out: cutroom_run(brief, out), {}),
+    "Cutroom": (cutroom_run, {}),
     "plain asyncio": (lambda brief, out: [*PLAIN, str(brief), str(out)], {}),
     "sequential loop": (lambda brief, out: [*PLAIN, str(brief), str(out), "--sequential"], {}),
     "Prefect floor": (
@@ -272,10 +272,7 @@ WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
         {},
     ),
     # What cross-process vendor caps cost: two API round trips on every job's critical path.
-    "Cutroom with global limits": (
-        lambda brief, out: cutroom_run(brief, out),
-        {"CUTROOM_GLOBAL_LIMITS": "true"},
-    ),
+    "Cutroom with global limits": (cutroom_run, {"CUTROOM_GLOBAL_LIMITS": "true"}),
 }
 
 
