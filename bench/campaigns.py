@@ -30,6 +30,7 @@ import httpx
 
 from bench.harness import Timing
 from bench.services import vendor_simulator
+from cutroom.cli import PREFECT_DEFAULTS
 from providers.registry import DEFAULT_LIMITS
 from simulator.core import SimConfig
 
@@ -40,6 +41,7 @@ PLAIN = [sys.executable, "-m", "bench.plain"]
 #: still 10× a poll round trip.
 LATENCY_SCALE = 0.05
 FINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def campaign_size(quick: bool) -> int:
@@ -124,33 +126,34 @@ def _prefect_template() -> Path:
 def environment(prefect_home: Path, **extra: str) -> dict[str, str]:
     """A child's environment: the simulator (inherited), its own Prefect database, no vendor keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LUMAAI_", "RUNWAYML_"))}
-    env.update(
-        PREFECT_HOME=str(prefect_home),
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90",
-        PYTHONPATH=str(ROOT),
-        **extra,
-    )
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
+    env.update(PYTHONPATH=str(ROOT), **extra)
     return env
 
 
 @dataclass
 class Finished:
-    """A child process run to its end: wall, CPU of it and every descendant it waited for, peak RSS."""
+    """A child process run to its end: wall, CPU of it and every descendant it waited for, peak RSS, and the
+    CPU of its embedded Prefect server alone."""
 
     timing: Timing
     peak_rss_mib: float
     returncode: int
     started: float
     ended: float
+    #: As last seen, up to SAMPLE_EVERY_S before the server exited; 0 if the child started none.
+    prefect_server_cpu_s: float = 0.0
 
 
-#: How often a child's process tree is weighed for its peak RSS.
-RSS_EVERY_S = 0.25
+#: How often a child's process tree is weighed.
+SAMPLE_EVERY_S = 0.25
+#: How Prefect's embedded server shows in its command line.
+PREFECT_SERVER = "prefect.server.api.server:create_app"
 
 
 def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     """Run a command to its end; its CPU counts its waited-for descendants, its peak RSS is that of its whole
-    process tree at once (the CLI and its embedded Prefect server), sampled every RSS_EVERY_S.
+    process tree at once (the CLI and its embedded Prefect server), sampled every SAMPLE_EVERY_S.
 
     Not `ru_maxrss`: a child spawned by vfork (as subprocess does) inherits the high-water mark of the bench
     process itself at exec, so every child looked as big as the bench had grown (P7 read 789 MiB at 10, 100
@@ -158,12 +161,14 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    peak, done = 0, threading.Event()
+    peak, server_cpu, done = 0, 0.0, threading.Event()
 
     def weigh() -> None:
-        nonlocal peak
-        while not done.wait(RSS_EVERY_S):
-            peak = max(peak, tree_rss(process.pid))
+        nonlocal peak, server_cpu
+        while not done.wait(SAMPLE_EVERY_S):
+            tree = process_tree(process.pid)
+            peak = max(peak, sum(p.rss for p in tree.values()))
+            server_cpu = max([server_cpu, *(p.cpu_s for p in tree.values() if PREFECT_SERVER in p.command)])
 
     with log.open("wb") as sink:
         process = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -182,11 +187,21 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
         returncode=process.returncode,
         started=started,
         ended=ended,
+        prefect_server_cpu_s=server_cpu,
     )
 
 
-def tree_rss(root: int) -> int:
-    """Bytes resident in a process and all its descendants now (Linux /proc)."""
+@dataclass
+class Process:
+    """One process now: bytes resident, CPU spent so far, its command line."""
+
+    rss: int
+    cpu_s: float
+    command: str
+
+
+def process_tree(root: int) -> dict[int, Process]:
+    """A process and all its descendants now, by PID (Linux /proc)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with suppress(OSError, ValueError, IndexError):
@@ -196,11 +211,19 @@ def tree_rss(root: int) -> int:
         children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
         tree.update(children)
         frontier = children
-    pages = 0
+    found = {}
     for pid in tree:
         with suppress(OSError, ValueError, IndexError):
-            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-    return pages * resource.getpagesize()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[pid] = Process(
+                rss=int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * resource.getpagesize(),
+                cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+                command=Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace"),
+            )
+    return found
 
 
 @contextmanager
@@ -267,9 +290,10 @@ WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
     "Cutroom": (cutroom_run, {}),
     "plain asyncio": (lambda brief, out: [*PLAIN, str(brief), str(out)], {}),
     "sequential loop": (lambda brief, out: [*PLAIN, str(brief), str(out), "--sequential"], {}),
+    # Prefect as `cutroom run` configures itself and its embedded server.
     "Prefect floor": (
         lambda brief, out: [sys.executable, "-m", "bench.prefect_floor", str(brief), str(out)],
-        {},
+        PREFECT_DEFAULTS,
     ),
     # What cross-process vendor caps cost: two API round trips on every job's critical path.
     "Cutroom with global limits": (cutroom_run, {"CUTROOM_GLOBAL_LIMITS": "true"}),

@@ -3,7 +3,8 @@
 For the brief's number of stories, a campaign flow makes a plan task, a story subflow per story (16 at once,
 as Cutroom starts them) of three generation-like tasks (keyframe → clip, ‖ voice-over), then a reel task and a
 publish task. Every result is persisted and cached on its inputs, as Cutroom's are. The tasks only wait: what
-this process and its embedded server spend is what Prefect spends on the shape (bench P2).
+this process and its embedded server spend is what Prefect spends on the shape (bench P2). The bench runs it
+with the Prefect settings `cutroom run` gives itself and its server (cutroom.cli.PREFECT_DEFAULTS).
 """
 
 from __future__ import annotations

@@ -137,17 +137,24 @@ def _location(text: str) -> str:
     return text.rstrip("/")
 
 
+#: Prefect settings a CLI run gives itself and the embedded server it starts (which inherits the environment),
+#: unless the environment sets them: offline, and a server that records task states 50 at a time, at least every
+#: second, not one write each — fewer SQLite writes to collide with runs being created, which the server answers
+#: with 503 and the client backs off from by seconds (bench P1, P2: see README, Benchmarks).
+PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "50",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
+
+
 @contextlib.contextmanager
 def _prefect(location: str, verbose: bool) -> Iterator[None]:
     """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the campaigns."""
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    # The embedded server (it inherits this environment) records task states 50 at a time, at least every
-    # second, not one write each: fewer SQLite writes to collide with runs being created, which the server
-    # answers with 503 and the client backs off from by seconds (bench P1, P2: see README, Benchmarks).
-    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "50")
-    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL", "1")
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     if not verbose:
         # Only the console goes quiet; run logs still reach the Prefect API and UI.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
