@@ -20,6 +20,7 @@ from rich.table import Table
 from cutroom.assets import AssetKind, Operation
 from cutroom.brief import Brief, BriefError, load_brief
 from cutroom.channels import Aspect
+from cutroom.embedded_server import serve_ours
 from cutroom.manifest import CampaignStatus, Manifest
 from cutroom.media import MediaError
 from cutroom.plan import CameraMotion
@@ -155,6 +156,7 @@ def _prefect(location: str, verbose: bool) -> Iterator[None]:
     """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the campaigns."""
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    serve_ours()  # without a Prefect server set, the embedded one is ours: no SQLite 503s
     if not verbose:
         # Only the console goes quiet; run logs still reach the Prefect API and UI.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
