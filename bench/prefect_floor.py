@@ -3,8 +3,9 @@
 For the brief's number of stories, a campaign flow makes a plan task, a story subflow per story (16 at once,
 as Cutroom starts them) of three generation-like tasks (keyframe → clip, ‖ voice-over), then a reel task and a
 publish task. Every result is persisted and cached on its inputs, as Cutroom's are. The tasks only wait: what
-this process and its embedded server spend is what Prefect spends on the shape (bench P2). The bench runs it
-with the Prefect settings `cutroom run` gives itself and its server (cutroom.cli.PREFECT_DEFAULTS).
+this process and its embedded server spend is what Prefect spends on the shape (bench P2). It runs Prefect as
+`cutroom run` does: the settings it gives itself and its server (cutroom.cli.PREFECT_DEFAULTS, set by the bench)
+and its embedded server (cutroom.embedded_server).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import INPUTS
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+from cutroom.embedded_server import serve_ours
 
 #: A vendor job's wait is not the point here; a short one keeps the story runs overlapping as Cutroom's do.
 WAIT_S = 0.05
@@ -53,6 +56,7 @@ async def campaign(stories: int, concurrency: int = 16) -> int:
 
 
 if __name__ == "__main__":
+    serve_ours()
     stories = json.loads(Path(sys.argv[1]).read_text())["stories"]
     with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(Path(sys.argv[2]) / "results")}):
         print(asyncio.run(campaign(stories)), "empty steps")
