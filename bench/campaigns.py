@@ -31,6 +31,7 @@ import httpx
 from bench.harness import Timing
 from bench.services import vendor_simulator
 from cutroom.cli import PREFECT_DEFAULTS
+from cutroom.embedded_server import APP as EMBEDDED_APP
 from providers.registry import DEFAULT_LIMITS
 from simulator.core import SimConfig
 
@@ -147,8 +148,6 @@ class Finished:
 
 #: How often a child's process tree is weighed.
 SAMPLE_EVERY_S = 0.25
-#: How Prefect's embedded server shows in its command line.
-PREFECT_SERVER = "prefect.server.api.server:create_app"
 
 
 def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
@@ -168,7 +167,8 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
         while not done.wait(SAMPLE_EVERY_S):
             tree = process_tree(process.pid)
             peak = max(peak, sum(p.rss for p in tree.values()))
-            server_cpu = max([server_cpu, *(p.cpu_s for p in tree.values() if PREFECT_SERVER in p.command)])
+            # The embedded Prefect server `cutroom run` starts shows its app factory in its command line.
+            server_cpu = max([server_cpu, *(p.cpu_s for p in tree.values() if EMBEDDED_APP in p.command)])
 
     with log.open("wb") as sink:
         process = subprocess.Popen(args, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
