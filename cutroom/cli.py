@@ -140,8 +140,8 @@ def _location(text: str) -> str:
 
 #: Prefect settings a CLI run gives itself and the embedded server it starts (which inherits the environment),
 #: unless the environment sets them: offline, and a server that records task states 50 at a time, at least every
-#: second, not one write each — fewer SQLite writes to collide with runs being created, which the server answers
-#: with 503 and the client backs off from by seconds (bench P1, P2: see README, Benchmarks).
+#: second, not one SQLite write each — fewer writes for runs being created to wait behind, and less CPU (bench
+#: P1, P2: see README, Benchmarks).
 PREFECT_DEFAULTS = {
     "DO_NOT_TRACK": "1",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
