@@ -117,7 +117,7 @@ def _prefect_template() -> Path:
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     subprocess.run(
         [sys.executable, "-c", "from prefect import flow; flow(name='bench-warm-up')(lambda: None)()"],
-        env=environment(home, DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false"),
+        env=environment(home),
         check=True,
         capture_output=True,
     )
@@ -125,10 +125,10 @@ def _prefect_template() -> Path:
 
 
 def environment(prefect_home: Path, **extra: str) -> dict[str, str]:
-    """A child's environment: the simulator (inherited), its own Prefect database, no vendor keys."""
+    """A child's environment: the simulator (inherited), its own Prefect database, no vendor keys, and Prefect
+    configured as `cutroom run` configures itself and its embedded server (the Prefect floor is not a CLI run)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LUMAAI_", "RUNWAYML_"))}
-    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")
-    env.update(PYTHONPATH=str(ROOT), **extra)
+    env.update(PREFECT_DEFAULTS, PREFECT_HOME=str(prefect_home), PYTHONPATH=str(ROOT), **extra)
     return env
 
 
@@ -202,10 +202,12 @@ class Process:
 
 def process_tree(root: int) -> dict[int, Process]:
     """A process and all its descendants now, by PID (Linux /proc)."""
+    stats: dict[int, list[str]] = {}  # /proc/PID/stat after the command name: state, parent, …
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with suppress(OSError, ValueError, IndexError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            pid, fields = int(stat.parent.name), stat.read_text().rsplit(")", 1)[1].split()
+            stats[pid], parents[pid] = fields, int(fields[1])
     tree, frontier = {root}, [root]
     while frontier:
         children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
@@ -213,8 +215,8 @@ def process_tree(root: int) -> dict[int, Process]:
         frontier = children
     found = {}
     for pid in tree:
-        with suppress(OSError, ValueError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with suppress(OSError, ValueError, IndexError, KeyError):
+            fields = stats[pid]
             found[pid] = Process(
                 rss=int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * resource.getpagesize(),
                 cpu_s=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
@@ -290,10 +292,9 @@ WAYS: dict[str, tuple[Callable[[Path, Path], list[str]], dict[str, str]]] = {
     "Cutroom": (cutroom_run, {}),
     "plain asyncio": (lambda brief, out: [*PLAIN, str(brief), str(out)], {}),
     "sequential loop": (lambda brief, out: [*PLAIN, str(brief), str(out), "--sequential"], {}),
-    # Prefect as `cutroom run` configures itself and its embedded server.
     "Prefect floor": (
         lambda brief, out: [sys.executable, "-m", "bench.prefect_floor", str(brief), str(out)],
-        PREFECT_DEFAULTS,
+        {},
     ),
     # What cross-process vendor caps cost: two API round trips on every job's critical path.
     "Cutroom with global limits": (cutroom_run, {"CUTROOM_GLOBAL_LIMITS": "true"}),

@@ -4,7 +4,7 @@ For the brief's number of stories, a campaign flow makes a plan task, a story su
 as Cutroom starts them) of three generation-like tasks (keyframe → clip, ‖ voice-over), then a reel task and a
 publish task. Every result is persisted and cached on its inputs, as Cutroom's are. The tasks only wait: what
 this process and its embedded server spend is what Prefect spends on the shape (bench P2). It runs Prefect as
-`cutroom run` does: the settings it gives itself and its server (cutroom.cli.PREFECT_DEFAULTS, set by the bench)
+`cutroom run` does: the settings it gives itself and its server (cutroom.cli.PREFECT_DEFAULTS, set by bench.campaigns.environment)
 and its embedded server (cutroom.embedded_server).
 """
 
