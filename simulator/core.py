@@ -24,6 +24,9 @@ T = TypeVar("T")
 
 
 class Fault(StrEnum):
+    """What can go wrong. `moderation` refuses the input (prompt or image); `moderation_output` blocks what the
+    model made; `expired` makes a finished job's output link answer as gone."""
+
     rate_limited = "429"
     server_error = "5xx"
     timeout = "timeout"
@@ -32,6 +35,7 @@ class Fault(StrEnum):
     failed = "failed"
     throttled = "throttled"
     moderation = "moderation"
+    moderation_output = "moderation_output"
     expired = "expired"
 
     @property
@@ -85,23 +89,36 @@ class JobTiming(BaseModel):
     )
 
 
-#: Headers worth keeping in the log; credentials are reduced to their scheme.
+#: Headers worth keeping in the log.
 LOGGED_HEADERS = (
-    "authorization",
     "x-runway-version",
     "content-type",
     "user-agent",
     "x-stainless-retry-count",
+    "accept",
+    "prefer",
+    "x-goog-api-client",
 )
+#: Headers that carry a vendor key: logged as present (authorization: its scheme), never their value.
+KEY_HEADERS = ("authorization", "x-key", "xi-api-key", "x-api-key", "api-key", "x-goog-api-key",
+               "x-freepik-api-key")  # fmt: skip
+#: Query parameters that carry a key (Google's `?key=`): their value is left out of the logged path.
+KEY_PARAMS = ("key", "api_key", "apikey")
 
 
 def _logged_headers(request: Request) -> dict[str, str]:
-    kept = {}
-    for name in LOGGED_HEADERS:
+    kept = {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers}
+    for name in KEY_HEADERS:
         if name in request.headers:
             value = request.headers[name]
-            kept[name] = value.split(" ", 1)[0] + " …" if name == "authorization" else value
+            kept[name] = value.split(" ", 1)[0] + " …" if name == "authorization" and " " in value else "…"
     return kept
+
+
+def _logged_query(request: Request) -> str:
+    return "&".join(
+        f"{k}=…" if k.lower() in KEY_PARAMS else f"{k}={v}" for k, v in request.query_params.multi_items()
+    )
 
 
 class Simulator:
@@ -114,6 +131,17 @@ class Simulator:
         self.random = random.Random(self.config.seed)
         self._stock: dict[tuple[Any, ...], Any] = {}
         self._stock_lock = threading.Lock()
+        self._resets: list[Callable[[], None]] = []
+
+    def on_reset(self, forget: Callable[[], None]) -> None:
+        """Call `forget` on POST /_sim/reset: a vendor drops its jobs and account state with the request log."""
+        self._resets.append(forget)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.jobs.clear()
+        for forget in self._resets:
+            forget()
 
     def configure(self, **changes: Any) -> SimConfig:
         self.config = self.config.model_copy(
@@ -174,7 +202,7 @@ class FaultsAndLog:
         request = Request(scope)
         record = RequestRecord(
             method=request.method,
-            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            path=request.url.path + (f"?{_logged_query(request)}" if request.url.query else ""),
             vendor=vendor.VENDOR,
             status=0,
             time=time.time(),
@@ -260,8 +288,7 @@ def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> Fa
 
     @app.post("/_sim/reset")
     async def reset() -> dict[str, str]:
-        sim.requests.clear()
-        sim.jobs.clear()
+        sim.reset()
         return {"status": "reset"}
 
     for vendor in vendors:

@@ -28,7 +28,6 @@ from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.media import MediaError, run_ffmpeg
-from providers.base import ProviderError
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
 from simulator.core import Fault, Simulator
@@ -528,10 +527,7 @@ def render(job: Job) -> bytes:
             duration_s=DURATIONS[_setting(job, "duration", "5s")],
             inputs=(InputRef(role="keyframe", uri=keyframe.as_uri(), sha256=""),),
         )
-        try:
-            return LocalAnimatic().render(spec).data
-        except ProviderError as exc:
-            raise RuntimeError(f"simulator could not render {job.id}: {exc}") from exc
+        return LocalAnimatic().render(spec).data
 
 
 def _post_process(video: bytes, operation: str) -> bytes:

@@ -505,7 +505,9 @@ def router(sim: Simulator) -> APIRouter:
                 return error_response(400, NO_CREDITS)
             state.limits.credit_balance -= int(credits)
             state.daily[model] = state.daily.get(model, 0) + 1
-            fault = sim.draw(Fault.failed, Fault.moderation, Fault.throttled, Fault.expired)
+            fault = sim.draw(
+                Fault.failed, Fault.moderation, Fault.moderation_output, Fault.throttled, Fault.expired
+            )
             latency = sim.latency(spec.latency_s)
             # Concurrency: a task waits (THROTTLED) for the earliest of the model's busy slots to free up.
             slots = state.slots.setdefault(model, [])
@@ -667,6 +669,7 @@ def _failure_code(sim: Simulator, fault: Fault | None, spec: Model) -> str | Non
     if fault is Fault.failed:
         return "INTERNAL"
     if fault is Fault.moderation:
-        output = "SAFETY.OUTPUT.IMAGE" if spec.image else "SAFETY.OUTPUT.VIDEO"
-        return sim.random.choice(["SAFETY.INPUT.TEXT", "SAFETY.INPUT.IMAGE", output])
+        return sim.random.choice(["SAFETY.INPUT.TEXT", "SAFETY.INPUT.IMAGE"])
+    if fault is Fault.moderation_output:
+        return "SAFETY.OUTPUT.IMAGE" if spec.image else "SAFETY.OUTPUT.VIDEO"
     return None

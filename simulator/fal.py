@@ -1,0 +1,655 @@
+"""fal.ai's queue API for FLUX image models, as `fal-client` 1.0.3 calls it (../shared/providers/fal.md).
+
+Hosts, under PREFIX: the queue (`queue.fal.run`) is `{PREFIX}/{model_id}` for submits and
+`{PREFIX}/{owner}/{alias}/requests/{id}[/status|/cancel]` for the rest (the model's sub-path is dropped, as
+fal's status/response/cancel URLs drop it); the sync host (`fal.run`) is `{PREFIX}/run/{model_id}`; output files
+(`v3.fal.media`) are `{PREFIX}/_media/{name}`, public, through outputs.Hosted.
+
+What it covers: `Authorization: Key <key_id>:<key_secret>` (401 `{"detail": …}` otherwise); submit answers the
+request handle at once and the runner validates later, as fal does (a webhook example in fal's docs delivers a
+missing-prompt 422 as the run's payload): a bad input is accepted, ends COMPLETED, and its result GET answers 422
+`{"detail": [{loc, msg, type, url, ctx?, input}]}`; the sync host answers the same 422 directly. States
+IN_QUEUE (with a 0-indexed queue_position) → IN_PROGRESS (logs with `?logs=1|true`) → COMPLETED; there is no
+FAILED state: a failed run is COMPLETED with `error`/`error_type` set and its result GET answers the error.
+Concurrency: each key id is an account with `concurrency` IN_PROGRESS slots (2, as new fal accounts;
+`POST {PREFIX}/_sim/limits`); extra requests wait IN_QUEUE and are never refused for it. `X-Fal-Request-Timeout`
+ends a request that waited longer with 504 `request_timeout`. Cancel: queued → 200 `{"status": "OK"}` (removed),
+running → 202 `CANCELLATION_REQUESTED` (the run stops), done → 400 `ALREADY_COMPLETED`, unknown → 404
+`NOT_FOUND`; a cancelled request ends COMPLETED and its result answers 499 `client_cancelled`. Balance:
+`POST {PREFIX}/_sim/billing {"balance_usd": 0}` locks every account: 403 "User is locked. Reason: Exhausted
+balance". Faults: failed → result 500 `runner_server_error`; moderation → 422 `content_policy_violation`;
+moderation_output → a black image with `has_nsfw_concepts[i]: true` (fal's safety checker; only while
+enable_safety_checker is on); expired → the file URL answers 404.
+
+Sources: fal_client/client.py (URL building, _parse_status, _raise_for_status, retries), fal docs pages on the
+queue, cancel, model errors, request errors, concurrency (via fal.md) and the models' llms.txt pages.
+Unverified (u): the image_size enum's pixel sizes (a third-party client's map; they match fal's names); ultra's
+sizes (2048-px-square area at the ratio, rounded to 64: 16:9 → 2752x1536 is corroborated by a reseller's docs,
+the rest follow the rule); kontext's sizes (FLUX Kontext's preferred resolutions, as diffusers lists them); the
+text of 401/404/400 bodies other than "No user found for Key ID and Secret"; `error`/`error_type` on a COMPLETED
+status of a run that failed; the cancel status codes (fal documents the four status strings); the 404 body of an
+expired file; per-megapixel billing on exact megapixels. Not simulated: webhooks (`fal_webhook`), the SSE
+status stream, file uploads (rest.fal.ai / v3.fal.media upload), concurrency of sync-host calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import io
+import math
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+from simulator import media
+from simulator.core import Fault, Simulator
+from simulator.outputs import MEDIA_PATH, Hosted
+
+VENDOR = "fal"
+PREFIX = "/fal"
+#: One usable key, in fal's `<key_id>:<key_secret>` shape (any key of that shape is accepted).
+SIMULATOR_KEY = "3f6c1a52-8d4e-4b7a-9c21-5e0f7d8a9b13:7c9e2f41a8b35d60e1f24c7b9a0d3e58"
+KEY_SHAPE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}:[0-9a-f]{32}$")
+EXHAUSTED = "User is locked. Reason: Exhausted balance"
+DOCS = "https://docs.fal.ai/errors#"
+FLAGGED = "The content was flagged by a content checker."
+#: Namespaced apps keep three path segments in their request URLs (fal_client.client.APP_NAMESPACES).
+APP_NAMESPACES = ("workflows", "comfy")
+
+#: image_size names → pixels (u).
+IMAGE_SIZES = {
+    "square_hd": (1024, 1024), "square": (512, 512), "portrait_4_3": (768, 1024), "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768), "landscape_16_9": (1024, 576),
+}  # fmt: skip
+ASPECT_RATIOS = ("21:9", "16:9", "4:3", "3:2", "1:1", "2:3", "3:4", "9:16", "9:21")
+#: FLUX Kontext's preferred output resolutions (u): the one nearest the asked (or input image's) aspect.
+KONTEXT_SIZES = (
+    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184), (944, 1104),
+    (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752), (1456, 720), (1504, 688),
+    (1568, 672),
+)  # fmt: skip
+MAX_SIDE = 14142  # fal's ImageSize schema: width/height <= 14142
+FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
+#: Share of a run's latency spent in fal's own dispatch (IN_QUEUE at position 0) before a runner picks it up.
+DISPATCH_SHARE = 0.1
+#: A run that is refused (bad input, flagged prompt) stops after this share of its latency.
+REFUSED_SHARE = 0.1
+
+
+@dataclass(frozen=True)
+class Model:
+    """One endpoint's input schema and price, from its fal model page."""
+
+    latency_s: float
+    usd_per_mp: float = 0.0
+    usd_per_image: float = 0.0
+    sizing: str = "image_size"  # image_size | aspect_ratio (ultra) | kontext
+    steps: tuple[int, int, int] | None = None  # num_inference_steps (min, max, default)
+    guidance: tuple[float, float] | None = None  # guidance_scale range
+    pro: bool = False  # safety_tolerance "1".."6" and enhance_prompt
+    image_url: bool | None = None  # required (True), optional image prompt (False), absent (None)
+
+
+MODELS = {
+    "fal-ai/flux/schnell": Model(2.0, usd_per_mp=0.003, steps=(1, 12, 4)),
+    "fal-ai/flux/dev": Model(5.0, usd_per_mp=0.025, steps=(1, 50, 28), guidance=(1, 20)),
+    "fal-ai/flux-pro/v1.1": Model(5.0, usd_per_mp=0.04, pro=True),
+    "fal-ai/flux-pro/v1.1-ultra": Model(10.0, usd_per_image=0.06, sizing="aspect_ratio", pro=True, image_url=False),
+    "fal-ai/flux-pro/kontext": Model(6.0, usd_per_image=0.04, sizing="kontext", guidance=(1, 20), pro=True,
+                                     image_url=True),
+}  # fmt: skip
+
+
+def error_response(status: int, message: str, retry_after: float | None = None) -> Response:
+    """fal's request-error body, `{"detail": str, "error_type": …}`, with X-Fal-Error-Type and Retry-After."""
+    error_type = {503: "runner_scheduling_failure", 504: "request_timeout"}.get(status)
+    return _request_error(status, message, error_type, retry_after=retry_after)
+
+
+def _request_error(
+    status: int, detail: str, error_type: str | None, *, retry_after: float | None = None, **headers: str
+) -> Response:
+    body: dict[str, Any] = {"detail": detail}
+    if error_type:
+        body["error_type"] = error_type
+        headers["X-Fal-Error-Type"] = error_type
+    headers["X-Fal-Retryable"] = "true" if status in (429, 503, 504) else "false"
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _model_error(details: list[dict[str, Any]]) -> Response:
+    return JSONResponse({"detail": details}, status_code=422, headers={"X-Fal-Retryable": "false"})
+
+
+def _issue(field_: str, kind: str, msg: str, value: Any = None, **ctx: Any) -> dict[str, Any]:
+    issue = {"loc": ["body", field_], "msg": msg, "type": kind, "url": DOCS + kind, "input": value}
+    if ctx:
+        issue["ctx"] = ctx
+    return issue
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(
+    body: dict[str, Any], name: str, low: float, high: float, *, integer: bool
+) -> list[dict[str, Any]]:
+    if name not in body:
+        return []
+    value = body[name]
+    if not (_is_int(value) if integer else _is_int(value) or isinstance(value, float)):
+        kind = "int_type" if integer else "float_type"
+        return [_issue(name, kind, f"Input should be a valid {'integer' if integer else 'number'}", value)]
+    if value < low:
+        return [_issue(name, "greater_than_equal", f"Input should be greater than or equal to {low:g}", value,
+                       ge=low)]  # fmt: skip
+    if value > high:
+        return [
+            _issue(name, "less_than_equal", f"Input should be less than or equal to {high:g}", value, le=high)
+        ]
+    return []
+
+
+def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    if name not in body or body[name] in allowed:
+        return []
+    expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
+    return [_issue(name, "literal_error", f"Input should be {expected}", body[name], expected=expected)]
+
+
+def validate(spec: Model, body: dict[str, Any]) -> tuple[list[dict[str, Any]], tuple[int, int] | None]:
+    """The runner's input errors for a body, and the pixel size of its image_url when it is a data URI."""
+    issues: list[dict[str, Any]] = []
+    prompt = body.get("prompt")
+    if "prompt" not in body:
+        issues.append(_issue("prompt", "missing", "Field required", body))
+    elif not isinstance(prompt, str):
+        issues.append(_issue("prompt", "string_type", "Input should be a valid string", prompt))
+    for name in ("enable_safety_checker", "sync_mode", "enhance_prompt", "raw"):
+        if name in body and not isinstance(body[name], bool):
+            issues.append(_issue(name, "bool_type", "Input should be a valid boolean", body[name]))
+    if "seed" in body and not _is_int(body["seed"]):
+        issues.append(_issue("seed", "int_type", "Input should be a valid integer", body["seed"]))
+    issues += _number(body, "num_images", 1, 4, integer=True)
+    issues += _choice(body, "output_format", tuple(FORMATS))
+    if spec.sizing == "image_size":
+        issues += _image_size_issues(body)
+    else:
+        issues += _choice(body, "aspect_ratio", ASPECT_RATIOS)
+    if spec.steps:
+        issues += _number(body, "num_inference_steps", spec.steps[0], spec.steps[1], integer=True)
+        issues += _choice(body, "acceleration", ("none", "regular", "high"))
+    if spec.guidance:
+        issues += _number(body, "guidance_scale", *spec.guidance, integer=False)
+    if spec.pro:
+        issues += _choice(body, "safety_tolerance", tuple("123456"))
+    if spec.sizing == "aspect_ratio":
+        issues += _number(body, "image_prompt_strength", 0, 1, integer=False)
+    source_size = None
+    if spec.image_url and "image_url" not in body:
+        issues.append(_issue("image_url", "missing", "Field required", body))
+    elif spec.image_url is not None and "image_url" in body:
+        problem, source_size = _image_input(body["image_url"])
+        if problem:
+            issues.append(problem)
+    return issues, source_size
+
+
+def _image_size_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
+    size = body.get("image_size")
+    if size is None or (isinstance(size, str) and size in IMAGE_SIZES):
+        return []
+    if isinstance(size, dict):
+        found = []
+        for side in ("width", "height"):
+            value = size.get(side, 512)
+            if not _is_int(value) or not 0 < value <= MAX_SIDE:
+                msg = f"Input should be an integer from 1 to {MAX_SIDE}"
+                issue = _issue("image_size", "less_than_equal", msg, value, le=MAX_SIDE)
+                found.append({**issue, "loc": ["body", "image_size", side]})
+        return found
+    names = ", ".join(f"'{n}'" for n in IMAGE_SIZES)
+    return [
+        _issue("image_size", "literal_error", f"Input should be {names} or an object {{width, height}}", size)
+    ]
+
+
+def _image_input(value: Any) -> tuple[dict[str, Any] | None, tuple[int, int] | None]:
+    """A data URI must hold a whole image; an http(s) URL is accepted by syntax (the simulator is offline)."""
+    if not isinstance(value, str):
+        return _issue("image_url", "string_type", "Input should be a valid string", value), None
+    if value.startswith(("http://", "https://")):
+        return None, None
+    if not value.startswith("data:"):
+        msg = "Failed to download the file. Please check if the URL is accessible."
+        return _issue("image_url", "file_download_error", msg, value), None
+    decoded = media.data_uri(value)
+    size = media.image_size(decoded[1]) if decoded else None
+    if size is None:
+        msg = "Failed to load the image. Please ensure the image file is not corrupted and is in a supported format."
+        return _issue("image_url", "image_load_error", msg, value[:64]), None
+    return None, size
+
+
+def output_size(spec: Model, body: dict[str, Any], source: tuple[int, int] | None) -> tuple[int, int]:
+    """The pixel size fal makes for a valid body."""
+    if spec.sizing == "image_size":
+        size = body.get("image_size", "landscape_4_3")
+        return (
+            IMAGE_SIZES[size] if isinstance(size, str) else (size.get("width", 512), size.get("height", 512))
+        )
+    ratio = body.get("aspect_ratio")
+    if ratio:
+        a, b = (int(x) for x in ratio.split(":"))
+    elif spec.sizing == "kontext":
+        a, b = source or (1, 1)  # (u) kontext keeps the input image's aspect; a URL's is unknown offline
+    else:
+        a, b = 16, 9  # ultra's default aspect_ratio
+    if spec.sizing == "aspect_ratio":  # ultra: a 2048-px square's area at the ratio, sides rounded to 64 (u)
+        scale = math.sqrt(a / b)
+        return 64 * round(2048 * scale / 64), 64 * round(2048 / scale / 64)
+    return min(KONTEXT_SIZES, key=lambda wh: abs(math.log(wh[0] / wh[1]) - math.log(a / b)))
+
+
+def app_path(model_id: str) -> str:
+    """The owner/alias part of a model id that request URLs use (fal_client AppId)."""
+    parts = model_id.split("/")
+    return "/".join(parts[:3] if parts[0] in APP_NAMESPACES else parts[:2])
+
+
+@dataclass
+class Run:
+    """One request on an account's queue. Times are time.monotonic()."""
+
+    id: str
+    model_id: str
+    body: dict[str, Any]
+    created: float
+    run_s: float
+    fault: Fault | None
+    issues: list[dict[str, Any]]
+    size: tuple[int, int]
+    seed: int
+    start_timeout: float | None = None
+    start: float | None = None
+    end: float | None = None
+    cancelled: bool = False
+    timed_out: bool = False
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> float:
+        return self.created + DISPATCH_SHARE * self.run_s
+
+    @property
+    def closed(self) -> bool:
+        """Ended without ever running (cancelled or timed out in the queue)."""
+        return self.start is None and self.end is not None
+
+    def status(self, now: float) -> str:
+        if self.start is None:
+            return "COMPLETED" if self.closed and self.end <= now else "IN_QUEUE"
+        return "IN_PROGRESS" if now < self.end else "COMPLETED"
+
+    @property
+    def fmt(self) -> str:
+        return self.body.get("output_format", "jpeg")
+
+
+@dataclass
+class Account:
+    runs: list[Run] = field(default_factory=list)
+    balance_usd: float = 100.0
+
+
+@dataclass
+class Limits:
+    concurrency: int = 2
+    balance_usd: float = 100.0
+
+
+def _schedule(runs: list[Run], limit: int, now: float, commit: bool) -> dict[str, tuple[float, float]]:
+    """Start waiting runs in submission order as the account's IN_PROGRESS slots free up, up to `now`.
+
+    With commit the starts are kept (a run that started keeps its start even if the limit changes later);
+    without, this only predicts (start, end) for every run that has not started.
+    """
+    busy = [r.end for r in runs if r.start is not None]
+    heapq.heapify(busy)
+    floor = max((r.start for r in runs if r.start is not None), default=0.0)
+    planned: dict[str, tuple[float, float]] = {}
+    for run in runs:
+        if run.start is not None or run.end is not None:
+            continue
+        at = max(run.ready, floor)
+        while True:  # wait for a free slot: drop the runs that have ended by `at`, else wait for the next end
+            while busy and busy[0] <= at:
+                heapq.heappop(busy)
+            if len(busy) < max(1, limit):
+                break
+            at = busy[0]
+        deadline = run.created + run.start_timeout if run.start_timeout else math.inf
+        if at > deadline:  # waited past X-Fal-Request-Timeout: it ends without taking a slot
+            if commit and deadline <= now:
+                run.end, run.timed_out = deadline, True
+            planned[run.id] = (deadline, deadline)
+            continue
+        if at > now:
+            break
+        planned[run.id] = (at, at + run.run_s)
+        heapq.heappush(busy, at + run.run_s)
+        floor = at
+        if commit:
+            run.start, run.end = at, at + run.run_s
+    return planned
+
+
+def _black(width: int, height: int, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height)).save(buffer, format=media.IMAGE_FORMATS[fmt])
+    return buffer.getvalue()
+
+
+def _bearer_key(request: Request) -> str | Response:
+    """The key id of a valid `Authorization: Key id:secret`, or fal's 401."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if not scheme:
+        return _request_error(401, "Missing authorization header", None)
+    if scheme.lower() != "key" or ":" not in key:
+        return _request_error(401, "Invalid Key Authorization header format. Expected '<key_id>:<key_secret>'.",
+                              None)  # fmt: skip
+    if not KEY_SHAPE.match(key.strip()):
+        return _request_error(401, "No user found for Key ID and Secret", None)
+    return key.split(":", 1)[0]
+
+
+def router(sim: Simulator) -> APIRouter:
+    limits = Limits()
+    accounts: dict[str, Account] = {}
+    by_id: dict[str, tuple[str, Run]] = {}  # request id → (key id of its account, run)
+    lock = threading.Lock()
+    hosted = Hosted(sim, PREFIX, gone=lambda: JSONResponse({"detail": "Not Found"}, status_code=404))
+    api = APIRouter()
+    hosted.route(api)
+
+    def account(key_id: str) -> Account:
+        return accounts.setdefault(key_id, Account(balance_usd=limits.balance_usd))
+
+    def urls(base: str, run: Run) -> dict[str, str]:
+        root = f"{base}{PREFIX}/{app_path(run.model_id)}/requests/{run.id}"
+        return {"request_id": run.id, "response_url": root, "status_url": root + "/status",
+                "cancel_url": root + "/cancel"}  # fmt: skip
+
+    def new_run(model_id: str, body: dict[str, Any], request: Request) -> Run:
+        spec = MODELS[model_id]
+        issues, source = validate(spec, body)
+        fault = None
+        if not issues:  # only a valid input gets as far as generating (or being moderated)
+            fault = sim.draw(Fault.failed, Fault.moderation, Fault.moderation_output, Fault.expired)
+        latency = sim.latency(spec.latency_s)
+        refused = issues or fault is Fault.moderation
+        timeout = request.headers.get("x-fal-request-timeout")
+        seed = body.get("seed") if _is_int(body.get("seed")) else sim.random.randrange(2**31)
+        return Run(
+            id=str(uuid.uuid4()), model_id=model_id, body=body, created=time.monotonic(),
+            run_s=latency * REFUSED_SHARE if refused else latency, fault=fault, issues=issues,
+            size=(0, 0) if issues else output_size(spec, body, source), seed=seed,
+            start_timeout=float(timeout) if timeout else None,
+        )  # fmt: skip
+
+    def price(run: Run) -> float:
+        spec, count = MODELS[run.model_id], run.body.get("num_images", 1)
+        if run.issues or run.fault is Fault.failed:  # 5xx failures are not billed
+            return 0.0
+        return count * (spec.usd_per_image or spec.usd_per_mp * run.size[0] * run.size[1] / 1e6)
+
+    async def body_of(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _model_error([{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}])
+        if not isinstance(body, dict):
+            return _model_error([{"loc": ["body"], "msg": "Input should be a valid dictionary", "type":
+                                  "dict_type", "input": body}])  # fmt: skip
+        return body
+
+    def outcome(run: Run, base: str, headers: dict[str, str]) -> Response:
+        """The result GET (or sync answer) of a finished run: its output, or the error it ended with."""
+        if run.cancelled:
+            return _request_error(499, "Request cancelled", "client_cancelled", **headers)
+        if run.timed_out:
+            return _request_error(504, "Request timed out", "request_timeout",
+                                  **{"X-Fal-Request-Timeout-Type": "user"}, **headers)  # fmt: skip
+        if run.issues:
+            return _model_error(run.issues)
+        if run.fault is Fault.moderation:
+            flagged = _issue("prompt", "content_policy_violation", FLAGGED, run.body.get("prompt"))
+            return _model_error([flagged])
+        if run.fault is Fault.failed:
+            return _request_error(500, "Internal Server Error", "runner_server_error", **headers)
+        return JSONResponse(result(run, base), headers=headers)
+
+    def result(run: Run, base: str) -> dict[str, Any]:
+        width, height = run.size
+        flagged = run.fault is Fault.moderation_output and run.body.get("enable_safety_checker", True)
+        prompt = run.body.get("prompt", "")
+        with lock:  # the files are made once, whichever GET comes first
+            for i in range(len(run.files), run.body.get("num_images", 1)):
+                name = f"{uuid.uuid4().hex}_{i}.{'jpg' if run.fmt == 'jpeg' else 'png'}"
+
+                def make(i: int = i) -> bytes:
+                    if flagged:  # fal's safety checker blacks out what it flags
+                        return _black(width, height, run.fmt)
+                    return media.still(f"{prompt} #{i}" if i else prompt, width, height, run.fmt)
+
+                hosted.put(name, make, FORMATS[run.fmt], shape=(VENDOR, width, height, run.fmt, flagged, i),
+                           ready_at=min(run.end, time.monotonic()), fault=run.fault)  # fmt: skip
+                run.files.append(name)
+        images = []
+        for name in run.files:
+            url = f"{base}{PREFIX}{MEDIA_PATH}/{name}"
+            if run.body.get("sync_mode"):  # the media inline as a data URI, as fal's sync_mode does
+                data = hosted.bytes_of(name) or b""
+                url = f"data:{FORMATS[run.fmt]};base64,{base64.b64encode(data).decode('ascii')}"
+            images.append({"url": url, "width": width, "height": height, "content_type": FORMATS[run.fmt]})
+        return {
+            "images": images,
+            "timings": {"inference": round(run.run_s * (1 - DISPATCH_SHARE), 3)},
+            "seed": run.seed,
+            "has_nsfw_concepts": [bool(flagged)] * len(images),
+            "prompt": prompt,
+        }
+
+    def status_body(run: Run, now: float, base: str, logs: bool) -> dict[str, Any]:
+        state = run.status(now)
+        body: dict[str, Any] = {"status": state, **urls(base, run), "logs": None, "metrics": {}}
+        if state == "IN_QUEUE":
+            waiting = [r for r in account(by_id[run.id][0]).runs if r.start is None and r.end is None]
+            body["queue_position"] = waiting.index(run)
+            return body
+        if logs and run.start is not None:
+            body["logs"] = run_logs(run, min(now, run.end))
+        if state == "COMPLETED":
+            body["metrics"] = (
+                {"inference_time": round(run.end - run.start, 3)} if run.start is not None else {}
+            )
+            body["error"], body["error_type"] = completed_error(run)
+        return body
+
+    def run_logs(run: Run, until: float) -> list[dict[str, Any]]:
+        steps = run.body.get("num_inference_steps") or (MODELS[run.model_id].steps or (0, 0, 20))[2]
+        done = int(steps * max(0.0, min(1.0, (until - run.start) / max(run.run_s, 1e-9))))
+        stamp = datetime.now(UTC).isoformat()
+        return [{"message": f"{k}/{steps} steps", "level": "INFO", "source": "user", "timestamp": stamp}
+                for k in range(0, done + 1, max(1, steps // 4))]  # fmt: skip
+
+    def completed_error(run: Run) -> tuple[str | None, str | None]:
+        """(u) What a COMPLETED status says of a run that ended in an error; None for a good one."""
+        if run.cancelled:
+            return "Request cancelled", "client_cancelled"
+        if run.timed_out:
+            return "Request timed out", "request_timeout"
+        if run.issues:
+            return run.issues[0]["msg"], None
+        if run.fault is Fault.moderation:
+            return FLAGGED, None
+        if run.fault is Fault.failed:
+            return "Internal Server Error", "runner_server_error"
+        return None, None
+
+    def find(key_id: str, app: str, request_id: str) -> Run | None:
+        """The caller's run, polled at its owner/alias path (a full model path is not a request URL)."""
+        owner, run = by_id.get(request_id, ("", None))
+        return run if run is not None and owner == key_id and app_path(run.model_id) == app else None
+
+    @api.get("/_sim/limits")
+    async def get_limits() -> dict[str, Any]:
+        return {"concurrency": limits.concurrency}
+
+    @api.post("/_sim/limits")
+    async def set_limits(changes: dict[str, Any]) -> dict[str, Any]:
+        if "concurrency" in changes:
+            limits.concurrency = max(1, int(changes["concurrency"]))
+        return {"concurrency": limits.concurrency}
+
+    @api.get("/_sim/billing")
+    async def get_billing() -> dict[str, Any]:
+        return {
+            "balance_usd": limits.balance_usd,
+            "accounts": {k: a.balance_usd for k, a in accounts.items()},
+        }
+
+    @api.post("/_sim/billing")
+    async def set_billing(changes: dict[str, Any]) -> dict[str, Any]:
+        """Set every account's balance (and new accounts'): 0 or less locks them, as fal does."""
+        with lock:
+            limits.balance_usd = float(changes.get("balance_usd", limits.balance_usd))
+            for acct in accounts.values():
+                acct.balance_usd = limits.balance_usd
+        return await get_billing()
+
+    @api.post("/run/{model_id:path}")
+    async def run_sync(model_id: str, request: Request) -> Response:
+        """fal.run: the same input, answered with the result (or the error) when the run ends."""
+        key_id = _bearer_key(request)
+        if isinstance(key_id, Response):
+            return key_id
+        if model_id not in MODELS:
+            return _request_error(404, f"Application '{model_id}' not found", None)
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        with lock:
+            acct = account(key_id)
+            if acct.balance_usd <= 0:
+                return _request_error(403, EXHAUSTED, None)
+            run = new_run(model_id, body, request)
+            run.start, run.end = run.created, run.created + run.run_s
+            acct.balance_usd -= price(run)
+            created = time.time()
+            sim.record_job(VENDOR, run.id, created, created + run.run_s, started=created)
+        await asyncio.sleep(run.run_s)
+        base = str(request.base_url).rstrip("/")
+        return await run_in_threadpool(outcome, run, base, {"x-fal-request-id": run.id})
+
+    @api.get("/{app:path}/requests/{request_id}/status")
+    async def status(app: str, request_id: str, request: Request, logs: str = "0") -> Response:
+        key_id = _bearer_key(request)
+        if isinstance(key_id, Response):
+            return key_id
+        now = time.monotonic()
+        with lock:
+            run = find(key_id, app, request_id)
+            if run is None:
+                return _request_error(404, "Request not found", None)
+            _schedule(account(key_id).runs, limits.concurrency, now, commit=True)
+            body = status_body(
+                run, now, str(request.base_url).rstrip("/"), logs.lower() in ("1", "true", "yes")
+            )
+        return JSONResponse(body, headers={"x-fal-request-id": run.id})
+
+    @api.get("/{app:path}/requests/{request_id}")
+    def response(app: str, request_id: str, request: Request) -> Response:
+        # A sync route: sync_mode renders the images inline, off the event loop.
+        key_id = _bearer_key(request)
+        if isinstance(key_id, Response):
+            return key_id
+        now = time.monotonic()
+        with lock:
+            run = find(key_id, app, request_id)
+            if run is None:
+                return _request_error(404, "Request not found", None)
+            _schedule(account(key_id).runs, limits.concurrency, now, commit=True)
+            if run.status(now) != "COMPLETED":
+                return _request_error(
+                    400, "Request is still in progress", None, **{"x-fal-request-id": run.id}
+                )
+        return outcome(run, str(request.base_url).rstrip("/"), {"x-fal-request-id": run.id})
+
+    @api.put("/{app:path}/requests/{request_id}/cancel")
+    async def cancel(app: str, request_id: str, request: Request) -> Response:
+        key_id = _bearer_key(request)
+        if isinstance(key_id, Response):
+            return key_id
+        now = time.monotonic()
+        with lock:
+            run = find(key_id, app, request_id)
+            if run is None:
+                return JSONResponse({"status": "NOT_FOUND"}, status_code=404)
+            _schedule(account(key_id).runs, limits.concurrency, now, commit=True)
+            state = run.status(now)
+            if state == "COMPLETED":
+                return JSONResponse({"status": "ALREADY_COMPLETED"}, status_code=400)
+            # Queued: fal removes it. Running: the runner is told to stop; it ends now and frees its slot.
+            run.cancelled, run.end = True, now
+        if state == "IN_QUEUE":
+            return JSONResponse({"status": "OK"})
+        return JSONResponse({"status": "CANCELLATION_REQUESTED"}, status_code=202)
+
+    @api.post("/{model_id:path}")
+    async def submit(model_id: str, request: Request) -> Response:
+        """queue.fal.run: accept the request and answer its handle; the runner judges the input later."""
+        key_id = _bearer_key(request)
+        if isinstance(key_id, Response):
+            return key_id
+        if model_id not in MODELS:
+            return _request_error(404, f"Application '{model_id}' not found", None)
+        body = await body_of(request)
+        if isinstance(body, Response):
+            return body
+        now = time.monotonic()
+        with lock:
+            acct = account(key_id)
+            if acct.balance_usd <= 0:
+                return _request_error(403, EXHAUSTED, None)
+            run = new_run(model_id, body, request)
+            acct.balance_usd -= price(run)
+            acct.runs.append(run)
+            by_id[run.id] = (key_id, run)
+            start, end = _schedule(acct.runs, limits.concurrency, math.inf, commit=False).get(
+                run.id, (run.created, run.created + run.run_s)
+            )
+            _schedule(acct.runs, limits.concurrency, now, commit=True)
+            wall = time.time() - (now - run.created)
+            sim.record_job(VENDOR, run.id, wall, wall + end - run.created, started=wall + start - run.created)
+            waiting = [r for r in acct.runs if r.start is None and r.end is None]
+        base = str(request.base_url).rstrip("/")
+        handle = {"status": "IN_QUEUE", **urls(base, run), "logs": None, "metrics": {},
+                  "queue_position": waiting.index(run) if run in waiting else 0}  # fmt: skip
+        return JSONResponse(handle, headers={"x-fal-request-id": run.id})
+
+    return api
