@@ -30,9 +30,9 @@ import httpx
 
 from bench.harness import Timing
 from bench.services import vendor_simulator
-from cutroom.cli import PREFECT_DEFAULTS
-from cutroom.embedded_server import APP as EMBEDDED_APP
-from providers.registry import DEFAULT_LIMITS
+from cli.embedded_server import APP as EMBEDDED_APP
+from cli.prefect_setup import PREFECT_DEFAULTS
+from providers import registry
 from simulator.core import SimConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +88,9 @@ def bench_world(name: str, latency_scale: float) -> Iterator[tuple[Path, str]]:
 
 
 def caps() -> dict[str, int]:
-    """Jobs each vendor runs at once: Cutroom's defaults, which the simulator is set to match."""
-    return {name: int(DEFAULT_LIMITS[name].concurrency or 1) for name in ("luma", "runway")}
+    """Jobs each vendor runs at once: the caps Cutroom keeps (its declarations'), which the simulator is set to
+    match."""
+    return {name: int(registry.limits(name).concurrency or 1) for name in ("luma", "runway")}
 
 
 def match_vendor_caps(simulator_url: str) -> None:

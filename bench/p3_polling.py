@@ -35,9 +35,10 @@ from bench.services import vendor_simulator
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
 from providers import callbacks
-from providers.base import JobRef, JobState, JobStatus, Output, run_job
 from providers.callbacks import CallbackNews
 from providers.luma import LumaVideo
+from providers.polling import run_job
+from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.runway import RunwayVideo
 from simulator.core import SimConfig
 

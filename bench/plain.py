@@ -17,14 +17,14 @@ from pathlib import Path
 
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brief, load_brief
+from cutroom.capabilities import Capability
 from cutroom.exports import reel_plans
+from cutroom.lineup import Lineup
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Story
 from cutroom.settings import settings
 from cutroom.specs import clip_spec, keyframe_spec, voice_spec
 from providers import registry
-from providers.base import Capability
-from providers.registry import Lineup
 from tasks.assemble import _assemble
 from tasks.generate import _make
 from tasks.judge import score_asset
@@ -44,17 +44,20 @@ class Campaign:
             _make, spec, self.out, self.brief.campaign_id, story.id, 1, None, self.brief.budget_usd, None
         )
         asset.score = await asyncio.to_thread(
-            score_asset, asset, spec, self.brief.brand, self.lineup.judge.name, self.out
+            score_asset, asset, spec, self.brief.brand, self.lineup[Capability.judge].name, self.out
         )
         return asset
 
     async def story(self, story: Story) -> StoryResult:
         """Keyframe ‖ voice-over, then a clip per shot from the keyframe (the bench plan has no chained shots)."""
-        lineup, brief = self.lineup, self.brief
-        keyframe = keyframe_spec(story, brief, lineup.image.name, lineup.image.model, story.keyframe_prompt)
+        brief = self.brief
+        image, video, speech = (
+            self.lineup[c] for c in (Capability.image, Capability.video, Capability.speech)
+        )
+        keyframe = keyframe_spec(story, brief, image.name, image.model, story.keyframe_prompt)
         steps = [self.make(keyframe, story)]
         if story.voice_over:
-            steps.append(self.make(voice_spec(story, lineup.speech.name, lineup.speech.model), story))
+            steps.append(self.make(voice_spec(story, speech.name, speech.model), story))
         made = await self._in_turn(steps) if self.sequential else await asyncio.gather(*steps)
         result = StoryResult(
             story_id=story.id, status=StoryStatus.complete, keyframe=made[0], candidates=[made[0]]
@@ -63,9 +66,7 @@ class Campaign:
         start = InputRef(role="keyframe", uri=made[0].uri, sha256=made[0].sha256, url=made[0].source_url)
         shots = [
             self.make(
-                clip_spec(
-                    shot, brief, lineup.video.name, lineup.video.model, start, lineup.video.durations_s
-                ),
+                clip_spec(shot, brief, video.name, video.model, start, video.durations_s),
                 story,
             )
             for shot in story.shots
@@ -79,7 +80,7 @@ class Campaign:
 
     async def run(self) -> None:
         plan = await asyncio.to_thread(
-            registry.provider(Capability.planner, self.lineup.planner.name).plan, self.brief
+            registry.provider(Capability.planner, self.lineup[Capability.planner].name).plan, self.brief
         )
         stories = [self.story(s) for s in plan.stories]
         results = await self._in_turn(stories) if self.sequential else await asyncio.gather(*stories)

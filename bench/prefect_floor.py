@@ -4,8 +4,8 @@ For the brief's number of stories, a campaign flow makes a plan task, a story su
 as Cutroom starts them) of three generation-like tasks (keyframe → clip, ‖ voice-over), then a reel task and a
 publish task. Every result is persisted and cached on its inputs, as Cutroom's are. The tasks only wait: what
 this process and its embedded server spend is what Prefect spends on the shape (bench P2). It runs Prefect as
-`cutroom run` does: the settings it gives itself and its server (cutroom.cli.PREFECT_DEFAULTS, set by bench.campaigns.environment)
-and its embedded server (cutroom.embedded_server).
+`cutroom run` does: the settings it gives itself and its server (cli.prefect_setup.PREFECT_DEFAULTS, set by bench.campaigns.environment)
+and its embedded server (cli.embedded_server).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prefect import flow, task
 from prefect.cache_policies import INPUTS
 from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
-from cutroom.embedded_server import serve_ours
+from cli.embedded_server import serve_ours
 
 #: A vendor job's wait is not the point here; a short one keeps the story runs overlapping as Cutroom's do.
 WAIT_S = 0.05

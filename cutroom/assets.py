@@ -8,18 +8,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from cutroom.capabilities import AssetKind
 from cutroom.channels import Aspect
 from cutroom.plan import CameraMotion
 
+__all__ = ["Asset", "AssetKind", "AssetSpec", "InputRef", "Operation", "OptionValue", "Score", "Style"]
 
-class AssetKind(StrEnum):
-    image = "image"
-    video = "video"
-    speech = "speech"
-
-    @property
-    def folder(self) -> str:
-        return {"image": "images", "video": "videos", "speech": "audio"}[self.value]
+#: A model option's value, as a model card's options declare it.
+OptionValue = str | int | float | bool
 
 
 class Operation(StrEnum):
@@ -74,15 +70,10 @@ class AssetSpec(BaseModel, frozen=True):
         default=None, description="Work on the `source` input instead of making anew."
     )
     loop: bool = Field(default=False, description="A clip whose end flows back into its start.")
-    strength: str | float | None = Field(
-        default=None,
-        description="How far a modify may move from its source, in the vendor's terms: a Luma video modify "
-        "mode (adhere_1 … reimagine_3) or a Luma image modify weight from 0 to 1.",
-    )
-    resolution: str | None = Field(
-        default=None,
-        description="The model's own name for its output size (Luma 540p…4k, a Runway ratio like 1280:720, "
-        "or an upscale target like 2k); checked against the model card.",
+    options: dict[str, OptionValue] = Field(
+        default_factory=dict,
+        description="The model's own settings (a Luma modify mode, a Stability style preset, an upscale "
+        "target …), checked against its model card's options before anything is paid for.",
     )
 
     def key(self) -> str:
@@ -132,3 +123,7 @@ class Asset(BaseModel):
     run_id: str | None = Field(default=None, description="The flow run that paid for it.")
     job_id: str | None = Field(default=None, description="The provider's id for the job that made it.")
     source_url: str | None = Field(default=None, description="Where the provider served it (links expire).")
+    passed_over: list[str] = Field(
+        default_factory=list,
+        description="Providers the brief preferred that could not make it, and why (no key, no credits …).",
+    )

@@ -11,6 +11,7 @@ from cutroom.assets import Asset
 from cutroom.brief import Brief
 from cutroom.channels import Aspect, Channel
 from cutroom.ledger import LedgerSummary
+from cutroom.lineup import Lineup
 from cutroom.plan import Plan
 
 
@@ -18,6 +19,7 @@ class StoryStatus(StrEnum):
     complete = "complete"
     failed = "failed"
     over_budget = "over_budget"
+    needs_review = "needs_review"
 
 
 class CampaignStatus(StrEnum):
@@ -66,6 +68,9 @@ class Manifest(BaseModel):
     exports: list[Export] = Field(default_factory=list)
     ledger: LedgerSummary
     reused_assets: int = Field(default=0, description="Assets an earlier run made that this run reused.")
+    lineup: Lineup | None = Field(
+        default=None, description="Which provider and model did each capability, and why others were passed over."
+    )
 
     @property
     def assets(self) -> list[Asset]:

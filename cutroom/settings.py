@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from functools import cache
+from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = ".env"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CUTROOM_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CUTROOM_", env_file=ENV_FILE, extra="ignore")
 
     out: str = Field(
         default="cutroom-out",
@@ -45,6 +50,34 @@ class Settings(BaseSettings):
         "Default: on with a Prefect server (PREFECT_API_URL), off with the embedded one, which keeps slot leases "
         "in its memory and never expires them, so a killed run would hold its slots for good.",
     )
+
+    cards: Path | None = Field(
+        default=None,
+        description="A TOML file of model-card and limit changes over the built-in vendor declarations "
+        "(prices, limits), in the declarations' own shape: see README, 'Adding a vendor'.",
+    )
+    simulator_url: str | None = Field(
+        default=None,
+        description="The loopback vendor simulator's address: every vendor adapter then talks to it with a dummy "
+        "key instead of to its vendor (`cutroom simulate`).",
+    )
+    callback_url: str | None = Field(
+        default=None, description="A public URL where vendors that call back (Luma) post news of their jobs."
+    )
+    callback_listen: str | None = Field(
+        default=None,
+        description="host:port the callback receiver binds; default all interfaces, the URL's port.",
+    )
+
+    def secret(self, name: str) -> SecretStr | None:
+        """A vendor key or other secret by its variable name: the environment, else the .env file."""
+        value = os.environ.get(name) or _dotenv(ENV_FILE).get(name)
+        return SecretStr(value) if value else None
+
+
+@cache
+def _dotenv(path: str) -> dict[str, str | None]:
+    return dotenv_values(path) if Path(path).is_file() else {}
 
 
 def settings() -> Settings:

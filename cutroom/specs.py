@@ -36,9 +36,11 @@ def style_reference(brief: Brief) -> tuple[InputRef, ...]:
     return (InputRef(role="style_reference", uri=path.as_uri(), sha256=sha256_file(path)),)
 
 
-def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt: str) -> AssetSpec:
+def keyframe_spec(
+    story: Story, brief: Brief, provider: str, model: str, prompt: str, follows_style: bool = True
+) -> AssetSpec:
     """A still carries its headline; a moving story's keyframe stays clean for the clip's reveal and captions.
-    It follows the brand's style reference, when the brief has one."""
+    It follows the brand's style reference, when the brief has one and the model takes one."""
     fmt = primary_format(story.channel)
     return AssetSpec(
         kind=AssetKind.image,
@@ -49,7 +51,7 @@ def keyframe_spec(story: Story, brief: Brief, provider: str, model: str, prompt:
         width=fmt.width,
         height=fmt.height,
         style=style(brief, "" if story.moving else story.copy_.headline),
-        inputs=style_reference(brief),
+        inputs=style_reference(brief) if follows_style else (),
         seed=story_seed(story.id),
     )
 

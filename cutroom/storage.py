@@ -21,6 +21,7 @@ T = TypeVar("T")
 MIME_EXT = {
     "image/png": "png",
     "image/jpeg": "jpg",
+    "image/webp": "webp",
     "video/mp4": "mp4",
     "audio/wav": "wav",
     "audio/mpeg": "mp3",

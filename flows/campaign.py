@@ -9,18 +9,18 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from prefect.runtime import flow_run
 
 from cutroom.brief import Brief
+from cutroom.capabilities import Capability
 from cutroom.exports import reel_plans
 from cutroom.ledger import ledger_for, summarise
+from cutroom.lineup import Lineup
 from cutroom.manifest import CampaignStatus, Export, Manifest, StoryResult, StoryStatus
 from cutroom.plan import Plan, Story
 from cutroom.settings import settings
 from cutroom.storage import open_storage
 from flows.story import story_flow
-from providers import registry
-from providers.registry import Lineup
 from tasks.assemble import assemble
 from tasks.limits import ensure_vendor_limits
-from tasks.plan import estimate_plan, plan_campaign
+from tasks.plan import estimate_plan, lineup_for, plan_campaign
 from tasks.policy import stored
 from tasks.publish import publish
 
@@ -28,14 +28,14 @@ from tasks.publish import publish
 @flow(name="campaign", flow_run_name="{brief.campaign_id}")
 async def campaign(brief: Brief, out: str = "cutroom-out") -> Manifest:
     """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report."""
-    lineup = registry.lineup(brief.providers)
-    await ensure_vendor_limits({lineup.image.name, lineup.video.name, lineup.speech.name})
-    plan = await plan_campaign(brief, lineup.planner.name)
+    lineup = lineup_for(brief)
+    await ensure_vendor_limits(lineup.providers())
+    plan = await plan_campaign(brief, lineup[Capability.planner].name)
     estimates = estimate_plan(plan, brief, lineup)
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     results = await make_stories(plan, brief, lineup, out, estimates, run_id)
     exports = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, estimates, results, exports, out, run_id)
+    manifest = record(brief, plan, estimates, results, exports, out, run_id, lineup)
     await publish(manifest, out)
     return manifest
 
@@ -140,6 +140,7 @@ def record(
     exports: list[Export],
     out: str,
     run_id: str,
+    lineup: Lineup | None = None,
 ) -> Manifest:
     complete = sum(r.status is StoryStatus.complete for r in results)
     status = (
@@ -166,4 +167,5 @@ def record(
             [r.story_id for r in results if r.status is StoryStatus.over_budget],
         ),
         reused_assets=sum(1 for a in assets if a.run_id != run_id),
+        lineup=lineup,
     )

@@ -15,15 +15,19 @@ from prefect.states import Failed
 from cutroom import progress
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brief
+from cutroom.capabilities import Capability
 from cutroom.ledger import OverBudget
+from cutroom.lineup import Lineup
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Shot, Story
+from cutroom.review import NeedsReview
 from cutroom.specs import clip_spec, keyframe_spec, voice_spec
-from providers.registry import Lineup
+from tasks.fallback import first_that_serves
 from tasks.frames import last_frame_of
 from tasks.generate import generate
 from tasks.judge import refine_prompt
 from tasks.policy import stored
+from tasks.refusals import made_despite_refusal
 
 T = TypeVar("T")
 
@@ -34,8 +38,8 @@ campaign_run: ContextVar[str | None] = ContextVar("campaign_run", default=None)
 class StepFailed(Exception):
     """A story step that failed, named so the report can say where."""
 
-    def __init__(self, message: str, over_budget: bool = False):
-        self.over_budget = over_budget
+    def __init__(self, message: str, over_budget: bool = False, review: bool = False):
+        self.over_budget, self.review = over_budget, review
         super().__init__(message)
 
 
@@ -67,7 +71,13 @@ async def story_flow(
         if not isinstance(exc, StepFailed):
             raise exc
         get_run_logger().error("story %s: %s", story.id, exc)
-        result.status = StoryStatus.over_budget if exc.over_budget else StoryStatus.failed
+        result.status = (
+            StoryStatus.over_budget
+            if exc.over_budget
+            else StoryStatus.needs_review
+            if exc.review
+            else StoryStatus.failed
+        )
         result.error = str(exc)
     progress.emit(story.id, result.status.value, result.error or "", done=True, failed=bool(result.error))
     # A failed story shows as Failed in Prefect and still hands back what it made.
@@ -80,7 +90,8 @@ async def refine_keyframe(
     """Keep refining the prompt from the judge's weakest criteria; the best candidate wins."""
     prompt, parent = story.keyframe_prompt, None
     for iteration in range(1, brief.max_iterations + 1):
-        spec = keyframe_spec(story, brief, lineup.image.name, lineup.image.model, prompt)
+        image = lineup[Capability.image]
+        spec = keyframe_spec(story, brief, image.name, image.model, prompt, "style_reference" in image.inputs)
         try:
             asset = await make(spec, brief, story, lineup, out, iteration, parent)
         except OverBudget:
@@ -90,7 +101,9 @@ async def refine_keyframe(
         candidates.append(asset)
         if asset.score.total >= brief.quality_target:
             break
-        refined = await refine_prompt(prompt, asset.score, brief.quality_target)
+        refined = await refine_prompt(
+            prompt, asset.score, brief.quality_target, lineup[Capability.refiner].name
+        )
         if refined == prompt:
             break  # the refiner has nothing left to try
         prompt, parent = refined, asset.sha256
@@ -122,7 +135,8 @@ async def _shoot_chain(
             start = await stored(last_frame_of, out, previous, out, brief.campaign_id)
             if previous.job_id:  # a vendor that can chain generations continues from the job itself
                 start = start.model_copy(update={"continues": f"{previous.provider}:{previous.job_id}"})
-        spec = clip_spec(shot, brief, lineup.video.name, lineup.video.model, start, lineup.video.durations_s)
+        video = lineup[Capability.video]
+        spec = clip_spec(shot, brief, video.name, video.model, start, video.durations_s)
         clips.append(await make(spec, brief, story, lineup, out, parent=clips[-1].sha256 if clips else None))
     return clips
 
@@ -130,7 +144,8 @@ async def _shoot_chain(
 async def speak(story: Story, brief: Brief, lineup: Lineup, out: str) -> Asset | None:
     if not story.voice_over:
         return None
-    return await make(voice_spec(story, lineup.speech.name, lineup.speech.model), brief, story, lineup, out)
+    speech = lineup[Capability.speech]
+    return await make(voice_spec(story, speech.name, speech.model), brief, story, lineup, out)
 
 
 async def make(
@@ -142,7 +157,8 @@ async def make(
     iteration: int = 1,
     parent: str | None = None,
 ) -> Asset:
-    """Generate and score one asset. A cached result whose file has gone is made again, not trusted."""
+    """Generate and score one asset. A cached result whose file has gone is made again, not trusted. A provider
+    that cannot serve the run at all (no key, a refused key, no credits) hands over to the brief's next one."""
     where = {
         "out": out,
         "campaign_id": brief.campaign_id,
@@ -150,16 +166,25 @@ async def make(
         "iteration": iteration,
         "parent": parent,
     }
-    asset = await stored(
-        generate,
-        out,
-        spec,
-        **where,
-        budget_usd=brief.budget_usd,
-        run_id=campaign_run.get(),
-        brand=brief.brand,
-        judge=lineup.judge.name,
-    )
+
+    async def on(spec: AssetSpec) -> Asset:
+        return await stored(
+            generate,
+            out,
+            spec,
+            **where,
+            budget_usd=brief.budget_usd,
+            run_id=campaign_run.get(),
+            brand=brief.brand,
+            judge=lineup[Capability.judge].name,
+        )
+
+    async def served(spec: AssetSpec) -> Asset:
+        return await first_that_serves(
+            lineup[Capability(spec.kind.value)], spec, on, campaign_run.get() or ""
+        )
+
+    asset = await made_despite_refusal(spec, served, lineup[Capability.refiner].name)
     progress.emit(story.id, spec.kind.value, f"iteration {iteration}, score {asset.score.total:.0f}")
     return asset
 
@@ -169,5 +194,7 @@ async def _step(name: str, work: Awaitable[T]) -> T:
         return await work
     except OverBudget as exc:
         raise StepFailed(f"{name} left out: {exc}", over_budget=True) from exc
+    except NeedsReview as exc:
+        raise StepFailed(f"{name} left for review: {exc}", review=True) from exc
     except Exception as exc:
         raise StepFailed(f"{name} failed: {exc}") from exc

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from cutroom.settings import settings
 
 URL_ENV = "CUTROOM_CALLBACK_URL"
 LISTEN_ENV = "CUTROOM_CALLBACK_LISTEN"
@@ -176,7 +177,7 @@ def _start(address: tuple[str, int] | None, url: str) -> CallbackReceiver | None
             URL_ENV,
             url,
             LISTEN_ENV,
-            os.environ.get(LISTEN_ENV),
+            settings().callback_listen,
         )
         return None
     try:
@@ -188,7 +189,7 @@ def _start(address: tuple[str, int] | None, url: str) -> CallbackReceiver | None
 
 def listen_address(url: str) -> tuple[str, int] | None:
     """Where to bind: CUTROOM_CALLBACK_LISTEN, else all interfaces on the URL's port; None if unusable."""
-    configured = os.environ.get(LISTEN_ENV)
+    configured = settings().callback_listen
     try:
         if configured:
             host, _, port = configured.rpartition(":")

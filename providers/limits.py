@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 class Limits(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, description="Jobs in flight at once; None: no cap.")
     per_minute: float | None = Field(default=None, gt=0, description="Job submissions per minute.")
+    unverified: bool = Field(default=False, description="Our guess, not a number the vendor publishes.")
+    source: str = ""
 
 
 class Throttle:

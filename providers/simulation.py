@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 
 import httpx
+
+from cutroom.settings import settings
 
 #: Set to the simulator's address to run every vendor adapter against it with a dummy key.
 SIMULATOR_ENV = "CUTROOM_SIMULATOR_URL"
 
 
 def simulator_url() -> str | None:
-    return os.environ.get(SIMULATOR_ENV) or None
+    url = settings().simulator_url
+    return url.rstrip("/") if url else None
 
 
 @cache

@@ -98,8 +98,9 @@ INPUT_MODERATION_SHARE = 0.1
 
 
 def error_response(status: int, message: str, retry_after: float | None = None) -> Response:
-    """BFL's FastAPI error body, `{"detail": message}`, with Retry-After when there is one."""
-    headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after is not None else None
+    """BFL's FastAPI error body, `{"detail": message}`, with Retry-After when there is one (as given: the frame's
+    injected 429s carry its configured retry_after_s; the in-flight cap's own 429 passes whole seconds)."""
+    headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
@@ -463,7 +464,7 @@ def router(sim: Simulator) -> APIRouter:
             for busy, limit in caps:
                 if len(busy) >= limit:
                     message = f"You have reached the maximum of {limit} active tasks. Wait for one to finish."
-                    return error_response(429, message, min(t.job.ends for t in busy) - now)
+                    return error_response(429, message, math.ceil(min(t.job.ends for t in busy) - now))
             if account.credits < cost:
                 return error_response(402, "Insufficient credits. Add credits to your account to continue.")
             job = start_job(sim, VENDOR, spec.latency_s, payload)

@@ -244,6 +244,16 @@ def _timestamp() -> str:
 
 def router(sim: Simulator) -> APIRouter:
     state = State()
+
+    def forget() -> None:
+        with state.lock:  # a reset starts the account afresh: no generation of an earlier test holds a slot
+            state.limits = Limits()
+            state.generations.clear()
+            state.jobs.clear()
+            state.images.clear()
+            state.init_images.clear()
+
+    sim.on_reset(forget)
     api = APIRouter()
     cdn = Hosted(sim, PREFIX)
 

@@ -315,10 +315,13 @@ def error_response(status: int, message: str, retry_after: float | None = None) 
     """Replicate's error bodies: its throttle answer `{"detail": …}` for 429, problem+json for the rest."""
     if status == 429:
         wait = max(1, math.ceil(retry_after or 0))
+        # The body rounds to whole seconds as Replicate's does; Retry-After carries the frame's configured
+        # value as given, as every vendor's injected 429 does (the contract checks it). The SDK's retry reads
+        # only digits, so it backs off by itself on a fractional value.
         return JSONResponse(
             {"detail": f"Request was throttled. Your rate limit resets in ~{wait}s."},
             status_code=429,
-            headers={"Retry-After": str(wait)},  # whole seconds: the SDK's retry only reads digits
+            headers={"Retry-After": f"{retry_after if retry_after is not None else wait:g}"},
         )
     return _problem(status, message, message)
 

@@ -141,6 +141,13 @@ class State:
 
 def router(sim: Simulator) -> APIRouter:
     state = State()
+
+    def forget() -> None:
+        with state.lock:  # a reset starts the account afresh: task UUIDs of an earlier test are free again
+            state.tasks.clear()
+            state.credits = State().credits
+
+    sim.on_reset(forget)
     api = APIRouter()
     cdn = Hosted(sim, PREFIX)
 

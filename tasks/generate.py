@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prefect import task
 from prefect.runtime import flow_run
 
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brand
+from cutroom.capabilities import Capability
 from cutroom.ledger import EntryState, ledger_for
 from cutroom.storage import S3Storage, Storage, asset_key, open_storage, sha256_bytes
 from providers import registry
-from providers.base import (
-    Capability,
-    ErrorKind,
-    Generator,
-    JobFailed,
-    JobRef,
-    Output,
-    ProviderError,
-    run_job,
-    submit_job,
-    wait_for,
-)
+from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.polling import run_job, submit_job, wait_for
+from providers.protocol import Generator, JobRef, Output
 from tasks.judge import score_asset
 from tasks.limits import vendor_slot
 from tasks.policy import in_thread, key_on, local_slots, transient_only
@@ -157,8 +151,8 @@ def _make(
     storage = open_storage(out)
     generator = registry.provider(Capability(spec.kind.value), spec.provider)
     ready = _reachable(spec, storage)
-    if spec.provider == "local":  # free and in-process: nothing to journal or re-attach to
-        with local_slots():
+    if not registry.billable(spec.provider):  # free and in-process: nothing to journal or re-attach to
+        with local_slots() if registry.cpu_bound(spec.provider) else contextlib.nullcontext():
             output = run_job(generator, ready)
         uri, digest = _store(storage, campaign_id, story_id, spec, output)
         return _asset(spec, output, uri, digest, story_id, iteration, parent, run_id)

@@ -8,10 +8,9 @@ from prefect import task
 
 from cutroom.assets import Asset, AssetSpec, Score
 from cutroom.brief import Brand
+from cutroom.capabilities import Capability
 from cutroom.storage import open_storage
 from providers import registry
-from providers.base import Capability
-from providers.local.refiner import LocalRefiner
 from tasks.policy import key_on, local_slots
 
 
@@ -25,8 +24,8 @@ def score_asset(asset: Asset, spec: AssetSpec, brand: Brand, judge: str, out: st
 
 @task(
     name="refine-prompt",
-    cache_key_fn=key_on("prompt", "score", "target"),
+    cache_key_fn=key_on("prompt", "score", "target", "refiner"),
     persist_result=True,
 )
-async def refine_prompt(prompt: str, score: Score, target: float) -> str:
-    return LocalRefiner().refine(prompt, score, target)
+async def refine_prompt(prompt: str, score: Score, target: float, refiner: str = "local") -> str:
+    return registry.provider(Capability.refiner, refiner).refine(prompt, score, target)

@@ -46,7 +46,7 @@ def shared_caps() -> bool:
 
 def capped(provider: str) -> int | None:
     """The cross-process cap for a provider, or None when there is none to keep."""
-    if provider == "local" or not shared_caps():
+    if not registry.billable(provider) or not shared_caps():
         return None
     return registry.limits(provider).concurrency
 

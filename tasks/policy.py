@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from cutroom.settings import settings
 from cutroom.storage import open_storage, unreachable
-from providers.base import ProviderError
+from providers.errors import ProviderError
 
 #: Bump to invalidate every cached result after a change that alters outputs.
 CACHE_VERSION = "1"

@@ -112,9 +112,17 @@ def test_bad_campaign_id(tmp_path):
             "--reference guides a new image; it does not go with `generate video`",
         ),
         (
-            ["image", "--prompt", "x", "--operation", "modify", "--source", "luma:abc",
-             "--character-ref", "https://cdn.example.com/face.png"],
+            ["image", "--prompt", "x", "--operation", "modify",
+             "--source", "luma:4f2c6a1e-0b7d-4c3e-9a51-2d8e7f6b1c90", "--character-ref", "https://cdn.example.com/face.png"],
             "--character-ref guides a new image; it does not go with --operation modify",
+        ),
+        (
+            ["video", "--prompt", "x", "--operation", "upscale", "--source", "luma:../../x"],
+            "--source: '../../x' is not a luma job id",
+        ),
+        (
+            ["image", "--prompt", "x", "--model", "photon-1", "--provider", "luma", "-o", "mode=wild"],
+            "option mode (its options: weight)",
         ),
     ],
 )  # fmt: skip
@@ -177,6 +185,25 @@ def test_generate_makes_one_asset(prefect_server, tmp_path, kind, args, suffix, 
         assert probe(target).has_audio and probe(target).duration_s > 0.5
 
 
+@pytest.mark.parametrize("given_in", ["environment", ".env"])
+def test_generate_keeps_its_work_where_campaigns_go(prefect_server, tmp_path, monkeypatch, given_in):
+    """CUTROOM_STORAGE, from the environment or a .env file, is where `generate` makes and keeps its asset."""
+    monkeypatch.delenv("CUTROOM_OUT", raising=False)
+    monkeypatch.delenv("CUTROOM_STORAGE", raising=False)
+    storage = tmp_path / "storage"
+    env = {"CUTROOM_STORAGE": str(storage)} if given_in == "environment" else {}
+    if given_in == ".env":
+        (tmp_path / ".env").write_text(f"CUTROOM_STORAGE={storage}\n")
+    target = tmp_path / "lighthouse.png"
+    result = cutroom(
+        "generate", "image", "--prompt", "A lighthouse at dawn", "--out", str(target), cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    (kept,) = (storage / "campaigns" / "adhoc").rglob("*.png")
+    assert kept.read_bytes() == target.read_bytes()
+    assert not (tmp_path / "cutroom-out").exists()
+
+
 def test_generate_on_a_vendor_model_through_the_simulator(prefect_server, simulator, tmp_path):
     from cutroom.media import probe
 
@@ -222,6 +249,19 @@ def test_generate_extends_and_upscales_an_earlier_luma_clip(prefect_server, simu
     assert probe(tmp_path / "c.mp4").height > probe(tmp_path / "a.mp4").height
 
 
+def test_a_luma_clip_without_a_start_image_starts_from_a_luma_keyframe(prefect_server, simulator, tmp_path):
+    """Luma fetches only links: the keyframe a clip starts from is made on Luma, whose own link the clip uses
+    (a local keyframe would be a file Luma cannot fetch)."""
+    simulator.reset(latency_scale=0.01)
+    env = {"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url}
+    made = cutroom("generate", "video", "--provider", "luma", "--model", "ray-flash-2", "--prompt", "A harbour",
+                   "--out", str(tmp_path / "a.mp4"), env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    image, clip = [r for r in simulator.requests() if r["method"] == "POST"]
+    assert image["path"].endswith("/generations/image") and clip["path"].endswith("/generations/video")
+    assert clip["body"]["keyframes"]["frame0"]["url"].startswith(simulator.url)
+
+
 def test_operation_without_source_is_refused():
     assert_clean_error(
         cutroom("generate", "video", "--prompt", "x", "--operation", "upscale"),
@@ -251,7 +291,7 @@ def test_generate_retimes_and_upscales_a_clip_on_runway(prefect_server, simulato
               "--source", str(source)]  # fmt: skip
     retimed = cutroom(*common, "--operation", "enhance_frame_rate", "--fps", "60", "--out", str(tmp_path / "60.mp4"),
                       env=env)  # fmt: skip
-    upscaled = cutroom(*common, "--operation", "upscale", "--resolution", "720p", "--out", str(tmp_path / "720p.mp4"),
+    upscaled = cutroom(*common, "--operation", "upscale", "-o", "resolution=720p", "--out", str(tmp_path / "720p.mp4"),
                        env=env)  # fmt: skip
     assert retimed.returncode == 0 and upscaled.returncode == 0, retimed.stderr + upscaled.stderr
     assert "runway/enhance_frame_rate" in retimed.stdout
@@ -280,7 +320,7 @@ def test_generate_guides_a_luma_image_by_references_then_modifies_it(prefect_ser
     job = re.search(r"job luma:([0-9a-f-]+)", first.stdout).group(1)
     modified = cutroom(
         "generate", "image", "--provider", "luma", "--prompt", "The harbour at night", "--operation", "modify",
-        "--source", f"luma:{job}", "--strength", "0.4", "--out", str(tmp_path / "b.png"), env=env,
+        "--source", f"luma:{job}", "--option", "weight=0.4", "--out", str(tmp_path / "b.png"), env=env,
     )  # fmt: skip
     assert modified.returncode == 0, modified.stderr
     guided, modify = [r["body"] for r in simulator.requests() if r["path"].endswith("/generations/image")]

@@ -14,7 +14,7 @@ from tests.helpers import BIN, ROOT
 BURST = """
 import asyncio, collections, sys
 import httpx
-from cutroom.embedded_server import serve_ours
+from cli.embedded_server import serve_ours
 from prefect.client.orchestration import get_client
 
 serve_ours()

@@ -11,10 +11,11 @@ from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, Style
 from cutroom.brief import Brand
-from providers.base import Capability, run_job
+from cutroom.capabilities import Capability
 from providers.local.image import LocalImage
 from providers.local.judge import LocalJudge
 from providers.local.vocabulary import DIRECTIVES
+from providers.polling import run_job
 
 PALETTE = ("#0B3D91", "#FC3D21", "#F4F4F4")
 BRAND = Brand(name="Aurora", palette=list(PALETTE))

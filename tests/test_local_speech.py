@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from cutroom.assets import AssetKind, AssetSpec
-from providers.base import ErrorKind, Generator, Output, ProviderError, run_job
+from providers.errors import ErrorKind, ProviderError
 from providers.local.speech import LocalSpeech
+from providers.polling import run_job
+from providers.protocol import Generator, Output
 
 SENTENCE = "Fresh coffee, roasted daily in Portland. Taste the difference!"
 SENTENCE_WORDS = ["Fresh", "coffee,", "roasted", "daily", "in", "Portland.", "Taste", "the", "difference!"]

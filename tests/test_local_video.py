@@ -15,8 +15,10 @@ from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
 from cutroom.channels import Aspect
 from cutroom.media import MediaError, ffmpeg_exe, last_frame, probe
 from cutroom.plan import CameraMotion
-from providers.base import ErrorKind, Output, ProviderError, run_job
+from providers.errors import ErrorKind, ProviderError
 from providers.local.video import LocalAnimatic
+from providers.polling import run_job
+from providers.protocol import Output
 
 SMALL = {"width": 320, "height": 240, "fps": 24, "duration_s": 2.0}
 SETTLED = 14  # the first frame past the half-second fade from black

@@ -9,35 +9,40 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import httpx
 import lumaai
 import pytest
 import yaml
-from lumaai.types import Generation
-from lumaai.types.generations import VideoModifyParams
+from lumaai.types import Generation, GenerationUpscaleParams
+from lumaai.types.generations import ImageCreateParams, VideoCreateParams, VideoModifyParams
 from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.brief import Brief, BriefError, load_brief
+from cutroom.capabilities import Capability
 from cutroom.channels import Aspect
 from cutroom.media import last_frame, probe
 from cutroom.specs import keyframe_spec
-from providers import simulation
-from providers.base import ErrorKind, JobRef, JobState, ProviderError, run_job
+from providers import declarations, simulation
+from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.local.planner import LocalPlanner
-from providers.luma import IMAGE_REF_WEIGHT, MODELS, MODIFY_MODE, SIMULATOR_PREFIX, LumaImage, LumaVideo
+from providers.luma import IMAGE_REF_WEIGHT, LumaImage, LumaVideo
+from providers.polling import run_job
+from providers.protocol import JobRef, JobState
 from simulator import luma as sim_luma
 
 if TYPE_CHECKING:
     from tests.simulator_fixture import SimulatorHandle
 
-# The session `simulator` fixture; once tests/conftest.py lists this plugin, this line can go.
-
 SCALE = 0.02  # ray-flash-2's 60 s becomes 1.2 s, photon-flash-1's 10 s becomes 0.2 s
-KEY = "luma-test-key"
+LUMA = declarations.vendor("luma")
+SIMULATOR_PREFIX = LUMA.simulator.prefix  # type: ignore[union-attr]
+KEY = LUMA.simulator.key  # type: ignore[union-attr]
 CREATE = "/generations/video"
+#: A Luma generation id that the simulator never handed out (the shape Luma's are).
+UNKNOWN_ID = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -95,7 +100,7 @@ def test_text_to_video_end_to_end_makes_one_vendor_correct_create(
         5, 0.1
     )
     assert last_frame(clip, tmp_path / "last.png").exists()  # decodable to the end
-    assert out.cost_usd == pytest.approx(5 * MODELS["ray-flash-2"].usd_per_second)
+    assert out.cost_usd == pytest.approx(5 * LUMA.card("ray-flash-2").price.usd)  # 5 s at the card's rate
 
     (create,) = logged(sim, "POST")
     assert create["path"] == SIMULATOR_PREFIX + CREATE
@@ -122,7 +127,10 @@ def test_image_to_video_sends_an_image_keyframe(sim: SimulatorHandle, tmp_path: 
     assert create["body"]["keyframes"] == {
         "frame0": {"type": "image", "url": "https://cdn.example.com/key.png"}
     }
-    assert create["body"]["resolution"] == "720p"
+    assert create["body"]["resolution"] == "720p"  # the spec's size, by Luma's name
+
+    video(sim).submit(video_spec(inputs=(keyframe,), width=1280, height=720, options={"resolution": "1080p"}))
+    assert logged(sim, "POST")[-1]["body"]["resolution"] == "1080p"  # the option, over the size
 
 
 def test_image_job_returns_a_png(sim: SimulatorHandle) -> None:
@@ -160,9 +168,7 @@ def test_a_shot_chains_from_a_finished_generation_and_a_bogus_id_is_invalid(sim:
         "frame0": {"type": "generation", "id": first.job_id}
     }
 
-    bogus = InputRef(
-        role="first_frame", uri="luma-generation:00000000-0000-0000-0000-000000000000", sha256="0"
-    )
+    bogus = InputRef(role="first_frame", uri=f"luma-generation:{UNKNOWN_ID}", sha256="0")
     with pytest.raises(ProviderError) as caught:
         adapter.submit(video_spec(inputs=(bogus,)))
     assert caught.value.kind is ErrorKind.invalid_input and "not found" in str(caught.value)
@@ -215,7 +221,7 @@ def test_local_files_are_refused_before_any_request(sim: SimulatorHandle) -> Non
         ("5xx", ErrorKind.generation_failed, "HTTP 503"),
         ("timeout", ErrorKind.generation_failed, "timed out"),
         ("reset", ErrorKind.generation_failed, "connection failed"),
-        ("malformed", ErrorKind.generation_failed, "malformed response"),
+        ("malformed", ErrorKind.generation_failed, "unreadable answer"),
     ],
 )
 def test_transport_faults_map_to_the_taxonomy_and_never_repeat_a_create(
@@ -252,7 +258,7 @@ def test_reset_is_a_dropped_connection_not_a_500(sim: SimulatorHandle) -> None:
 )
 def test_failed_and_moderated_jobs(sim: SimulatorHandle, fault: str, kind: ErrorKind) -> None:
     sim.configure(fault_rate=1.0, faults=[fault])
-    with pytest.raises(ProviderError) as caught:
+    with pytest.raises(JobFailed) as caught:  # the job ended without an output: nothing to bill
         run_job(video(sim), video_spec())
     assert caught.value.kind is kind
     assert caught.value.kind.transient is (fault == "failed")  # moderation needs a new prompt, not a retry
@@ -326,6 +332,10 @@ def source_of(job: JobRef, role: str = "source", **fields: Any) -> InputRef:
     )
 
 
+#: The source of an edit: an earlier Luma generation, by an id of Luma's shape that the simulator does not know.
+SOURCE = InputRef(role="source", uri="s3://b/c.mp4", sha256="0", continues=f"luma:{UNKNOWN_ID}")
+
+
 def finished_clip(sim: SimulatorHandle) -> tuple[LumaVideo, JobRef]:
     adapter = video(sim)
     job = adapter.submit(video_spec())
@@ -394,7 +404,7 @@ def test_upscale_audio_modify_and_reframe_act_on_a_finished_generation(
         "reframe": video_spec(operation="reframe", aspect=Aspect.square, prompt="", inputs=(linked,)),
     }
     jobs = {name: adapter.submit(spec) for name, spec in specs.items()}
-    assert MODIFY_MODE in get_args(get_type_hints(VideoModifyParams)["mode"])  # the SDK's own list of modes
+    default_mode = LUMA.card("ray-flash-2").options["mode"].default
 
     bodies = {r["path"].removeprefix(SIMULATOR_PREFIX): r["body"] for r in logged(sim, "POST")[1:]}
     assert bodies == {
@@ -404,7 +414,7 @@ def test_upscale_audio_modify_and_reframe_act_on_a_finished_generation(
             "model": "ray-flash-2",
             "generation_type": "modify_video",
             "media": {"url": first_url},  # looked up from the generation: the input had no link of its own
-            "mode": MODIFY_MODE,
+            "mode": default_mode,  # the card's default: the SDK requires a mode
             "prompt": "as a watercolour",
         },
         "/generations/video/reframe": {
@@ -456,45 +466,44 @@ def test_an_image_is_reframed_to_a_new_aspect(sim: SimulatorHandle) -> None:
     assert create["body"]["media"]["url"].endswith(f"/_media/{still.job_id}.png")
 
 
+PHOTON = {"kind": AssetKind.image, "model": "photon-flash-1"}
+
+
 @pytest.mark.parametrize(
     ("adapter_for", "spec", "in_message"),
     [
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="upscale"), "cannot upscale"),
-        (
-            image,
-            dict(kind=AssetKind.image, model="photon-flash-1", operation="add_audio"),
-            "cannot add_audio",
-        ),
+        (image, dict(PHOTON, operation="upscale"), "operation upscale (it does: modify, reframe)"),
+        (image, dict(PHOTON, operation="add_audio"), "operation add_audio (it does: modify, reframe)"),
         (video, dict(operation="reframe", aspect=None), "needs spec.aspect"),
-        (video, dict(operation="upscale", inputs=()), "exactly one input"),
-        (
-            video,
-            dict(inputs=(InputRef(role="source", uri="https://x/a.mp4", sha256="0"),)),
-            "needs an operation",
-        ),
-        (video, dict(operation="modify", strength="flex_9"), "strength of adhere_1, adhere_2"),
-        (video, dict(operation="modify", strength=0.5), "not 0.5"),
-        (video, dict(strength="flex_1", inputs=()), "strength only for operation modify"),
-        (video, dict(operation="reframe", aspect=Aspect.square, resolution="1080p"), "keeps the source's resolution"),
-        (video, dict(resolution="8k", inputs=()), "resolution 8k (allowed: 540p, 720p, 1080p, 4k)"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="modify", strength="flex_1"), "from 0 to 1"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", operation="modify", strength=1.5), "from 0 to 1"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", strength=0.5, inputs=()), "only for operation modify"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", resolution="1080p", inputs=()), "(allowed: none)"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("reference", 5)), "up to 4 images in image_ref"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("character_reference", 5)),
-         "up to 4 images in character_ref"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=refs_of("keyframe", 1)), "not keyframe"),
-        (image, dict(kind=AssetKind.image, model="photon-flash-1", inputs=(InputRef(role="reference",
-         uri="file:///tmp/ref.png", sha256="0"),)), "public http(s) URL for the reference image, got file:///tmp/ref.png: set --reference"),
+        (video, dict(operation="upscale", inputs=()), "without exactly one input with role source"),
+        (video, dict(operation="modify", inputs=(SOURCE, *refs_of("keyframe", 1))), "takes only its source"),
+        (video, dict(inputs=(InputRef(role="source", uri="https://x/a.mp4", sha256="0"),)), "from a source input"),
+        (video, dict(operation="modify", options={"mode": "flex_9"}), "option mode='flex_9' (allowed: adhere_1|"),
+        (video, dict(operation="modify", options={"mode": 0.5}), "option mode=0.5 (allowed: adhere_1|"),
+        (video, dict(options={"mode": "flex_1"}, inputs=()), "option mode only for operation modify"),
+        (video, dict(operation="upscale", options={"mode": "flex_1"}), "option mode only for operation modify"),
+        (video, dict(operation="reframe", aspect=Aspect.square, options={"resolution": "1080p"}),
+         "keeps the source's resolution"),
+        (video, dict(options={"resolution": "8k"}, inputs=()), "option resolution='8k' (allowed: 540p|720p|1080p|4k)"),
+        (video, dict(options={"strength": 0.5}, inputs=()), "option strength (its options: resolution, mode)"),
+        (video, dict(operation="modify", inputs=(InputRef(role="source", uri="s3://b/c.mp4", sha256="0",
+         continues="luma:abc"),)), "'abc' is not a luma job id"),
+        (image, dict(PHOTON, operation="modify", options={"weight": "flex_1"}), "option weight='flex_1' (allowed: float 0..1)"),
+        (image, dict(PHOTON, operation="modify", options={"weight": 1.5}), "option weight=1.5 (allowed: float 0..1)"),
+        (image, dict(PHOTON, options={"weight": 0.5}, inputs=()), "option weight only for operation modify"),
+        (image, dict(PHOTON, options={"resolution": "1080p"}, inputs=()), "option resolution (its options: weight)"),
+        (image, dict(PHOTON, inputs=refs_of("reference", 5)), "up to 4 images in image_ref"),
+        (image, dict(PHOTON, inputs=refs_of("character_reference", 5)), "up to 4 images in character_ref"),
+        (image, dict(PHOTON, inputs=refs_of("keyframe", 1)), "from a keyframe input (it takes: reference, "),
+        (image, dict(PHOTON, inputs=(InputRef(role="reference", uri="file:///tmp/ref.png", sha256="0"),)),
+         "public http(s) URL for the reference image, got file:///tmp/ref.png: set --reference"),
     ],
 )  # fmt: skip
 def test_impossible_operations_are_refused_before_any_request(
     sim: SimulatorHandle, adapter_for: Any, spec: dict[str, Any], in_message: str
 ) -> None:
-    source = InputRef(role="source", uri="s3://b/c.mp4", sha256="0", continues="luma:abc")
     with pytest.raises(ProviderError) as caught:
-        adapter_for(sim).submit(video_spec(**{"inputs": (source,), **spec}))
+        adapter_for(sim).submit(video_spec(**{"inputs": (SOURCE,), **spec}))
     assert caught.value.kind is ErrorKind.invalid_input and in_message in str(caught.value)
     assert sim.requests() == []
 
@@ -508,7 +517,7 @@ def test_upscale_needs_a_luma_generation_and_luma_validates_the_edit_endpoints(s
     client = lumaai.LumaAI(auth_token=KEY, base_url=base_url(sim), max_retries=0)
     media = {"url": "https://cdn.example.com/clip.mp4"}
     with pytest.raises(lumaai.NotFoundError):
-        client.generations.upscale("00000000-0000-0000-0000-000000000000", resolution="4k")
+        client.generations.upscale(UNKNOWN_ID, resolution="4k")
     with pytest.raises(lumaai.BadRequestError) as mode:
         client.generations.video.modify(
             generation_type="modify_video",
@@ -562,11 +571,10 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def test_callbacks_post_each_state_change_in_order_and_retry_a_refused_one(
-    sim: SimulatorHandle, receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    sim: SimulatorHandle, receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, posts = receiver
-    monkeypatch.setenv("CUTROOM_CALLBACK_URL", url)
-    adapter = video(sim)
+    adapter = video(sim, callback_url=url)
     job = adapter.submit(video_spec())
     finish(adapter, job)
     deadline = time.monotonic() + 5
@@ -629,12 +637,12 @@ def test_photon_references_go_out_as_image_style_and_character_refs(sim: Simulat
     }
 
 
-def test_an_image_modify_keeps_its_sources_frame_and_sends_the_strength_as_weight(
+def test_an_image_modify_keeps_its_sources_frame_and_sends_its_weight(
     sim: SimulatorHandle,
 ) -> None:
     adapter, still, still_url = finished_still(sim)
     spec = image_spec(
-        prompt="the lighthouse at night", aspect=Aspect.landscape, operation="modify", strength=0.3,
+        prompt="the lighthouse at night", aspect=Aspect.landscape, operation="modify", options={"weight": 0.3},
         inputs=(source_of(still),),
     )  # fmt: skip
     out = run_job(adapter, spec)
@@ -653,9 +661,11 @@ def test_an_image_modify_keeps_its_sources_frame_and_sends_the_strength_as_weigh
     assert logged(sim, "POST")[-1]["body"]["modify_image_ref"] == {"url": still_url}  # Luma's own default
 
 
-def test_a_video_modify_sends_the_strength_as_its_mode(sim: SimulatorHandle) -> None:
+def test_a_video_modify_sends_its_mode(sim: SimulatorHandle) -> None:
     adapter, first = finished_clip(sim)
-    adapter.submit(video_spec(operation="modify", strength="reimagine_2", inputs=(source_of(first),)))
+    adapter.submit(
+        video_spec(operation="modify", options={"mode": "reimagine_2"}, inputs=(source_of(first),))
+    )
     create = logged(sim, "POST")[-1]
     assert create["path"] == SIMULATOR_PREFIX + "/generations/video/modify" and create["status"] == 200
     assert create["body"]["mode"] == "reimagine_2"
@@ -730,3 +740,34 @@ def test_a_local_style_reference_is_refused_by_luma_naming_the_brief_field(
     assert missing.value.problems == [
         "'brand.style_reference' points to nowhere.png, which is neither a file nor an http(s) URL"
     ]
+
+
+def _literals(hint: Any) -> tuple[Any, ...]:
+    """The values of a Literal, also when it sits inside a Union (like `Literal[...] | str`)."""
+    if get_origin(hint) is Literal:
+        return get_args(hint)
+    if get_origin(hint) is Union:
+        return tuple(v for arg in get_args(hint) for v in _literals(arg))
+    return ()
+
+
+@pytest.mark.parametrize("card", LUMA.cards(Capability.video), ids=lambda card: card.model)
+def test_the_ray_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
+    """The declaration is data now: it must still be the SDK's own contract (the request types' enums)."""
+    create = get_type_hints(VideoCreateParams)
+    assert card.model in _literals(create["model"])
+    assert card.aspects == _literals(create["aspect_ratio"])
+    assert card.durations_s == tuple(float(d.removesuffix("s")) for d in _literals(create["duration"]))
+    assert card.sizes == _literals(create["resolution"]) == card.options["resolution"].choices
+    assert card.sizes == _literals(get_type_hints(GenerationUpscaleParams)["resolution"])  # upscale targets
+    mode = card.options["mode"]
+    assert (
+        mode.choices == _literals(get_type_hints(VideoModifyParams)["mode"]) and mode.default in mode.choices
+    )
+
+
+@pytest.mark.parametrize("card", LUMA.cards(Capability.image), ids=lambda card: card.model)
+def test_the_photon_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
+    create = get_type_hints(ImageCreateParams)
+    assert card.model in _literals(create["model"])
+    assert card.aspects == _literals(create["aspect_ratio"])

@@ -22,18 +22,11 @@ from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
-from providers import callbacks, runway, simulation
-from providers.base import (
-    JobRef,
-    JobState,
-    JobStatus,
-    Output,
-    PollSchedule,
-    ProviderError,
-    run_job,
-    wait_for,
-)
-from providers.luma import SIMULATOR_PREFIX, LumaImage
+from providers import callbacks, declarations, runway
+from providers.errors import ErrorKind, ProviderError
+from providers.luma import LumaImage
+from providers.polling import MAX_FAILURES_IN_A_ROW, PollSchedule, run_job, wait_for
+from providers.protocol import JobRef, JobState, JobStatus, Output
 
 if TYPE_CHECKING:
     from tests.simulator_fixture import SimulatorHandle
@@ -169,6 +162,42 @@ def test_progress_crawling_near_its_end_does_not_make_us_poll_in_a_loop() -> Non
     assert len(fake.looks) <= 12
 
 
+class FlakyJob(FakeJob):
+    """A job whose status cannot be read at the looks listed (a vendor having a bad minute)."""
+
+    def __init__(self, clock: FakeClock, runs_s: float, failing: set[int]):
+        super().__init__(clock, runs_s)
+        self.failing = failing
+
+    def poll(self, job: JobRef) -> JobStatus:
+        status = super().poll(job)
+        if len(self.looks) in self.failing:
+            raise ProviderError(ErrorKind.generation_failed, "poll: HTTP 503: busy", provider="fake")
+        return status
+
+
+def test_failing_looks_are_waited_out_and_a_good_one_starts_the_count_again() -> None:
+    clock = FakeClock()
+    runs_s = 10_000.0  # still running after every look below
+    # Nine failures, one good look, nine more: never ten in a row, so the wait goes on to the job's end.
+    flaky = FlakyJob(clock, runs_s, failing={*range(1, 10), *range(11, 20)})
+    assert _wait(flaky, clock, PollSchedule(expected_s=45, timeout_s=1e6)).mime == "video/mp4"
+    assert len(flaky.looks) > 20 and clock.now >= runs_s
+
+
+def test_a_look_failing_ten_times_in_a_row_ends_the_wait_and_says_so() -> None:
+    """A link that keeps failing, a vendor that is down: the wait ends rather than look until the timeout (the
+    job stays journaled, so a later run re-attaches to it)."""
+    clock = FakeClock()
+    flaky = FlakyJob(clock, runs_s=10_000.0, failing=set(range(1, 100)))
+    with pytest.raises(ProviderError) as caught:
+        _wait(flaky, clock, PollSchedule(expected_s=45, timeout_s=1e6))
+    assert len(flaky.looks) == MAX_FAILURES_IN_A_ROW
+    assert caught.value.kind is ErrorKind.generation_failed
+    assert f"after {MAX_FAILURES_IN_A_ROW} failed looks in a row" in str(caught.value)
+    assert "HTTP 503" in str(caught.value)  # the last failure's reason
+
+
 @pytest.mark.parametrize("progress", [None, 0.0, 1.5, -0.2, math.nan])
 def test_without_usable_progress_the_schedule_backs_off_as_before(progress: float | None) -> None:
     clock = FakeClock()
@@ -226,17 +255,24 @@ def _lag_share(sim: SimulatorHandle, job_id: str) -> float:
 
 
 RUNWAY_SCALE = 0.05  # gen4_turbo's 30 s in the simulator becomes 1.5 s
+RUNWAY = declarations.vendor("runway")
 
 
 @pytest.fixture
-def runway_sim(simulator: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> SimulatorHandle:
+def runway_sim(simulator: SimulatorHandle) -> SimulatorHandle:
     simulator.reset(latency_scale=RUNWAY_SCALE, latency_jitter=0.0, stock_media=True)
     httpx.post(
         f"{simulator.url}/runway/_sim/limits", json={"concurrency": 4, "daily_generations": None}
     ).raise_for_status()
-    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    monkeypatch.delenv(runway.KEY_ENV, raising=False)
     return simulator
+
+
+def _gen4_turbo(sim: SimulatorHandle) -> runway.RunwayVideo:
+    """The adapter on the simulator's clock, so it polls as it would Runway, 20x faster."""
+    prefix, key = RUNWAY.simulator.prefix, RUNWAY.simulator.key  # type: ignore[union-attr]
+    return runway.RunwayVideo(
+        "gen4_turbo", base_url=f"{sim.url}{prefix}", api_key=key, time_scale=RUNWAY_SCALE
+    )
 
 
 def _runway_spec(tmp_path: Path) -> AssetSpec:
@@ -280,7 +316,7 @@ def test_a_runway_job_is_seen_soon_after_it_ends_in_two_polls(
     runway_sim: SimulatorHandle, tmp_path: Path
 ) -> None:
     """The card expects 45 s, the simulator's gen4_turbo runs 30 s: progress at the first look says when."""
-    generator = runway.RunwayVideo(time_scale=RUNWAY_SCALE)
+    generator = _gen4_turbo(runway_sim)
     spec = _runway_spec(tmp_path)
     outputs = _run_all(3, lambda: run_job(generator, spec))
     for out in outputs:
@@ -294,7 +330,7 @@ def test_a_throttled_runway_job_is_still_seen_soon_after_it_ends(
 ) -> None:
     """With one slot, the second task waits THROTTLED for the first: its progress is read against its pace."""
     httpx.post(f"{runway_sim.url}/runway/_sim/limits", json={"concurrency": 1}).raise_for_status()
-    generator = runway.RunwayVideo(time_scale=RUNWAY_SCALE)
+    generator = _gen4_turbo(runway_sim)
     spec = _runway_spec(tmp_path)
     outputs = _run_all(2, lambda: run_job(generator, spec))
     for out in outputs:
@@ -308,7 +344,7 @@ def test_a_throttled_runway_job_is_still_seen_soon_after_it_ends(
 
 
 LUMA_SCALE = 0.05  # photon-1's 20 s becomes 1 s
-LUMA_KEY = "luma-test-key"
+LUMA = declarations.vendor("luma")
 #: A woken job is seen within tens of ms (more on a loaded machine); without the callback the first look would
 #: come at the safety net, 1.5 × the expected time: a lag of ~50 %.
 LUMA_WOKEN_LAG = 0.25
@@ -331,7 +367,8 @@ def callback_url(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _photon(sim: SimulatorHandle) -> LumaImage:
-    return LumaImage("photon-1", base_url=sim.url + SIMULATOR_PREFIX, api_key=LUMA_KEY, time_scale=LUMA_SCALE)
+    prefix, key = LUMA.simulator.prefix, LUMA.simulator.key  # type: ignore[union-attr]
+    return LumaImage("photon-1", base_url=f"{sim.url}{prefix}", api_key=key, time_scale=LUMA_SCALE)
 
 
 def _image_spec(prompt: str = "a lighthouse at dusk") -> AssetSpec:

@@ -3,38 +3,70 @@
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import httpx
 import numpy as np
 import pytest
 import runwayml
 from PIL import Image
+from runwayml.types import (
+    image_to_video_create_params,
+    text_to_image_create_params,
+    text_to_video_create_params,
+)
+from runwayml.types.video_upscale_create_params import EnhanceFrameRate, MagnificVideoUpscalerCreative
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
+from cutroom.capabilities import Capability
 from cutroom.channels import Aspect
 from cutroom.media import probe
-from providers import runway, simulation
-from providers.base import ErrorKind, JobState, PollSchedule, ProviderError, run_job
+from providers import declarations, runway, simulation
+from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.local.video import LocalAnimatic
+from providers.polling import PollSchedule, run_job
+from providers.protocol import JobState
 from tests.test_local_video import make_keyframe
 
 #: Jobs take ~2% of Runway's real time; polls may come every 0.1 s here (the adapter's own floor is 5 s).
 FAST = {"latency_scale": 0.02, "latency_jitter": 0.0}
 TEST_SCHEDULE = PollSchedule(expected_s=0.5, min_interval_s=0.1, max_interval_s=0.3, timeout_s=30)
+RUNWAY = declarations.vendor("runway")
+KEY = RUNWAY.simulator.key  # type: ignore[union-attr]
 
 
 @pytest.fixture
-def sim(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def sim(simulator: Any) -> Iterator[Any]:
     # Faults off first: the limits route sits under /runway, where the frame injects them.
     simulator.reset(**FAST)
     _limits(simulator, concurrency=2, daily_generations=None, credit_balance=100_000)
-    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    monkeypatch.delenv(runway.KEY_ENV, raising=False)
     yield simulator
+
+
+def _url(simulator: Any) -> str:
+    return f"{simulator.url}{RUNWAY.simulator.prefix}"  # type: ignore[union-attr]
+
+
+def _at(simulator: Any, **options: Any) -> dict[str, Any]:
+    """Where the adapter finds the simulator (and its clock), handed to it as a test hands any adapter its world."""
+    return {"base_url": _url(simulator), "api_key": KEY, "time_scale": FAST["latency_scale"], **options}
+
+
+def video(simulator: Any, model: str | None = None, **options: Any) -> runway.RunwayVideo:
+    return runway.RunwayVideo(model, **_at(simulator, **options))
+
+
+def image(simulator: Any, model: str | None = None, **options: Any) -> runway.RunwayImage:
+    return runway.RunwayImage(model, **_at(simulator, **options))
+
+
+def _client(simulator: Any, **options: Any) -> runwayml.RunwayML:
+    """The stock SDK client, creates not retried, for what the adapter would never send."""
+    return runwayml.RunwayML(api_key=KEY, base_url=_url(simulator), max_retries=0, **options)
 
 
 def _limits(simulator: Any, **limits: Any) -> None:
@@ -87,7 +119,7 @@ def _raises(call: Any, kind: ErrorKind) -> ProviderError:
 
 def test_image_to_video_from_a_file_keyframe_end_to_end(sim: Any, tmp_path: Path) -> None:
     spec = _video(tmp_path)
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    out = run_job(video(sim), spec, schedule=TEST_SCHEDULE)
     assert out.mime == "video/mp4"
     assert out.cost_usd == pytest.approx(0.10)  # 2 s x 5 credits x $0.01
     clip = tmp_path / "clip.mp4"
@@ -113,10 +145,10 @@ def test_image_to_video_from_a_file_keyframe_end_to_end(sim: Any, tmp_path: Path
 
 
 def test_text_to_image_end_to_end(sim: Any) -> None:
-    out = run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE)
+    out = run_job(image(sim), _image(), schedule=TEST_SCHEDULE)
     assert out.mime == "image/png" and out.data.startswith(b"\x89PNG")
     assert (out.width, out.height) == (1080, 1080)
-    assert out.cost_usd == runway.MODELS["gen4_image"].usd_per_image
+    assert out.cost_usd == RUNWAY.card("gen4_image").price.usd
     (create,) = _api(sim, "POST")
     assert create["path"] == "/runway/v1/text_to_image"
     assert create["body"] == {"model": "gen4_image", "promptText": "a blue bottle on sand", "ratio": "1080:1080",
@@ -125,7 +157,7 @@ def test_text_to_image_end_to_end(sim: Any) -> None:
 
 def test_text_to_video_reports_progress_and_renders_the_ratio(sim: Any, tmp_path: Path) -> None:
     spec = _video(tmp_path, model="gen4.5", inputs=(), aspect=Aspect.vertical, width=None, height=None)
-    generator = runway.RunwayVideo()
+    generator = video(sim)
     job = generator.submit(spec)
     seen = []
     while not (status := generator.poll(job)).state.terminal:
@@ -144,9 +176,9 @@ def test_text_to_video_reports_progress_and_renders_the_ratio(sim: Any, tmp_path
 
 def test_default_schedule_never_polls_faster_than_5s(sim: Any) -> None:
     """The adapter's vendor schedule, with its sleeps shrunk 50x in real time: every wait is still >= 5 s."""
-    generator = runway.RunwayImage(time_scale=1.0)  # the vendor's clock, not the sped-up simulator's
+    generator = image(sim, time_scale=1.0)  # the vendor's clock, not the sped-up simulator's
     assert generator.schedule.min_interval_s == 5.0
-    assert all(card.min_poll_interval_s == 5.0 for card in runway.MODELS.values())
+    assert all(card.min_poll_interval_s == 5.0 for card in RUNWAY.models)
     sim.configure(latency_scale=0.05, latency_jitter=0.0)  # the simulated 10 s of gen4_image: 0.5 s here
     slept: list[float] = []
 
@@ -160,19 +192,26 @@ def test_default_schedule_never_polls_faster_than_5s(sim: Any) -> None:
     assert len(polls) == len(slept)  # one look after every wait; none right after submit
 
 
-def test_against_the_simulator_the_schedule_runs_on_its_clock(sim: Any) -> None:
+def test_against_the_simulator_the_schedule_runs_on_its_clock(
+    sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CUTROOM_SIMULATOR_URL alone sends an adapter to the simulator, with its dummy key and on its clock."""
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, sim.url)
+    monkeypatch.delenv(RUNWAY.keys[0], raising=False)
     simulation._latency_scale.cache_clear()
     sim.configure(latency_scale=0.04)
-    generator = runway.RunwayImage()  # CUTROOM_SIMULATOR_URL is set: the simulator's latency_scale applies
+    generator = runway.RunwayImage()
     assert generator.schedule.min_interval_s == pytest.approx(5.0 * 0.04)
-    assert generator.schedule.expected_s == pytest.approx(
-        runway.MODELS["gen4_image"].expected_latency_s * 0.04
-    )
+    assert generator.schedule.expected_s == pytest.approx(RUNWAY.card("gen4_image").expected_latency_s * 0.04)
     simulation._latency_scale.cache_clear()
+    job = generator.submit(_image())
+    assert _wait(generator, job) is JobState.SUCCEEDED
+    (create,) = _api(sim, "POST")
+    assert create["path"] == "/runway/v1/text_to_image" and create["status"] == 200
 
 
 def test_polls_follow_the_schedule(sim: Any, tmp_path: Path) -> None:
-    run_job(runway.RunwayVideo(), _video(tmp_path), schedule=TEST_SCHEDULE)
+    run_job(video(sim), _video(tmp_path), schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
     polls = _api(sim, "GET", "/v1/tasks/")
     gaps = [b["time"] - a["time"] for a, b in zip(polls, polls[1:], strict=False)]
@@ -184,11 +223,10 @@ def test_polls_follow_the_schedule(sim: Any, tmp_path: Path) -> None:
 
 def test_throttled_counts_as_pending_and_completes(sim: Any, tmp_path: Path) -> None:
     _limits(sim, concurrency=1)
-    generator = runway.RunwayVideo()
+    generator = video(sim)
     spec = _video(tmp_path)
     first, second = generator.submit(spec), generator.submit(spec)
-    client = runway.make_client()
-    assert client.tasks.retrieve(second.job_id).status == "THROTTLED"
+    assert generator.client.tasks.retrieve(second.job_id).status == "THROTTLED"
     assert generator.poll(second).state is JobState.PENDING
     for job in (first, second):
         deadline = time.monotonic() + 10
@@ -200,9 +238,9 @@ def test_throttled_counts_as_pending_and_completes(sim: Any, tmp_path: Path) -> 
 
 def test_throttled_fault_sits_throttled_then_completes(sim: Any) -> None:
     sim.configure(fault_rate=1.0, faults=["throttled"])
-    generator = runway.RunwayImage()
+    generator = image(sim)
     job = generator.submit(_image())
-    assert runway.make_client().tasks.retrieve(job.job_id).status == "THROTTLED"
+    assert generator.client.tasks.retrieve(job.job_id).status == "THROTTLED"
     assert generator.poll(job).state is JobState.PENDING
     sim.configure(fault_rate=0.0, faults=[], **FAST)
     assert _wait(generator, job) is JobState.SUCCEEDED
@@ -216,7 +254,7 @@ def _wait(generator: Any, job: Any, limit_s: float = 10) -> JobState:
 
 
 def test_missing_version_header_is_rejected_with_runways_error_shape(sim: Any) -> None:
-    auth = {"Authorization": f"Bearer {runway.SIMULATOR_KEY}"}
+    auth = {"Authorization": f"Bearer {KEY}"}
     response = httpx.post(f"{sim.url}/runway/v1/text_to_image", json={"model": "gen4_image"}, headers=auth)
     assert response.status_code == 400
     assert set(response.json()) >= {"error"} and "X-Runway-Version" in response.json()["error"]
@@ -225,34 +263,34 @@ def test_missing_version_header_is_rejected_with_runways_error_shape(sim: Any) -
 
 
 def test_invalid_ratio_is_a_validation_error_at_the_simulator(sim: Any) -> None:
-    client = runway.make_client().with_options(max_retries=0)
     with pytest.raises(runwayml.BadRequestError) as caught:
-        client.text_to_image.create(model="gen4_image", prompt_text="x", ratio="1000:1000")  # type: ignore[arg-type]
+        _client(sim).text_to_image.create(model="gen4_image", prompt_text="x", ratio="1000:1000")  # type: ignore[arg-type]
     body = caught.value.body
     assert isinstance(body, dict) and body["error"] == "Validation of body failed"
     assert body["issues"][0]["path"] == ["ratio"] and body["issues"][0]["code"] == "invalid_value"
-    assert runway.map_error(caught.value).kind is ErrorKind.invalid_input
+    mapped = image(sim).map_error(caught.value, "create")
+    assert mapped is not None and mapped.kind is ErrorKind.invalid_input
+    assert "ratio: " in str(mapped)  # Runway's issue, path and message, in our error
 
 
 @pytest.mark.parametrize(
-    ("generator", "spec_changes"),
+    ("spec_changes", "needle"),
     [
-        (runway.RunwayVideo, {"width": 1000, "height": 700}),  # no gen4_turbo ratio has this shape
-        (runway.RunwayVideo, {"model": "veo3.1", "aspect": Aspect.square, "width": None, "height": None}),
-        (runway.RunwayVideo, {"duration_s": 12.0}),
-        (runway.RunwayVideo, {"inputs": ()}),  # gen4_turbo is image-to-video only
-        (runway.RunwayVideo, {"resolution": "4k"}),  # not one of gen4_turbo's ratios
-        (
-            runway.RunwayVideo,
-            {"model": "gen4.5", "inputs": (), "resolution": "1104:832"},
-        ),  # image_to_video only
-        (runway.RunwayVideo, {"strength": "flex_1"}),
+        ({"width": 1000, "height": 700}, "no ratio for 1000x700"),  # no gen4_turbo ratio has this shape
+        ({"model": "veo3.1", "aspect": Aspect.square, "width": None, "height": None}, "aspect 1:1"),
+        ({"duration_s": 12.0}, "duration 12s"),
+        ({"inputs": ()}, "without a keyframe or first_frame input"),  # gen4_turbo is image-to-video only
+        ({"options": {"ratio": "4k"}}, "option ratio='4k'"),  # not one of gen4_turbo's ratios
+        ({"model": "gen4.5", "inputs": (), "options": {"ratio": "1104:832"}}, "no ratio 1104:832"),  # i2v only
+        ({"options": {"mode": "flex_1"}}, "option mode (its options: ratio)"),  # a Luma setting
+        ({"inputs": (InputRef(role="style_reference", uri="https://a.b/c.png", sha256="x"),)}, "style_reference"),
     ],
-)
+)  # fmt: skip
 def test_the_adapter_refuses_bad_specs_before_any_request(
-    sim: Any, tmp_path: Path, generator: Any, spec_changes: dict[str, Any]
+    sim: Any, tmp_path: Path, spec_changes: dict[str, Any], needle: str
 ) -> None:
-    _raises(lambda: generator().submit(_video(tmp_path, **spec_changes)), ErrorKind.invalid_input)
+    error = _raises(lambda: video(sim).submit(_video(tmp_path, **spec_changes)), ErrorKind.invalid_input)
+    assert needle in str(error)
     assert _api(sim) == []
 
 
@@ -267,7 +305,7 @@ def _big_keyframe(tmp_path: Path) -> AssetSpec:
 
 def test_a_keyframe_over_5mb_goes_up_through_uploads_as_a_runway_uri(sim: Any, tmp_path: Path) -> None:
     spec = _big_keyframe(tmp_path)
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    out = run_job(video(sim), spec, schedule=TEST_SCHEDULE)
     start, send, create = [r for r in sim.requests() if r["method"] == "POST" and "/_sim/" not in r["path"]]
     assert (start["path"], start["body"]) == (
         "/runway/v1/uploads",
@@ -293,7 +331,7 @@ def test_a_resubmit_after_a_429_reuses_the_upload(sim: Any, tmp_path: Path) -> N
         lifted.append(seconds)
         time.sleep(seconds)
 
-    out = run_job(runway.RunwayVideo(), _big_keyframe(tmp_path), schedule=TEST_SCHEDULE, sleep=sleep)
+    out = run_job(video(sim), _big_keyframe(tmp_path), schedule=TEST_SCHEDULE, sleep=sleep)
     assert out.mime == "video/mp4"
     (upload,) = _api(sim, "POST", "/v1/uploads")
     first, second = _api(sim, "POST", "/v1/image_to_video")
@@ -306,7 +344,7 @@ def test_an_upload_is_made_again_once_its_reuse_window_has_passed(
     sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runway, "UPLOAD_REUSE_S", 0.0)  # ephemeral uploads expire; never reuse an old one
-    generator, spec = runway.RunwayVideo(), _big_keyframe(tmp_path)
+    generator, spec = video(sim), _big_keyframe(tmp_path)
     for _ in range(2):
         generator.cancel(generator.submit(spec))
     assert len(_api(sim, "POST", "/v1/uploads")) == 2
@@ -315,10 +353,27 @@ def test_an_upload_is_made_again_once_its_reuse_window_has_passed(
 
 
 def test_an_unknown_runway_uri_is_a_validation_error(sim: Any) -> None:
-    client = runway.make_client().with_options(max_retries=0)
     with pytest.raises(runwayml.BadRequestError) as caught:
-        client.image_to_video.create(model="gen4_turbo", prompt_image="runway://nope", ratio="1280:720")
+        _client(sim).image_to_video.create(model="gen4_turbo", prompt_image="runway://nope", ratio="1280:720")
     assert caught.value.body["issues"][0]["path"] == ["promptImage"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("keyframe", "needle"),
+    [
+        (lambda p: _not_media(p, "frame.png").uri, "'frame.png' is not image media (its bytes are something else)"),
+        (lambda p: _source_clip(p).as_uri(), "is not image media (its bytes are video/mp4)"),
+        (lambda p: (p / "missing.png").as_uri(), "cannot be read"),
+        (lambda p: "data:image/png;base64,iVBORw0KGgo=", "cannot be read: not a local file"),  # not passed on
+        (lambda p: "/etc/passwd", "cannot be read"),
+    ],
+)  # fmt: skip
+def test_a_keyframe_goes_out_only_when_its_bytes_are_an_image(
+    sim: Any, tmp_path: Path, keyframe: Any, needle: str
+) -> None:
+    spec = _video(tmp_path, inputs=(InputRef(role="keyframe", uri=keyframe(tmp_path), sha256="x"),))
+    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
+    assert _api(sim) == []
 
 
 @pytest.mark.parametrize(
@@ -335,7 +390,7 @@ def test_transport_faults_on_create_map_and_never_resend(
     sim: Any, fault: str, kind: ErrorKind, sdk_error: type[Exception]
 ) -> None:
     sim.configure(fault_rate=1.0, faults=[fault], retry_after_s=7, timeout_s=1.0)
-    generator = runway.RunwayImage(client=runway.make_client(timeout=0.3))
+    generator = image(sim, timeout=0.3)
     error = _raises(lambda: generator.submit(_image()), kind)
     assert error.kind.transient and isinstance(error.__cause__, sdk_error)
     assert len(_api(sim, "POST")) == 1  # the SDK's 2 retries are off for creates: no duplicate paid job
@@ -343,20 +398,21 @@ def test_transport_faults_on_create_map_and_never_resend(
         assert error.retry_after == 7
 
 
-def test_a_rate_limited_poll_is_retried_by_the_sdk_then_mapped(sim: Any) -> None:
-    """Polls are idempotent, so the SDK's 2 retries stay on for them (honouring Retry-After)."""
-    generator = runway.RunwayImage()
+def test_a_rate_limited_poll_is_mapped_with_runways_retry_after(sim: Any) -> None:
+    """One poll, one GET (the SDK's retries are off; wait_for waits out a failing poll), mapped with the pause
+    Runway asks for."""
+    generator = image(sim)
     job = generator.submit(_image())
     sim.configure(fault_rate=1.0, faults=["429"], retry_after_s=0.1)
     error = _raises(lambda: generator.poll(job), ErrorKind.rate_limited)
     assert error.retry_after == pytest.approx(0.1)
-    assert len(_api(sim, "GET", "/v1/tasks/")) == 3
+    assert len(_api(sim, "GET", "/v1/tasks/")) == 1
 
 
 def test_the_sdk_default_would_resend_a_create_on_5xx(sim: Any) -> None:
     """Why creates go out with max_retries=0: the stock client sends the same paid POST three times."""
     sim.configure(fault_rate=1.0, faults=["5xx"])
-    client = runwayml.RunwayML(api_key=runway.SIMULATOR_KEY, base_url=f"{sim.url}/runway")
+    client = runwayml.RunwayML(api_key=KEY, base_url=_url(sim))
     with pytest.raises(runwayml.InternalServerError):
         client.text_to_image.create(model="gen4_image", prompt_text="x", ratio="1080:1080")
     assert len(_api(sim, "POST")) == 3
@@ -367,23 +423,17 @@ def test_the_sdk_default_would_resend_a_create_on_5xx(sim: Any) -> None:
     [
         ("failed", ErrorKind.generation_failed, {"INTERNAL"}),
         ("moderation", ErrorKind.moderation_input, {"SAFETY.INPUT.TEXT", "SAFETY.INPUT.IMAGE"}),
-        ("moderation", ErrorKind.moderation_output, {"SAFETY.OUTPUT.IMAGE"}),
+        ("moderation_output", ErrorKind.moderation_output, {"SAFETY.OUTPUT.IMAGE"}),
     ],
 )
 def test_failed_tasks_carry_the_failure_codes_kind(
     sim: Any, fault: str, kind: ErrorKind, codes: set[str]
 ) -> None:
     sim.configure(fault_rate=1.0, faults=[fault])
-    generator = runway.RunwayImage()
-    for seed in range(20):  # moderation is drawn input or output: find a task of the wanted side
-        try:
-            run_job(generator, _image(seed=seed), schedule=TEST_SCHEDULE)
-        except ProviderError as exc:
-            if exc.kind is kind:
-                assert exc.kind.transient is (kind is ErrorKind.generation_failed)
-                assert str(exc).split(": ")[2] in codes
-                return
-    pytest.fail(f"no {kind} failure in 20 tasks")
+    error = _raises(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), kind)
+    assert isinstance(error, JobFailed)  # the task ended without an output: nothing billed
+    assert error.kind.transient is (kind is ErrorKind.generation_failed)
+    assert str(error).split(": ")[2] in codes
 
 
 def test_failure_code_mapping() -> None:
@@ -397,16 +447,14 @@ def test_failure_code_mapping() -> None:
 
 def test_an_expired_output_url_is_not_found(sim: Any) -> None:
     sim.configure(fault_rate=1.0, faults=["expired"])
-    error = _raises(
-        lambda: run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE), ErrorKind.not_found
-    )
+    error = _raises(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), ErrorKind.not_found)
     assert "expired" in str(error) and not error.kind.transient
     assert _api(sim, "GET", "/_media/")[-1]["status"] == 403
 
 
 def test_an_output_url_expires_after_the_ttl(sim: Any) -> None:
     sim.configure(output_ttl_s=0.2)
-    generator = runway.RunwayImage()
+    generator = image(sim)
     job = generator.submit(_image())
     assert _wait(generator, job) is JobState.SUCCEEDED
     time.sleep(0.3)
@@ -415,14 +463,14 @@ def test_an_output_url_expires_after_the_ttl(sim: Any) -> None:
 
 def test_out_of_credits_and_daily_quota(sim: Any) -> None:
     _limits(sim, credit_balance=3)
-    _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.insufficient_credits)
+    _raises(lambda: image(sim).submit(_image()), ErrorKind.insufficient_credits)
     _limits(sim, credit_balance=100, daily_generations=0)
-    assert _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.rate_limited).kind.transient
+    assert _raises(lambda: image(sim).submit(_image()), ErrorKind.rate_limited).kind.transient
     assert len(_api(sim, "POST")) == 2
 
 
 def test_cancel_and_organization(sim: Any, tmp_path: Path) -> None:
-    generator = runway.RunwayVideo()
+    generator = video(sim)
     job = generator.submit(_video(tmp_path))
     generator.cancel(job)
     assert generator.poll(job).state is JobState.CANCELLED
@@ -433,15 +481,17 @@ def test_cancel_and_organization(sim: Any, tmp_path: Path) -> None:
 
 
 def test_bad_key_is_auth_and_missing_key_is_not_configured(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    bad = runwayml.RunwayML(api_key="key_nope", base_url=f"{sim.url}/runway")
-    assert not _raises(lambda: runway.RunwayImage(client=bad).submit(_image()), ErrorKind.auth).kind.transient
-    monkeypatch.delenv(simulation.SIMULATOR_ENV)
-    _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
+    bad = image(sim, api_key="key_nope")
+    assert not _raises(lambda: bad.submit(_image()), ErrorKind.auth).kind.transient
+    monkeypatch.delenv(simulation.SIMULATOR_ENV, raising=False)
+    monkeypatch.delenv(RUNWAY.keys[0], raising=False)
+    missing = _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
+    assert "RUNWAYML_API_SECRET" in str(missing)
     assert len(_api(sim)) == 1
 
 
 def test_a_poll_that_fails_transiently_is_repeated_never_resubmitted(sim: Any) -> None:
-    """Every poll of one wait answers 503 (the SDK's own read retries included); run_job waits and looks again."""
+    """A poll of the wait answers 503; run_job waits and looks again, and never sends the create twice."""
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -450,11 +500,13 @@ def test_a_poll_that_fails_transiently_is_repeated_never_resubmitted(sim: Any) -
         waits.append(seconds)
         time.sleep(seconds)
 
-    out = run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
+    out = run_job(image(sim), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
     assert out.mime == "image/png"
     assert len(_api(sim, "POST")) == 1
     polls = _api(sim, "GET", part="/v1/tasks/")
-    assert [p["status"] for p in polls[:3]] == [503, 503, 503] and polls[-1]["status"] == 200
+    statuses = [p["status"] for p in polls]
+    assert statuses[0] == 503 and set(statuses[1:]) == {200}  # one GET per look: the SDK retries nothing
+    assert waits[1] >= 1.0  # the pause after the failed look
 
 
 def test_a_rate_limited_create_is_waited_out_and_sent_again(sim: Any) -> None:
@@ -468,7 +520,7 @@ def test_a_rate_limited_create_is_waited_out_and_sent_again(sim: Any) -> None:
             sim.configure(fault_rate=0.0)  # the vendor lets us through on the third try
         time.sleep(seconds)
 
-    out = run_job(runway.RunwayImage(), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
+    out = run_job(image(sim), _image(), schedule=TEST_SCHEDULE, sleep=sleep)
     assert out.mime == "image/png"
     creates = _api(sim, "POST")
     assert [c["status"] for c in creates] == [429, 429, 200]
@@ -490,15 +542,21 @@ def _source_clip(tmp_path: Path, size: tuple[int, int] = (320, 180), duration_s:
     return path
 
 
+def _model_for(operation: Operation) -> str:
+    """The Runway model its declaration names for an edit."""
+    (model,) = [card.model for card in RUNWAY.cards(Capability.video) if operation in card.operations]
+    return model
+
+
 def _operation(tmp_path: Path, operation: Operation, **changes: Any) -> AssetSpec:
-    model = runway.OPERATIONS[operation][0]
+    model = _model_for(operation)
     source = InputRef(role="source", uri=_source_clip(tmp_path).as_uri(), sha256="x")
     return _video(tmp_path, model=model, operation=operation, inputs=(source,), **changes)
 
 
 def test_modify_end_to_end_sends_aleph2_to_video_to_video(sim: Any, tmp_path: Path) -> None:
     spec = _operation(tmp_path, Operation.modify, prompt="make it a watercolour")
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    out = run_job(video(sim), spec, schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
     assert create["path"] == "/runway/v1/video_to_video"
     body = create["body"]
@@ -514,7 +572,8 @@ def test_modify_end_to_end_sends_aleph2_to_video_to_video(sim: Any, tmp_path: Pa
 
 def test_upscale_end_to_end_makes_magnifics_2k_default(sim: Any, tmp_path: Path) -> None:
     spec = _operation(tmp_path, Operation.upscale, width=None, height=None, aspect=None)
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    generator = video(sim)
+    out = run_job(generator, spec, schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
     assert create["path"] == "/runway/v1/video_upscale"
     body = create["body"]
@@ -525,7 +584,7 @@ def test_upscale_end_to_end_makes_magnifics_2k_default(sim: Any, tmp_path: Path)
     info = probe(clip)
     assert (info.width, info.height) == (2560, 1440)  # 2k from the 320x180 source, its shape kept
     assert out.cost_usd == pytest.approx(2 * 0.02)
-    task = runway.make_client().tasks.retrieve(_api(sim, "GET", "/v1/tasks/")[-1]["path"].rsplit("/", 1)[1])
+    task = generator.client.tasks.retrieve(_api(sim, "GET", "/v1/tasks/")[-1]["path"].rsplit("/", 1)[1])
     assert task.status == "SUCCEEDED" and task.cost.credits == 4  # 2 s of source x 2 credits
 
 
@@ -533,7 +592,7 @@ def test_a_public_url_is_sent_as_the_video_uri(sim: Any, tmp_path: Path) -> None
     url = "https://cdn.example.com/clips/source.mp4"
     spec = _operation(tmp_path, Operation.upscale)
     spec = spec.model_copy(update={"inputs": (spec.inputs[0].model_copy(update={"url": url}),)})
-    generator = runway.RunwayVideo()
+    generator = video(sim)
     generator.cancel(generator.submit(spec))
     (create,) = _api(sim, "POST")
     assert create["body"] == {"model": "magnific_video_upscaler_creative", "videoUri": url}
@@ -560,66 +619,74 @@ def test_a_public_url_is_sent_as_the_video_uri(sim: Any, tmp_path: Path) -> None
 def test_the_simulator_rejects_bad_operation_bodies_like_runway(
     sim: Any, endpoint: str, body: dict[str, Any], path: list[Any], code: str
 ) -> None:
-    client = runway.make_client().with_options(max_retries=0)
     with pytest.raises(runwayml.BadRequestError) as caught:
-        client.post(f"/v1/{endpoint}", body=body, cast_to=object)
+        _client(sim).post(f"/v1/{endpoint}", body=body, cast_to=object)
     error = caught.value.body
     assert isinstance(error, dict) and error["error"] == "Validation of body failed"
     assert [(i["path"], i["code"]) for i in error["issues"]] == [(path, code)]
-    assert runway.map_error(caught.value).kind is ErrorKind.invalid_input
+    mapped = video(sim).map_error(caught.value, "create")
+    assert mapped is not None and mapped.kind is ErrorKind.invalid_input
 
 
 def test_a_source_longer_than_30s_is_rejected_on_video_uri(sim: Any, tmp_path: Path) -> None:
     long = _source_clip(tmp_path, (64, 36), duration_s=31.0)
     uri = runway.video_uri(InputRef(role="source", uri=long.as_uri(), sha256="x"))
     with pytest.raises(runwayml.BadRequestError) as caught:
-        runway.make_client().with_options(max_retries=0).video_upscale.create(
-            model="magnific_video_upscaler_creative", video_uri=uri
-        )
+        _client(sim).video_upscale.create(model="magnific_video_upscaler_creative", video_uri=uri)
     assert caught.value.body["issues"][0]["path"] == ["videoUri"]  # type: ignore[index]
-    assert "30 seconds" in str(runway.map_error(caught.value))
+    assert "30 seconds" in str(video(sim).map_error(caught.value, "create"))
 
 
 def _big_source(tmp_path: Path) -> InputRef:
+    """A real MP4 (the source clip's bytes, padded) too big for a data URI."""
     big = tmp_path / "big.mp4"
-    big.write_bytes(bytes(4 * 1024 * 1024))
+    big.write_bytes((tmp_path / "source.mp4").read_bytes() + bytes(4 * 1024 * 1024))
     return InputRef(role="source", uri=big.as_uri(), sha256="x")
+
+
+def _not_media(tmp_path: Path, name: str) -> InputRef:
+    """A file named like media whose bytes are text."""
+    (path := tmp_path / name).write_text("#!/bin/sh\necho not a picture\n")
+    return InputRef(role="source", uri=path.as_uri(), sha256="x")
 
 
 @pytest.mark.parametrize(
     ("make", "needle"),
     [
         (lambda s, p: s.model_copy(update={"width": 1000, "height": 700}), "no ratio"),  # the sim's ratio 400
-        (lambda s, p: s.model_copy(update={"inputs": ()}), "role 'source'"),  # the sim's missing videoUri
+        (lambda s, p: s.model_copy(update={"inputs": ()}),
+         "without exactly one input with role source"),  # the sim's missing videoUri
         (lambda s, p: s.model_copy(update={"inputs": (_big_source(p),)}), "public URL"),  # the sim's too_big
+        (lambda s, p: s.model_copy(update={"inputs": (_not_media(p, "clip.mp4"),)}), "'clip.mp4' is not video media"),
         (lambda s, p: s.model_copy(update={"inputs": (*s.inputs, InputRef(role="reference", uri="https://a.b/c.png",
-                                                                          sha256="x"))}), "reference"),
-        (lambda s, p: s.model_copy(update={"operation": Operation.reframe}), "cannot reframe"),
-        (lambda s, p: s.model_copy(update={"operation": Operation.add_audio}), "cannot add_audio"),
-        (lambda s, p: s.model_copy(update={"model": "gen4_turbo"}), "with aleph2"),
-        (lambda s, p: s.model_copy(update={"operation": None}), "needs operation modify"),
-        (lambda s, p: s.model_copy(update={"operation": Operation.upscale}), "magnific_video_upscaler_creative"),
+                                                                          sha256="x"))}), "'reference'"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.reframe}), "operation reframe (it does: modify)"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.add_audio}), "operation add_audio (it does: modify)"),
+        (lambda s, p: s.model_copy(update={"model": "gen4_turbo"}), "operation modify (it does: none)"),
+        (lambda s, p: s.model_copy(update={"operation": None}), "it only edits a source (operation modify)"),
+        (lambda s, p: s.model_copy(update={"operation": Operation.upscale}), "operation upscale (it does: modify)"),
+        (lambda s, p: s.model_copy(update={"options": {"ratio": "1080:1920"}}), "option ratio='1080:1920'"),
     ],
 )  # fmt: skip
 def test_the_adapter_refuses_bad_operation_specs_before_any_request(
     sim: Any, tmp_path: Path, make: Any, needle: str
 ) -> None:
     spec = make(_operation(tmp_path, Operation.modify), tmp_path)
-    assert needle in str(_raises(lambda: runway.RunwayVideo().submit(spec), ErrorKind.invalid_input))
+    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
     assert _api(sim) == []
 
 
 def test_an_operation_on_an_image_model_is_refused_before_any_request(sim: Any) -> None:
-    error = _raises(
-        lambda: runway.RunwayImage().submit(_image(operation=Operation.upscale)), ErrorKind.invalid_input
-    )
-    assert "image cannot upscale" in str(error)
+    error = _raises(lambda: image(sim).submit(_image(operation=Operation.upscale)), ErrorKind.invalid_input)
+    assert "gen4_image cannot make operation upscale (it does: none)" in str(error)
     assert _api(sim) == []
 
 
 def test_upscale_to_a_chosen_resolution(sim: Any, tmp_path: Path) -> None:
-    spec = _operation(tmp_path, Operation.upscale, width=None, height=None, aspect=None, resolution="720p")
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    spec = _operation(
+        tmp_path, Operation.upscale, width=None, height=None, aspect=None, options={"resolution": "720p"}
+    )
+    out = run_job(video(sim), spec, schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
     body = create["body"]
     assert body.pop("videoUri").startswith("data:video/mp4;base64,")
@@ -630,7 +697,7 @@ def test_upscale_to_a_chosen_resolution(sim: Any, tmp_path: Path) -> None:
 
 def test_enhance_frame_rate_end_to_end_retimes_the_source(sim: Any, tmp_path: Path) -> None:
     spec = _operation(tmp_path, Operation.enhance_frame_rate, fps=60)
-    out = run_job(runway.RunwayVideo(), spec, schedule=TEST_SCHEDULE)
+    out = run_job(video(sim), spec, schedule=TEST_SCHEDULE)
     (create,) = _api(sim, "POST")
     assert create["path"] == "/runway/v1/video_upscale"
     body = create["body"]
@@ -641,7 +708,7 @@ def test_enhance_frame_rate_end_to_end_retimes_the_source(sim: Any, tmp_path: Pa
     assert (source.fps, result.fps) == (12, 60)
     assert (result.width, result.height) == (source.width, source.height)
     assert result.duration_s == pytest.approx(source.duration_s, abs=0.2)
-    assert out.cost_usd == pytest.approx(2 * runway.MODELS["enhance_frame_rate"].usd_per_second)
+    assert out.cost_usd == pytest.approx(2 * RUNWAY.card("enhance_frame_rate").price.usd)  # 2 s of source
 
 
 @pytest.mark.parametrize(
@@ -650,20 +717,21 @@ def test_enhance_frame_rate_end_to_end_retimes_the_source(sim: Any, tmp_path: Pa
         (Operation.enhance_frame_rate, lambda s: s, "needs spec.fps"),
         (Operation.enhance_frame_rate, lambda s: s.model_copy(update={"fps": 23}),
          "23 fps (allowed: 24, 25, 30, 48, 50, 60, 120)"),
-        (Operation.enhance_frame_rate, lambda s: s.model_copy(update={"fps": 60, "resolution": "2k"}),
-         "resolution 2k (allowed: none)"),
-        (Operation.upscale, lambda s: s.model_copy(update={"resolution": "8k"}),
-         "resolution 8k (allowed: 720p, 1k, 2k, 4k)"),
-        (Operation.upscale, lambda s: s.model_copy(update={"strength": 0.5}), "takes no strength"),
+        (Operation.enhance_frame_rate, lambda s: s.model_copy(update={"fps": 60, "options": {"resolution": "2k"}}),
+         "option resolution (its options: none)"),
+        (Operation.upscale, lambda s: s.model_copy(update={"options": {"resolution": "8k"}}),
+         "option resolution='8k' (allowed: 720p|1k|2k|4k)"),
+        (Operation.upscale, lambda s: s.model_copy(update={"options": {"strength": 0.5}}),
+         "option strength (its options: resolution)"),
         (Operation.upscale, lambda s: s.model_copy(update={"inputs": (*s.inputs, InputRef(
-            role="style_reference", uri="https://a.b/c.png", sha256="x"))}), "takes only the source video"),
+            role="style_reference", uri="https://a.b/c.png", sha256="x"))}), "takes only its source input"),
     ],
 )  # fmt: skip
 def test_the_adapter_refuses_bad_upscale_and_frame_rate_specs_before_any_request(
     sim: Any, tmp_path: Path, operation: Operation, make: Any, needle: str
 ) -> None:
     spec = make(_operation(tmp_path, operation))
-    assert needle in str(_raises(lambda: runway.RunwayVideo().submit(spec), ErrorKind.invalid_input))
+    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
     assert _api(sim) == []
 
 
@@ -673,8 +741,8 @@ def test_style_and_character_references_go_out_as_reference_images(sim: Any, tmp
         InputRef(role="style_reference", uri="https://cdn.example.com/style.png", sha256="x"),
         InputRef(role="character_reference", uri=face.as_uri(), sha256="x"),
     )
-    spec = _image(inputs=refs, resolution="1360:768", aspect=None, width=None, height=None)
-    out = run_job(runway.RunwayImage(), spec, schedule=TEST_SCHEDULE)
+    spec = _image(inputs=refs, options={"ratio": "1360:768"}, aspect=None, width=None, height=None)
+    out = run_job(image(sim), spec, schedule=TEST_SCHEDULE)
     assert Image.open(io.BytesIO(out.data)).size == (out.width, out.height) == (1360, 768)
     (create,) = _api(sim, "POST")
     body = create["body"]
@@ -684,5 +752,64 @@ def test_style_and_character_references_go_out_as_reference_images(sim: Any, tmp
     assert character["uri"].startswith("data:image/png;base64,")
 
     too_many = _image(inputs=refs * 2)
-    assert "up to 3" in str(_raises(lambda: runway.RunwayImage().submit(too_many), ErrorKind.invalid_input))
+    assert "up to 3" in str(_raises(lambda: image(sim).submit(too_many), ErrorKind.invalid_input))
     assert len(_api(sim, "POST")) == 1
+
+
+def _literals(hint: Any) -> tuple[Any, ...]:
+    """The values of a Literal, also when it sits inside a Union (like `Literal[...] | str`)."""
+    if get_origin(hint) is Literal:
+        return get_args(hint)
+    if get_origin(hint) is Union:
+        return tuple(v for arg in get_args(hint) for v in _literals(arg))
+    return ()
+
+
+def _sdk_requests(module: Any) -> dict[str, dict[str, Any]]:
+    """The fields of each model's request in one of the SDK's create_params modules, by model name."""
+    found: dict[str, dict[str, Any]] = {}
+    for value in vars(module).values():
+        if isinstance(value, type) and "model" in getattr(value, "__annotations__", {}):
+            hints = get_type_hints(value)
+            found |= dict.fromkeys(_literals(hints["model"]), hints)
+    return found
+
+
+def _reduced(ratio: str) -> str:
+    width, height = map(int, ratio.split(":"))
+    return f"{width // math.gcd(width, height)}:{height // math.gcd(width, height)}"
+
+
+@pytest.mark.parametrize(
+    "card", [c for c in RUNWAY.cards(Capability.video) if c.makes_new], ids=lambda card: card.model
+)
+def test_each_new_video_card_says_what_the_installed_sdk_sends(card: Any) -> None:
+    """The declaration is data now: its ratios and lengths must still be the SDK's request types' enums."""
+    from_image = _sdk_requests(image_to_video_create_params)[card.model]
+    assert set(card.sizes) == set(_literals(from_image["ratio"]))
+    assert set(card.aspects) == {_reduced(ratio) for ratio in card.sizes}
+    from_text = _sdk_requests(text_to_video_create_params).get(card.model)
+    if from_text is None:
+        assert "keyframe|first_frame" in card.needs  # no text_to_video for it: a keyframe is a must
+    else:
+        assert set(runway.TEXT_TO_VIDEO_RATIOS[card.model]) == set(_literals(from_text["ratio"]))
+    if durations := _literals(from_image["duration"]):
+        assert card.durations_s == tuple(float(d) for d in durations)
+    else:  # any whole number of seconds
+        assert all(d.is_integer() for d in card.durations_s)
+
+
+@pytest.mark.parametrize("card", RUNWAY.cards(Capability.image), ids=lambda card: card.model)
+def test_each_image_card_says_what_the_installed_sdk_sends(card: Any) -> None:
+    request = _sdk_requests(text_to_image_create_params)[card.model]
+    assert set(card.sizes) == set(_literals(request["ratio"]))
+    assert set(card.aspects) == {_reduced(ratio) for ratio in card.sizes}
+
+
+def test_the_upscale_targets_and_frame_rates_are_the_installed_sdks() -> None:
+    magnific = RUNWAY.card("magnific_video_upscaler_creative")
+    targets = _literals(get_type_hints(MagnificVideoUpscalerCreative)["resolution"])
+    assert magnific.sizes == targets == magnific.options["resolution"].choices
+    rates = _literals(get_type_hints(EnhanceFrameRate)["target_framerate"])
+    # spec.fps is a whole number, so the NTSC rates (23_98, 29_97, 59_94) are not offered
+    assert RUNWAY.card("enhance_frame_rate").frame_rates == tuple(int(r) for r in rates if r.isdigit())

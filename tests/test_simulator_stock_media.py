@@ -11,7 +11,7 @@ import pytest
 from cutroom.assets import AssetKind, AssetSpec
 from cutroom.channels import Aspect
 from providers import luma, runway, simulation
-from providers.base import PollSchedule, run_job
+from providers.polling import PollSchedule, run_job
 
 pytest_plugins = ["tests.simulator_fixture"]
 
@@ -23,7 +23,7 @@ def sim(simulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     simulator.reset(latency_scale=0.01, latency_jitter=0.0)
     httpx.post(f"{simulator.url}/runway/_sim/limits", json={"concurrency": 4}).raise_for_status()
     monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    monkeypatch.delenv(runway.KEY_ENV, raising=False)
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
     monkeypatch.delenv("LUMAAI_API_KEY", raising=False)
     yield simulator
 
@@ -38,7 +38,7 @@ def _image(provider: str, model: str, prompt: str, aspect: Aspect = Aspect.squar
 def test_stock_media_serves_one_render_per_shape_and_real_renders_differ(
     sim: Any, adapter: Any, model: str
 ) -> None:
-    provider = adapter.name
+    provider = adapter.vendor_name
     made = [
         run_job(adapter(), _image(provider, model, p), schedule=SCHEDULE).data for p in ("a cup", "a pier")
     ]

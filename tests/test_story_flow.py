@@ -7,10 +7,15 @@ import asyncio
 import pytest
 
 from cutroom.brief import parse_brief
+from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
 from providers import registry
-from providers.base import Capability, ErrorKind, Output, ProviderError, SyncGenerator
+from providers.cards import ModelCard
+from providers.declarations import Vendor
+from providers.errors import ErrorKind, ProviderError
 from providers.local.planner import LocalPlanner
+from providers.protocol import Output
+from providers.sync import SyncGenerator
 
 BRIEF = {
     "campaign": "Loop Test",
@@ -67,20 +72,25 @@ class Refuses(SyncGenerator):
     name = "refuses"
     capability = Capability.video
     model = "refuses-1"
+    asked: list[str] = []
 
     def render(self, spec) -> Output:
+        self.asked.append(spec.prompt)
         raise ProviderError(ErrorKind.moderation_input, "prompt refused by policy", provider=self.name)
 
 
-def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, monkeypatch):
+def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, request):
     from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
 
     from flows.campaign import campaign
 
-    monkeypatch.setattr(
-        registry, "CATALOGUE", list(registry.CATALOGUE)
-    )  # the provider lives for this test only
-    registry.register(registry.Entry("refuses", Capability.video, Refuses))
+    refuses = Vendor(
+        name="refuses", title="Refuses", billable=False, adapters={Capability.video: "tests:Refuses"},
+        models=(ModelCard(provider="refuses", model="refuses-1", capability=Capability.video,
+                          inputs=("keyframe", "first_frame")),),
+    )  # fmt: skip
+    registry.register(refuses, {Capability.video: Refuses})
+    request.addfinalizer(lambda: registry.unregister("refuses"))  # the provider lives for this test only
     brief = parse_brief(
         {
             **BRIEF,
@@ -97,10 +107,14 @@ def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, mo
     still = [s for s in manifest.plan.stories if not s.shots]
     assert moving and still
     for story in moving:
-        assert by_id[story.id].status is StoryStatus.failed
+        # Refused, the prompt was rephrased once (never sent to another vendor); refused again, it waits for a
+        # person: the story is left for review, not failed.
+        assert by_id[story.id].status is StoryStatus.needs_review
         assert by_id[story.id].error.startswith(
-            "clips failed: refuses: moderation_input: prompt refused by policy"
+            "clips left for review: refuses refused it twice (moderation_input): prompt refused by policy"
         )
+        first = story.shots[0].prompt
+        assert first in Refuses.asked and f"{first}, family-friendly, safe for work" in Refuses.asked
     for story in still:
         assert by_id[story.id].status is StoryStatus.complete
     assert manifest.status == "partial"

@@ -19,9 +19,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from cutroom.assets import AssetSpec, Style
+from cutroom.capabilities import Capability
 from cutroom.fonts import font, wrap
-from providers.base import Capability, Output, SyncGenerator
 from providers.local.vocabulary import DIRECTIVES, directives_in
+from providers.protocol import Output
+from providers.sync import SyncGenerator
 
 RGB = tuple[int, int, int]
 

@@ -7,6 +7,35 @@ from providers.local.vocabulary import DIRECTIVES, directives_in
 
 #: Directives added per round: enough to move the score, few enough to keep the subject in front.
 MAX_NEW_PER_ROUND = 2
+#: Words moderation filters commonly refuse; a refused prompt is rephrased without them.
+SENSITIVE = frozenset(
+    [
+        "blood",
+        "bloody",
+        "gore",
+        "gory",
+        "nude",
+        "naked",
+        "nsfw",
+        "sexy",
+        "weapon",
+        "weapons",
+        "gun",
+        "guns",
+        "rifle",
+        "kill",
+        "killing",
+        "dead",
+        "corpse",
+        "violent",
+        "violence",
+        "drug",
+        "drugs",
+        "explicit",
+    ]
+)
+#: What a rephrased prompt ends with, so the vendor reads its intent.
+SAFE = "family-friendly, safe for work"
 
 
 class LocalRefiner:
@@ -25,3 +54,37 @@ class LocalRefiner:
         if not missing:
             return prompt
         return ", ".join([prompt.rstrip().rstrip(","), *missing[:MAX_NEW_PER_ROUND]])
+
+    def rephrase_refused(self, prompt: str, reason: str) -> str:
+        """The prompt without the words its vendor named in the refusal or that filters commonly refuse,
+        marked family-friendly. (A language-model refiner can do better; offline, this is the rule.)"""
+        named = {w.strip("'\".,:;").lower() for w in reason.split()}
+        flagged = SENSITIVE | (named & {w.strip(",.;:").lower() for w in prompt.split()} - _COMMON)
+        kept = [word for word in prompt.split() if word.strip(",.;:!?").lower() not in flagged]
+        text = " ".join(kept).strip(" ,") or "a brand image"
+        return text if SAFE in text else f"{text}, {SAFE}"
+
+
+#: Words a refusal message and a prompt share that say nothing about why it was refused.
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "and",
+        "or",
+        "with",
+        "for",
+        "by",
+        "from",
+        "is",
+        "it",
+        "this",
+        "that",
+    ]
+)

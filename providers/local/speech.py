@@ -16,7 +16,10 @@ import espeakng_loader
 import numpy as np
 
 from cutroom.assets import AssetSpec, WordTiming
-from providers.base import Capability, ErrorKind, Output, ProviderError, SyncGenerator
+from cutroom.capabilities import Capability
+from providers.errors import ErrorKind, ProviderError
+from providers.protocol import Output
+from providers.sync import SyncGenerator
 
 DEFAULT_VOICE = "en-us"
 RATE_WPM = 160  # a calm voice-over pace; espeak's own default (175) sounds hurried

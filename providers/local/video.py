@@ -10,12 +10,15 @@ import httpx
 from PIL import Image, ImageColor, ImageDraw, ImageOps, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef, Style
+from cutroom.capabilities import Capability
 from cutroom.channels import SIZES
 from cutroom.fonts import font, wrap
 from cutroom.media import MediaError, probe, run_ffmpeg
 from cutroom.plan import CameraMotion
 from cutroom.storage import path_of
-from providers.base import Capability, ErrorKind, Output, ProviderError, SyncGenerator
+from providers.errors import ErrorKind, ProviderError
+from providers.protocol import Output
+from providers.sync import SyncGenerator
 
 #: Roles an input image may play, most specific first: a continuation frame wins over a fresh keyframe.
 IMAGE_ROLES = ("first_frame", "keyframe")

@@ -1,196 +1,21 @@
-"""The provider seam: one narrow protocol every vendor adapter and local renderer speaks."""
+"""Waiting for a submitted job: submit once, look near its expected end (or when its vendor calls back),
+predict the end from its progress, fetch."""
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
-import httpx
 from pydantic import BaseModel, Field
 
-from cutroom.assets import AssetSpec, Score, WordTiming
-from cutroom.brief import Brand, Brief
-from cutroom.plan import Plan
+from cutroom.assets import AssetSpec
 from providers import callbacks
-from providers.callbacks import CallbackNews
-
-
-class Capability(StrEnum):
-    planner = "planner"
-    image = "image"
-    video = "video"
-    speech = "speech"
-    judge = "judge"
-
-
-class JobState(StrEnum):
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-class ErrorKind(StrEnum):
-    auth = "auth"
-    insufficient_credits = "insufficient_credits"
-    rate_limited = "rate_limited"
-    invalid_input = "invalid_input"
-    moderation_input = "moderation_input"
-    moderation_output = "moderation_output"
-    generation_failed = "generation_failed"
-    not_found = "not_found"
-    not_configured = "not_configured"
-
-    @property
-    def transient(self) -> bool:
-        """Only these are worth retrying as they are; the rest need a different input or a human."""
-        return self in (ErrorKind.rate_limited, ErrorKind.generation_failed)
-
-
-class ProviderError(Exception):
-    def __init__(
-        self, kind: ErrorKind, message: str, *, provider: str = "", retry_after: float | None = None
-    ):
-        self.kind = kind
-        self.provider = provider
-        self.retry_after = retry_after
-        self.detail = message
-        super().__init__(f"{provider or 'provider'}: {kind.value}: {message}")
-
-
-class JobRef(BaseModel):
-    provider: str
-    job_id: str
-    spec_key: str
-    durable: bool = Field(
-        default=True, description="False for in-process jobs: nothing to re-attach to or chain from."
-    )
-    submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    spec: AssetSpec | None = Field(
-        default=None,
-        description="What was asked, for a job taken up again by a process that did not submit it.",
-    )
-
-
-class JobStatus(BaseModel):
-    state: JobState
-    progress: float | None = None
-    error: str | None = None
-    error_kind: ErrorKind | None = Field(
-        default=None, description="Why a FAILED job failed, when the vendor says (moderation vs transient)."
-    )
-
-
-class Output(BaseModel):
-    """Media bytes fetched from a finished job, with what we know about them."""
-
-    data: bytes
-    mime: str
-    width: int | None = None
-    height: int | None = None
-    duration_s: float | None = None
-    words: list[WordTiming] = Field(default_factory=list)
-    cost_usd: float = 0.0
-    job_id: str | None = None
-    source_url: str | None = Field(default=None, description="The provider's own link to the output.")
-
-
-@runtime_checkable
-class Generator(Protocol):
-    """An image, video or speech provider."""
-
-    name: str
-    capability: Capability
-
-    def estimate(self, spec: AssetSpec) -> float: ...
-    def submit(self, spec: AssetSpec) -> JobRef: ...
-    def poll(self, job: JobRef) -> JobStatus: ...
-    def fetch(self, job: JobRef) -> Output: ...
-
-
-class Planner(Protocol):
-    name: str
-
-    def plan(self, brief: Brief) -> Plan: ...
-
-
-class Judge(Protocol):
-    name: str
-
-    def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
-
-
-#: What a vendor answers for an output link that has expired or been taken down.
-GONE_STATUSES = frozenset({401, 403, 404, 410})
-
-
-@functools.cache
-def _downloads() -> httpx.Client:
-    """One client for every output download of the process (httpx clients are thread-safe): a client per
-    download would load the CA bundle again each time, ~20 ms of CPU, and open a new connection."""
-    return httpx.Client(follow_redirects=True)
-
-
-def download_output(
-    url: str, provider: str, http: httpx.Client | None = None, timeout: float = 120.0
-) -> tuple[bytes, str]:
-    """Fetch a finished job's output at once (vendor links expire): its bytes and MIME type.
-
-    A dropped connection or a 5xx is transient (the caller waits and repeats it); an expired link is not_found.
-    """
-    try:
-        response = (http or _downloads()).get(url, timeout=timeout, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise ProviderError(
-            ErrorKind.generation_failed, f"downloading {url}: {exc}", provider=provider
-        ) from exc
-    if response.status_code in GONE_STATUSES:
-        raise ProviderError(
-            ErrorKind.not_found,
-            f"output URL expired or gone (HTTP {response.status_code}): {url}",
-            provider=provider,
-        )
-    if response.is_error:
-        raise ProviderError(
-            ErrorKind.generation_failed, f"downloading {url}: HTTP {response.status_code}", provider=provider
-        )
-    return response.content, response.headers.get("content-type", "application/octet-stream").split(";")[0]
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    if (ms := response.headers.get("retry-after-ms")) is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
+from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.protocol import CallbackWoken, Generator, JobRef, JobState, JobStatus, Output
 
 #: With callbacks on, the first scheduled look comes at this share of the expected latency: by then ~95 % of
 #: jobs have ended (lognormal spread, sigma 0.25) and their news has woken us, so the look only catches a lost
@@ -209,6 +34,9 @@ class PollSchedule(BaseModel):
         description="The longest wait between looks, also when progress predicts a later end.",
     )
     backoff: float = 1.5
+    retry_pause_s: float = Field(
+        default=1.0, ge=0, description="The least wait after a poll or download failed transiently."
+    )
     timeout_s: float = 1800.0
     first_share: float = Field(
         default=0.8,
@@ -281,45 +109,6 @@ class Forecast:
         return end + FINISH_MARGIN * (end - self.submitted) - now
 
 
-class SyncGenerator:
-    """Base for providers whose work finishes inside submit (local renderers, sync vendor APIs)."""
-
-    name: str = ""
-    capability: Capability
-    model: str = ""
-    #: The job is done when submit returns: look at once.
-    schedule = PollSchedule(expected_s=0.0)
-
-    def __init__(self) -> None:
-        self._done: dict[str, Output] = {}
-
-    def render(self, spec: AssetSpec) -> Output:
-        raise NotImplementedError
-
-    def estimate(self, spec: AssetSpec) -> float:
-        return 0.0
-
-    def submit(self, spec: AssetSpec) -> JobRef:
-        job = JobRef(provider=self.name, job_id=uuid.uuid4().hex, spec_key=spec.key(), durable=False)
-        self._done[job.job_id] = self.render(spec)
-        return job
-
-    def poll(self, job: JobRef) -> JobStatus:
-        if job.job_id not in self._done:
-            raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name)
-        return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
-
-    def fetch(self, job: JobRef) -> Output:
-        try:
-            return self._done.pop(job.job_id)
-        except KeyError:
-            raise ProviderError(ErrorKind.not_found, f"no job {job.job_id}", provider=self.name) from None
-
-
-class JobFailed(ProviderError):
-    """The vendor ended the job without an output (failed, refused, cancelled): vendors do not bill these."""
-
-
 def run_job(
     generator: Generator,
     spec: AssetSpec,
@@ -329,6 +118,22 @@ def run_job(
 ) -> Output:
     """Submit once, wait on the schedule, fetch."""
     return wait_for(generator, submit_job(generator, spec, sleep), schedule=schedule, sleep=sleep)
+
+
+#: A poll or download failing this many times in a row (a link that keeps failing, a vendor that is down) ends
+#: the wait: the job stays journaled, so a later run re-attaches to it.
+MAX_FAILURES_IN_A_ROW = 10
+
+
+def _schedule_of(generator: Generator, job: JobRef) -> PollSchedule:
+    """The schedule of the job's own model where the generator knows it, else the generator's."""
+    schedule_of = getattr(generator, "schedule_of", None)
+    if schedule_of is not None and job.spec is not None and job.spec.model:
+        try:
+            return schedule_of(job.spec.model)
+        except ProviderError:
+            pass  # a model its vendor does not know is refused at the vendor; poll on the default meanwhile
+    return getattr(generator, "schedule", None) or PollSchedule()
 
 
 def wait_for(
@@ -351,7 +156,7 @@ def wait_for(
     repeated: the job is never resubmitted from here, so a hiccup after the vendor accepted it cannot pay for
     the generation twice. `sleep` and `clock` pace and time the waits (a test passes a fake pair).
     """
-    schedule = schedule or getattr(generator, "schedule", None) or PollSchedule()
+    schedule = schedule or _schedule_of(generator, job)
     since_submit = max(0.0, (datetime.now(UTC) - job.submitted_at).total_seconds())
     forecast = Forecast(submitted=clock() - since_submit)
     with _news_of(generator, job) as news:
@@ -360,6 +165,7 @@ def wait_for(
         until = _Wait(sleep, clock, news, schedule.min_interval_s)
         interval = schedule.first() if first_look_s is None else first_look_s
         left, waited = interval, 0.0  # left: of the wait for the next scheduled look
+        failures = 0  # transient failures of polls and downloads in a row
         while True:
             if left:
                 slept, woken = until(left)
@@ -372,13 +178,21 @@ def wait_for(
                     output = generator.fetch(job)
                     return output.model_copy(update={"job_id": job.job_id if job.durable else None})
             except ProviderError as exc:
+                failures += 1
                 if not exc.kind.transient or waited >= schedule.timeout_s:
                     raise
-                pause = max(exc.retry_after or 0.0, schedule.min_interval_s, 1.0)
+                if failures >= MAX_FAILURES_IN_A_ROW:
+                    raise ProviderError(
+                        exc.kind,
+                        f"gave up on job {job.job_id} after {failures} failed looks in a row: {exc.detail}",
+                        provider=generator.name,
+                    ) from exc
+                pause = max(exc.retry_after or 0.0, schedule.min_interval_s, schedule.retry_pause_s)
                 sleep(pause)  # not cut short by news: the vendor asked for this pause
                 waited += pause
                 left = 0.0
                 continue
+            failures = 0
             if status.state.terminal:
                 raise JobFailed(
                     status.error_kind or ErrorKind.generation_failed,
@@ -399,22 +213,6 @@ def wait_for(
             elif not left:
                 interval = left = schedule.next(interval, waited)
             # else news woke us early and the poll did not bear it out: the scheduled look stands.
-
-
-@runtime_checkable
-class CallbackWoken(Protocol):
-    """A generator whose vendor posts news of its jobs to a URL (providers.callbacks)."""
-
-    name: str
-
-    @property
-    def callback_url(self) -> str | None:
-        """Where the vendor posts; None when callbacks are not configured."""
-        ...
-
-    def callback_news(self, body: Any) -> CallbackNews | None:
-        """A posted body's news, or None when it is not this vendor's."""
-        ...
 
 
 @contextmanager

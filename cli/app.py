@@ -1,0 +1,22 @@
+"""The Typer app: every command, in the order `cutroom --help` lists them.
+
+Each command module imports only what its options need; the heavy work (Prefect, flows, providers) is imported
+inside the command, so `cutroom --help` and a mistyped option answer at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli import generate, models, plan, providers, run, simulate
+
+app = typer.Typer(
+    name="cutroom",
+    help="Turn a marketing brief into finished, scored campaign media.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for command in (run.run, plan.plan, providers.providers, models.models, generate.generate, simulate.simulate):
+    app.command()(command)

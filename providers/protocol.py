@@ -1,0 +1,131 @@
+"""The provider seam: one narrow protocol every vendor adapter and local provider speaks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+from cutroom.assets import AssetSpec, Score, WordTiming
+from cutroom.brief import Brand, Brief
+from cutroom.capabilities import Capability
+from cutroom.plan import Plan
+from providers.callbacks import CallbackNews
+from providers.errors import ErrorKind
+
+__all__ = [
+    "Capability",
+    "CallbackWoken",
+    "ErrorKind",
+    "Generator",
+    "JobRef",
+    "JobState",
+    "JobStatus",
+    "Judge",
+    "Output",
+    "Planner",
+    "Refiner",
+]
+
+
+class JobState(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobRef(BaseModel):
+    provider: str
+    job_id: str
+    spec_key: str
+    durable: bool = Field(
+        default=True, description="False for in-process jobs: nothing to re-attach to or chain from."
+    )
+    submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    spec: AssetSpec | None = Field(
+        default=None,
+        description="What was asked, for a job taken up again by a process that did not submit it.",
+    )
+
+
+class JobStatus(BaseModel):
+    state: JobState
+    progress: float | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = Field(
+        default=None, description="Why a FAILED job failed, when the vendor says (moderation vs transient)."
+    )
+
+
+class Output(BaseModel):
+    """Media bytes fetched from a finished job, with what we know about them."""
+
+    data: bytes
+    mime: str
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    words: list[WordTiming] = Field(default_factory=list)
+    cost_usd: float = 0.0
+    job_id: str | None = None
+    source_url: str | None = Field(default=None, description="The provider's own link to the output.")
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """An image, video or speech provider."""
+
+    name: str
+    capability: Capability
+
+    def estimate(self, spec: AssetSpec) -> float: ...
+    def submit(self, spec: AssetSpec) -> JobRef: ...
+    def poll(self, job: JobRef) -> JobStatus: ...
+    def fetch(self, job: JobRef) -> Output: ...
+
+
+class Planner(Protocol):
+    name: str
+
+    def plan(self, brief: Brief) -> Plan: ...
+
+
+class Judge(Protocol):
+    name: str
+
+    def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
+
+
+class Refiner(Protocol):
+    name: str
+
+    def refine(self, prompt: str, score: Score, target: float) -> str: ...
+
+    def rephrase_refused(self, prompt: str, reason: str) -> str:
+        """A prompt a vendor refused (moderation), rephrased once so that it may pass."""
+        ...
+
+
+@runtime_checkable
+class CallbackWoken(Protocol):
+    """A generator whose vendor posts news of its jobs to a URL (providers.callbacks)."""
+
+    name: str
+
+    @property
+    def callback_url(self) -> str | None:
+        """Where the vendor posts; None when callbacks are not configured."""
+        ...
+
+    def callback_news(self, body: Any) -> CallbackNews | None:
+        """A posted body's news, or None when it is not this vendor's."""
+        ...
