@@ -1,0 +1,408 @@
+"""Replicate's predictions API for images (ReplicateImage), through plain httpx on the shared vendor base.
+
+A card's model is Replicate's own reference: `owner/name` runs an official model at its latest version
+(`POST /v1/models/{owner}/{name}/predictions`), `owner/name:<64-hex version>` runs a community model pinned to
+that version (`POST /v1/predictions` with `version`). Polls read `GET /v1/predictions/{id}`. The models, their
+inputs as options and their prices are declared in providers/replicate.toml; how each model names the inputs a
+spec fills (its size, a source to modify, references) is WIRING below.
+
+Why not the official `replicate` SDK (1.0.7): every client it builds wraps its transport in a RetryTransport
+that re-sends GETs on 429/503/504 up to 10 times, sleeping out Retry-After (minutes, on the vendor's clock)
+inside one poll, with no switch to turn it off; a create has no timeout at all unless `wait=` is given, and then
+its read timeout is the wait's, not ours; ReplicateError keeps the status and detail but drops the response, so
+Retry-After is lost; its Prediction model rejects the `aborted` status; and it takes a transport, not an
+httpx.Client. The API is three calls, so the base's httpx client does them: one attempt per request, our timeout,
+every error through the base's mapping. POSTs go once: a create that failed transiently is the caller's to
+retry (Replicate refused it, or it never arrived), never ours.
+
+Fast models are created with `Prefer: wait=N` (N about twice their latency): the create is held until the
+prediction ends, so it usually comes back with its output and no poll is needed. The read timeout is the wait
+plus our timeout, so a held create is never cut off and re-sent; an answer held past N says `starting` and the
+job is polled as any other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from cutroom.assets import AssetSpec, InputRef
+from cutroom.capabilities import Capability
+from providers.cards import ModelCard
+from providers.errors import ErrorKind, ProviderError
+from providers.inputs import data_uri, data_uri_size, link, local_media
+from providers.polling import PollSchedule
+from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.vendor import VendorAdapter
+
+NAME = "replicate"
+#: Replicate takes a local file as a data URI "only recommended if the file is less than 1MB"
+#: (replicate.com/docs/topics/predictions/input-files); a bigger image goes as a JPEG made to fit.
+DATA_URI_LIMIT = 1_000_000
+JPEG_QUALITY = 90
+#: Models expected to finish within this many seconds are created with `Prefer: wait`.
+WAIT_FOR_MODELS_UP_TO_S = 5.0
+#: Ideogram's seed is at most 2147483647; one range serves every model. 0 is "random" to FLUX, so it is not sent.
+SEED_RANGE = 2**31
+#: States that end a prediction; `aborted` is a Cancel-After deadline met before it started.
+STATES = {
+    "starting": JobState.PENDING,
+    "processing": JobState.RUNNING,
+    "succeeded": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "canceled": JobState.CANCELLED,
+    "aborted": JobState.CANCELLED,
+}
+#: A tqdm bar in an open-weight model's logs (" 57%|█████     | 16/28 [..."), as the SDK reads progress.
+PROGRESS = re.compile(r"^\s*(\d+)%\s*\|.+?\|\s*(\d+)/(\d+)", re.MULTILINE)
+#: The 429 body says when the limit resets: "Request was throttled. Your rate limit resets in ~30s."
+THROTTLE_RESET = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s")
+#: An open-weight model's safety checker blocked every image: FLUX "All generated images contained NSFW
+#: content…", SD "NSFW content detected…".
+OUTPUT_REFUSED = ("nsfw",)
+#: Replicate's refusal "The input or output was flagged as sensitive… (E005)" names no side; partner models
+#: (FLUX pro, Ideogram, Recraft) say it of both. The prompt is what can change, so it counts as the input's.
+INPUT_REFUSED = ("flagged as sensitive", "(e005)")
+#: PIL's message when a model cannot open an input image (a data URI of no image passes the API).
+UNREADABLE_INPUT = ("cannot identify image file",)
+#: SDXL's trained frames (the same ~1 MP buckets as FLUX's aspect ratios), for models sized by width/height.
+FRAMES = {
+    "1:1": (1024, 1024), "16:9": (1344, 768), "21:9": (1536, 640), "3:2": (1216, 832), "2:3": (832, 1216),
+    "4:5": (896, 1088), "5:4": (1088, 896), "3:4": (896, 1152), "4:3": (1152, 896), "9:16": (768, 1344),
+    "9:21": (640, 1536),
+}  # fmt: skip
+#: How far a chosen ratio may stray from the asked one (the output must match within 8 %).
+RATIO_TOLERANCE = 0.08
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Where a model takes what a spec fills: its input names differ from model to model."""
+
+    #: "aspect_ratio": one of the card's ratios; "width_height": a frame from FRAMES.
+    size: str = "aspect_ratio"
+    #: The image a modify starts from (img2img).
+    source: str | None = None
+    #: One reference image guiding the composition (FLUX Redux's image_prompt).
+    reference: str | None = None
+    #: A list of style reference images.
+    style_references: str | None = None
+    #: The input the `steps` option sets.
+    steps: str = "num_inference_steps"
+    #: The model makes several images on request: ask for one.
+    num_outputs: bool = False
+    #: The model's prompt length cap, where it has one.
+    prompt_chars: int | None = None
+
+
+#: By `owner/name`; a model declared without an entry here (a user's own card) takes an aspect_ratio and
+#: nothing else a spec fills.
+WIRING = {
+    "black-forest-labs/flux-schnell": Wiring(num_outputs=True),
+    "black-forest-labs/flux-dev": Wiring(source="image", num_outputs=True),
+    "black-forest-labs/flux-1.1-pro": Wiring(reference="image_prompt"),
+    "black-forest-labs/flux-1.1-pro-ultra": Wiring(reference="image_prompt"),
+    "stability-ai/stable-diffusion-3.5-large": Wiring(source="image", steps="steps"),
+    "ideogram-ai/ideogram-v3-turbo": Wiring(style_references="style_reference_images"),
+    # (u) Recraft's own API caps prompts at 1000 characters; Replicate's schema says nothing.
+    "recraft-ai/recraft-v3": Wiring(prompt_chars=1000),
+    "stability-ai/sdxl": Wiring(size="width_height", source="image", num_outputs=True),
+}
+#: The wiring field each input role fills.
+ROLE_FIELDS = {"source": "source", "reference": "reference", "style_reference": "style_references"}
+
+
+def model_ref(model: str) -> tuple[str, str | None]:
+    """A card's model as Replicate's `owner/name` and its pinned version (None: the official model)."""
+    name, _, version = model.partition(":")
+    return name, version or None
+
+
+def wiring_of(model: str) -> Wiring:
+    return WIRING.get(model_ref(model)[0], Wiring())
+
+
+def failure_kind(error: str) -> ErrorKind | None:
+    """A failed prediction's error text as an error kind; None is a passing failure (generation_failed)."""
+    lowered = error.lower()
+    if any(marker in lowered for marker in OUTPUT_REFUSED):
+        return ErrorKind.moderation_output
+    if any(marker in lowered for marker in INPUT_REFUSED):
+        return ErrorKind.moderation_input
+    if any(marker in lowered for marker in UNREADABLE_INPUT):
+        return ErrorKind.invalid_input
+    return None
+
+
+def progress(logs: Any) -> float | None:
+    """The last progress bar in a prediction's logs, 0..1; None when the model prints none."""
+    bars = PROGRESS.findall(logs) if isinstance(logs, str) else []
+    if not bars:
+        return None
+    _, done, total = map(int, bars[-1])
+    return min(1.0, done / total) if total else None
+
+
+def _ratio(text: str) -> float:
+    width, height = text.split(":")
+    return int(width) / int(height)
+
+
+def _nearest(target: float, ratios: list[str] | tuple[str, ...]) -> str | None:
+    """The ratio closest to target (on a log scale), if it is within RATIO_TOLERANCE of it."""
+    if not ratios:
+        return None
+    best = min(ratios, key=lambda r: abs(math.log(_ratio(r) / target)))
+    return best if abs(_ratio(best) / target - 1) <= RATIO_TOLERANCE else None
+
+
+class ReplicateImage(VendorAdapter):
+    vendor_name = NAME
+    capability = Capability.image
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        # Predictions known to be finished (a held create's answer, a poll that read `succeeded`), so neither
+        # the next poll nor the fetch asks again.
+        self._seen: dict[str, dict[str, Any]] = {}
+
+    # -- the request ------------------------------------------------------------------------------------------
+
+    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
+        roles = [ref.role for ref in spec.inputs]
+        for role in dict.fromkeys(roles):
+            _field(card.model, role)
+        for role in ("source", "reference"):
+            if roles.count(role) > 1:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"{card.model} takes one {role} image; got {roles.count(role)}",
+                    provider=NAME,
+                )
+        self._size(spec, card)
+
+    def create(self, spec: AssetSpec, card: ModelCard) -> str:
+        name, version = model_ref(card.model)
+        body: dict[str, Any] = {"input": self._input(spec, card)}
+        if version:
+            path, body["version"] = "/v1/predictions", version
+        else:
+            path = f"/v1/models/{name}/predictions"
+        wait = self._wait_s(card)
+        headers = {"Prefer": f"wait={wait}"} if wait else {}
+        try:
+            # Held up to `wait` s: the read may take that long on top of our own timeout.
+            response = self.request("POST", path, json=body, headers=headers,
+                                    timeout=httpx.Timeout(self.timeout, read=self.timeout + wait))  # fmt: skip
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:  # the model route: no such official model
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"Replicate runs no official model {name}: a community model needs a pinned version "
+                    "(owner/name:version)",
+                    provider=NAME,
+                ) from exc
+            raise
+        prediction = _object(response)
+        job_id = prediction.get("id")
+        if isinstance(job_id, str) and wait and _finished(prediction):
+            # A held create that saw the prediction end answers `processing` with the output already set (the
+            # SDK's run() documents this): it is done.
+            if prediction.get("status") == "processing":
+                prediction = {**prediction, "status": "succeeded"}
+            self._seen[job_id] = prediction
+        return job_id if isinstance(job_id, str) else ""
+
+    def _input(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """The model's input: prompt, size, seed, one output, the card's options, the spec's images."""
+        wiring = wiring_of(card.model)
+        prompt = spec.prompt[: wiring.prompt_chars] if wiring.prompt_chars else spec.prompt
+        values: dict[str, Any] = {"prompt": prompt, **self._size(spec, card)}
+        if seed := spec.seed % SEED_RANGE:
+            values["seed"] = seed
+        if wiring.num_outputs:
+            values["num_outputs"] = 1  # one asset per job; a second image would be paid and thrown away
+        for option, value in card.settings(spec).items():
+            values[wiring.steps if option == "steps" else option] = value
+        for ref in spec.inputs:
+            field = _field(card.model, ref.role)
+            if ref.role == "style_reference":
+                values.setdefault(field, []).append(self._image(ref))
+            else:
+                values[field] = self._image(ref)
+        return values
+
+    def _size(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """The model's frame nearest the spec's shape (its aspect, else its width and height); none asked, none
+        sent (the model's default)."""
+        if spec.width and spec.height:
+            target = spec.width / spec.height
+        elif spec.aspect is not None:
+            target = _ratio(spec.aspect.value)
+        else:
+            return {}
+        wiring = wiring_of(card.model)
+        ratios = list(FRAMES) if wiring.size == "width_height" else list(card.aspects)
+        if spec.aspect is not None and spec.aspect.value in ratios:
+            chosen: str | None = spec.aspect.value
+        else:
+            chosen = _nearest(target, ratios)
+        if chosen is None:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"{card.model} has no frame near {target:.3g}:1 (it has {', '.join(ratios) or 'none declared'})",
+                provider=NAME,
+            )
+        if wiring.size == "width_height":
+            width, height = FRAMES[chosen]
+            return {"width": width, "height": height}
+        return {"aspect_ratio": chosen}
+
+    def _image(self, ref: InputRef) -> str:
+        """An image input as Replicate takes it: its public link, else the local image (sniffed) as a data
+        URI, re-encoded as a JPEG when it would pass Replicate's 1 MB."""
+        if url := link(ref):
+            return url
+        data, mime = local_media(ref, NAME, ("image",))
+        if data_uri_size(len(data), mime) > DATA_URI_LIMIT:
+            data, mime = _fitted(data, ref)
+        return data_uri(data, mime)
+
+    def _wait_s(self, card: ModelCard) -> int:
+        """Seconds a create is held for (0: not held): twice a fast model's latency, on the simulator's clock."""
+        if not 0 < card.expected_latency_s <= WAIT_FOR_MODELS_UP_TO_S:
+            return 0
+        return max(1, math.ceil(2 * card.expected_latency_s * self.time_scale))
+
+    def schedule_of(self, model: str | None = None) -> PollSchedule:
+        """A held create's job has ended or run past twice its latency: the first look comes at once (from the
+        held answer, usually, without a request)."""
+        schedule = super().schedule_of(model)
+        if self._wait_s(self.vendor.card(model or self.model, self.capability)):
+            return schedule.model_copy(update={"first_share": 0.01})
+        return schedule
+
+    # -- the answer -------------------------------------------------------------------------------------------
+
+    def status(self, job: JobRef) -> JobStatus:
+        prediction = self._seen.get(job.job_id) or self._get(job.job_id)
+        status = prediction.get("status")
+        state = STATES.get(status, JobState.RUNNING)  # a state newer than this adapter: keep polling
+        if state is JobState.SUCCEEDED:
+            self._seen[job.job_id] = prediction
+            return JobStatus(state=state, progress=1.0)
+        self._seen.pop(job.job_id, None)
+        if state is JobState.FAILED:
+            error = str(prediction.get("error") or "failed without a reason")
+            return JobStatus(state=state, error=error, error_kind=failure_kind(error))
+        if state is JobState.CANCELLED:
+            return JobStatus(state=state, error=f"prediction {status}")
+        return JobStatus(state=state, progress=progress(prediction.get("logs")))
+
+    def result(self, job: JobRef) -> Output:
+        """The first output, downloaded at once: Replicate deletes API outputs after an hour."""
+        prediction = self._seen.pop(job.job_id, None) or self._get(job.job_id)
+        output = prediction.get("output")
+        url = output[0] if isinstance(output, list) and output else output
+        if prediction.get("status") != "succeeded" or not isinstance(url, str) or not url:
+            removed = prediction.get("data_removed")
+            gone = " (Replicate removed it: outputs last an hour)" if removed else ""
+            raise ProviderError(
+                ErrorKind.not_found,
+                f"prediction {job.job_id} has no output (status {prediction.get('status')}){gone}",
+                provider=NAME,
+            )
+        if url.startswith("data:"):  # a held create may answer with the file inline
+            data, mime = _decoded(url)
+            return self.described(data, mime)
+        return self.download(url)
+
+    def cancel(self, job: JobRef) -> None:
+        """Stop a starting or running prediction (a finished one is left as it is)."""
+        self.vendor.checks_job_id(job.job_id)
+        with self.calling("cancel"):
+            try:
+                self.request("POST", f"/v1/predictions/{job.job_id}/cancel")
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 409:  # 409: it had already finished
+                    raise
+        self._seen.pop(job.job_id, None)
+
+    def _get(self, job_id: str) -> dict[str, Any]:
+        return _object(self.request("GET", f"/v1/predictions/{job_id}"))
+
+    # -- errors ------------------------------------------------------------------------------------------------
+
+    def error_detail(self, body: Any, response: httpx.Response) -> str:
+        """problem+json `{"title", "detail", "status"}` as "title: detail"; a 429 has only its detail."""
+        if isinstance(body, dict):
+            title, detail = body.get("title"), body.get("detail")
+            if title and detail:
+                return f"{title}: {detail}"
+            if title or detail:
+                return str(title or detail)
+        return super().error_detail(body, response)
+
+    def from_response(self, response: httpx.Response, what: str) -> ProviderError:
+        """The base's mapping; a 429 without Retry-After waits as long as its body says the limit lasts."""
+        error = super().from_response(response, what)
+        reset = THROTTLE_RESET.search(response.text) if error.kind is ErrorKind.rate_limited else None
+        if reset and error.retry_after is None:
+            error.retry_after = float(reset.group(1))
+        return error
+
+
+def _field(model: str, role: str) -> str:
+    """The model's input that takes an image of this role."""
+    field = getattr(wiring_of(model), ROLE_FIELDS.get(role, ""), None)
+    if not isinstance(field, str):
+        raise ProviderError(
+            ErrorKind.invalid_input, f"{model} takes no {role} image through this adapter", provider=NAME
+        )
+    return field
+
+
+def _finished(prediction: dict[str, Any]) -> bool:
+    return bool(prediction.get("output")) or prediction.get("status") in ("succeeded", "failed", "canceled",
+                                                                           "aborted")  # fmt: skip
+
+
+def _object(response: httpx.Response) -> dict[str, Any]:
+    """A 2xx answer's JSON object; anything else is an answer that cannot be read (transient)."""
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ProviderError(ErrorKind.generation_failed, "an answer that is no prediction", provider=NAME)
+    return body
+
+
+def _decoded(uri: str) -> tuple[bytes, str]:
+    header, _, payload = uri.partition(",")
+    try:
+        return base64.b64decode(payload, validate=True), header.removeprefix("data:").split(";")[0]
+    except (binascii.Error, ValueError) as exc:
+        raise ProviderError(ErrorKind.generation_failed, "an inline output that does not decode",
+                            provider=NAME) from exc  # fmt: skip
+
+
+def _fitted(data: bytes, ref: InputRef) -> tuple[bytes, str]:
+    """The image as a JPEG whose data URI fits DATA_URI_LIMIT: re-encoded, then halved until it does."""
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ProviderError(ErrorKind.invalid_input, f"the {ref.role} image cannot be read: {exc}",
+                            provider=NAME) from exc  # fmt: skip
+    while True:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=JPEG_QUALITY)
+        if data_uri_size(buffer.tell(), "image/jpeg") <= DATA_URI_LIMIT or min(image.size) <= 64:
+            return buffer.getvalue(), "image/jpeg"
+        image = image.resize((max(1, image.width // 2), max(1, image.height // 2)))

@@ -1,0 +1,275 @@
+"""The Runware adapter (plain httpx, REST task array) against simulator/runware.py over loopback: what the contract
+suite does not see — the imageInference task Runware receives, sizes on its 64-pixel grid, options, references,
+the taskUUID made from the spec (a lost answer is recovered, never paid twice) and Runware's error codes."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.channels import SIZES, Aspect
+from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.polling import run_job
+from providers.protocol import JobRef
+from providers.runware import CODES, RunwareImage, code_kind, fit_size, task_uuid
+from simulator import runware as simulated
+
+SCALE = 0.01
+KEY = "cJp61MizfKPGbVDnqfqk7m7jpuV8RWfe"
+SCHNELL, FLUX2, HIDREAM = "runware:100@1", "runware:400@1", "runware:97@1"
+
+
+@pytest.fixture
+def sim(simulator: Any) -> Iterator[Any]:
+    simulator.reset(
+        latency_scale=SCALE, latency_jitter=0.0
+    )  # also forgets every task UUID and refills credits
+    yield simulator
+
+
+def _adapter(sim: Any, model: str | None = None, **options: Any) -> RunwareImage:
+    settings = {"base_url": f"{sim.url}/runware/v1", "api_key": KEY, "time_scale": SCALE, "timeout": 5.0}
+    return RunwareImage(model, **{**settings, **options})
+
+
+def _spec(model: str = SCHNELL, aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
+    fields: dict[str, Any] = {
+        "kind": AssetKind.image,
+        "provider": "runware",
+        "model": model,
+        "prompt": "a blue bottle on sand",
+        "aspect": aspect,
+        "width": SIZES[aspect][0],
+        "height": SIZES[aspect][1],
+        "seed": 7,
+    }
+    return AssetSpec(**{**fields, **changes})
+
+
+def _image(path: Path, role: str = "reference") -> InputRef:
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(path)
+    return InputRef(role=role, uri=path.as_uri(), sha256="x")
+
+
+def _tasks(sim: Any, kind: str = "imageInference") -> list[dict[str, Any]]:
+    """Every task of that type Runware was sent, in order."""
+    return [task for r in sim.requests() if r["vendor"] == "runware" and r["path"] == "/runware/v1"
+            for task in r["body"] or [] if task.get("taskType") == kind]  # fmt: skip
+
+
+def _accepted(sim: Any) -> int:
+    return sum(1 for job in sim.jobs() if job["vendor"] == "runware")
+
+
+def _raises(call: Any, kind: ErrorKind) -> ProviderError:
+    with pytest.raises(ProviderError) as caught:
+        call()
+    assert caught.value.kind is kind, caught.value
+    return caught.value
+
+
+# -- the task ------------------------------------------------------------------------------------------------------
+
+GRID_SIZES = {Aspect.landscape: (1280, 704), Aspect.square: (1088, 1088), Aspect.vertical: (704, 1280)}
+
+
+@pytest.mark.parametrize("aspect", list(Aspect), ids=lambda a: a.value)
+def test_each_aspect_goes_on_the_64_pixel_grid_as_one_async_task(sim, aspect: Aspect) -> None:
+    spec = _spec(aspect=aspect)
+    generator = _adapter(sim)
+    job = generator.submit(spec)
+    made = run_job(generator, spec)  # a second submit of the same spec: the same task, not a second one
+    task = _tasks(sim)[0]
+    assert task == {
+        "taskType": "imageInference",
+        "taskUUID": job.job_id,
+        "model": SCHNELL,
+        "positivePrompt": "a blue bottle on sand",
+        "width": GRID_SIZES[aspect][0],
+        "height": GRID_SIZES[aspect][1],
+        "numberResults": 1,
+        "outputType": "URL",
+        "deliveryMethod": "async",
+        "includeCost": True,
+        "safety": {"checkContent": True},
+        "seed": 7,
+    }
+    assert (made.width, made.height) == GRID_SIZES[aspect]
+    asked = SIZES[aspect][0] / SIZES[aspect][1]
+    assert made.width / made.height == pytest.approx(asked, rel=0.03)
+    assert job.job_id == task_uuid(spec, generator.account) and uuid.UUID(job.job_id).version == 4
+    assert _accepted(sim) == 1
+    # Booked at Runware's reported USD cost, which the estimate at the grid size agrees with.
+    assert made.cost_usd == pytest.approx(generator.estimate(spec)) and made.cost_usd > 0
+
+
+def test_sizes_are_scaled_into_128_to_2048() -> None:
+    assert fit_size(4096, 2304) == (2048, 1152)
+    assert fit_size(100, 300) == (128, 384)
+    assert fit_size(1000, 1000) == (1024, 1024)
+
+
+def test_options_reach_runware_by_its_own_names(sim) -> None:
+    options = {"steps": 30, "CFGScale": 5.5, "scheduler": "Euler", "negativePrompt": "text, blur",
+               "outputFormat": "PNG"}  # fmt: skip
+    made = run_job(_adapter(sim, HIDREAM), _spec(HIDREAM, options=options))
+    assert options.items() <= _tasks(sim)[0].items()
+    assert made.mime == "image/png"
+
+
+def test_a_seed_of_0_lets_runware_pick_one(sim) -> None:
+    run_job(_adapter(sim), _spec(seed=0))
+    assert "seed" not in _tasks(sim)[0]
+
+
+# -- references ----------------------------------------------------------------------------------------------------
+
+
+def test_a_reference_is_the_seed_image_a_link_as_it_is_a_local_file_as_a_data_uri(
+    sim, tmp_path: Path
+) -> None:
+    linked = InputRef(role="reference", uri="https://cdn.example.com/ref.png", sha256="y")
+    run_job(_adapter(sim), _spec(inputs=(linked,), options={"strength": 0.6}))
+    local = _image(tmp_path / "ref.png")
+    run_job(_adapter(sim, "runware:101@1"), _spec("runware:101@1", inputs=(local,)))
+    first, second = _tasks(sim)
+    assert first["seedImage"] == "https://cdn.example.com/ref.png" and first["strength"] == 0.6
+    assert second["seedImage"].startswith("data:image/png;base64,")
+    assert base64.b64decode(second["seedImage"].split(",", 1)[1]) == (tmp_path / "ref.png").read_bytes()
+
+
+def test_flux_2_takes_every_reference_role_as_reference_images(sim, tmp_path: Path) -> None:
+    refs = (_image(tmp_path / "s.png", "style_reference"), _image(tmp_path / "c.png", "character_reference"))
+    run_job(_adapter(sim, FLUX2), _spec(FLUX2, inputs=refs))
+    task = _tasks(sim)[0]
+    assert len(task["inputs"]["referenceImages"]) == 2 and "seedImage" not in task
+
+
+def test_what_runware_cannot_take_is_refused_before_any_request(sim, tmp_path: Path) -> None:
+    text = tmp_path / "brief.png"
+    text.write_text("not an image at all")
+    not_an_image = InputRef(role="reference", uri=text.as_uri(), sha256="z")
+    error = _raises(lambda: _adapter(sim).submit(_spec(inputs=(not_an_image,))), ErrorKind.invalid_input)
+    assert "not image media" in str(error)
+    two = (_image(tmp_path / "a.png"), _image(tmp_path / "b.png"))
+    _raises(lambda: _adapter(sim).submit(_spec(inputs=two)), ErrorKind.invalid_input)  # one seed image
+    _raises(lambda: _adapter(sim).submit(_spec(options={"strength": 0.5})), ErrorKind.invalid_input)
+    _raises(lambda: _adapter(sim).submit(_spec(prompt="x")), ErrorKind.invalid_input)
+    assert [r for r in sim.requests() if r["vendor"] == "runware"] == []
+
+
+# -- paid once -----------------------------------------------------------------------------------------------------
+
+
+def test_a_create_whose_answer_was_lost_is_recovered_not_paid_twice(sim) -> None:
+    spec, generator = _spec(), _adapter(sim)
+    # The create reached Runware but its answer never came back: Runware has the task under the spec's UUID.
+    lost = generator.task(spec, generator.card(spec), task_uuid(spec, generator.account))
+    httpx.post(f"{sim.url}/runware/v1", json=[lost], headers={"authorization": f"Bearer {KEY}"})
+    made = run_job(generator, spec)
+    assert made.data and _accepted(sim) == 1
+    assert [t["taskUUID"] for t in _tasks(sim)] == [lost["taskUUID"]] * 2
+    assert [t["taskUUID"] for t in _tasks(sim, "getResponse")][0] == lost["taskUUID"]  # the conflict's look
+
+
+def test_after_a_failed_task_the_next_submit_gets_a_new_uuid(sim) -> None:
+    spec, generator = _spec(), _adapter(sim)
+    sim.configure(fault_rate=1.0, faults=["failed"])
+    with pytest.raises(JobFailed) as caught:
+        run_job(generator, spec)
+    assert caught.value.kind is ErrorKind.generation_failed and "timeoutProvider" in str(caught.value)
+    sim.configure(fault_rate=0.0)
+    made = run_job(generator, spec)  # as the task's retry does
+    assert made.data
+    sent = [t["taskUUID"] for t in _tasks(sim)]
+    assert sent == [task_uuid(spec, generator.account, 0)] * 2 + [task_uuid(spec, generator.account, 1)]
+
+
+def test_a_moderated_prompt_stays_refused_when_resubmitted(sim) -> None:
+    spec, generator = _spec(), _adapter(sim)
+    sim.configure(fault_rate=1.0, faults=["moderation"])
+    _raises(lambda: generator.submit(spec), ErrorKind.moderation_input)
+    sim.configure(fault_rate=0.0)
+    error = _raises(lambda: generator.submit(spec), ErrorKind.moderation_input)
+    assert "contentModerated" in str(error)
+    assert len({t["taskUUID"] for t in _tasks(sim)}) == 1
+
+
+def test_task_uuids_are_the_spec_s_the_account_s_and_the_attempt_s() -> None:
+    spec = _spec()
+    assert task_uuid(spec, "a") == task_uuid(spec, "a")
+    assert len({task_uuid(spec, "a"), task_uuid(spec, "b"), task_uuid(spec, "a", 1),
+                task_uuid(spec.model_copy(update={"seed": 8}), "a")}) == 4  # fmt: skip
+    assert simulated.UUID4_RE.match(task_uuid(spec, "a"))
+    assert KEY not in RunwareImage(api_key=KEY).account
+
+
+# -- Runware's own answers -----------------------------------------------------------------------------------------
+
+
+def test_an_empty_balance_is_insufficient_credits(sim) -> None:
+    httpx.post(f"{sim.url}/runware/_sim/credits", json={"balance": 0}).raise_for_status()
+    error = _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
+    assert "insufficientCredits" in str(error)
+
+
+def test_a_refused_key_is_auth_and_never_quoted(sim) -> None:
+    bad = "x" * 31
+    error = _raises(lambda: _adapter(sim, api_key=bad).submit(_spec()), ErrorKind.auth)
+    assert "invalidApiKey" in str(error) and bad not in str(error)
+
+
+def test_a_model_runware_does_not_serve_is_invalid_input(sim) -> None:
+    generator = _adapter(sim)
+    card = generator.check(_spec()).model_copy(update={"model": "runware:999@1"})
+
+    def sent() -> str:
+        with generator.calling("create"):
+            return generator.create(_spec(), card)
+
+    assert "invalidModel" in str(_raises(sent, ErrorKind.invalid_input))
+
+
+def test_a_flagged_output_is_never_downloaded(sim) -> None:
+    sim.configure(fault_rate=1.0, faults=["moderation_output"])
+    with pytest.raises(JobFailed) as caught:
+        run_job(_adapter(sim), _spec())
+    assert caught.value.kind is ErrorKind.moderation_output
+    assert [r for r in sim.requests() if "/_media/" in r["path"]] == []
+
+
+def test_a_task_runware_does_not_have_is_not_found(sim) -> None:
+    job = JobRef(provider="runware", job_id=str(uuid.uuid4()), spec_key="0")
+    error = _raises(lambda: _adapter(sim).poll(job), ErrorKind.not_found)
+    assert "taskNotFound" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("invalidApiKey", ErrorKind.auth),
+        ("insufficientCredits", ErrorKind.insufficient_credits),
+        ("contentModerated", ErrorKind.moderation_input),
+        ("timeoutProvider", ErrorKind.generation_failed),
+        ("invalidPositivePrompt", ErrorKind.invalid_input),
+        ("invalidSeedImage", ErrorKind.invalid_input),
+        ("tooManyRequests", ErrorKind.rate_limited),
+        ("providerNSFWContent", ErrorKind.moderation_input),
+    ],
+)
+def test_error_codes_map_to_kinds(code: str, kind: ErrorKind) -> None:
+    assert code_kind(code) is kind
+    assert set(CODES) >= {"invalidApiKey", "insufficientCredits", "contentModerated", "timeoutProvider"}
+
+
+def test_an_unknown_code_keeps_its_status_s_meaning() -> None:
+    assert code_kind("somethingNew", 403) is ErrorKind.auth
+    assert code_kind("somethingNew", 502) is ErrorKind.generation_failed
