@@ -43,6 +43,9 @@ class LedgerEntry(BaseModel):
     estimate_usd: float = Field(ge=0, description="What the rate card says the generation costs.")
     paid_usd: float = Field(default=0.0, ge=0, description="What the vendor billed, once it finished.")
     job_id: str | None = None
+    handle: dict[str, str] = Field(
+        default_factory=dict, description="What the vendor needs besides the job id to find the job again."
+    )
     asset: Asset | None = Field(default=None, description="The stored output, once settled.")
     note: str = Field(default="", description="Why a reservation was released.")
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -141,8 +144,8 @@ class Ledger:
                 )
             )
 
-    def submitted(self, spec_key: str, job_id: str) -> LedgerEntry:
-        return self._update(spec_key, state=EntryState.submitted, job_id=job_id)
+    def submitted(self, spec_key: str, job_id: str, handle: dict[str, str] | None = None) -> LedgerEntry:
+        return self._update(spec_key, state=EntryState.submitted, job_id=job_id, handle=handle or {})
 
     def settled(self, spec_key: str, cost_usd: float, asset: Asset) -> LedgerEntry:
         """The output is stored; its cost is paid (once: fetching a settled job's output again is free)."""

@@ -69,7 +69,8 @@ class Manifest(BaseModel):
     ledger: LedgerSummary
     reused_assets: int = Field(default=0, description="Assets an earlier run made that this run reused.")
     lineup: Lineup | None = Field(
-        default=None, description="Which provider and model did each capability, and why others were passed over."
+        default=None,
+        description="Which provider and model did each capability, and why others were passed over.",
     )
 
     @property

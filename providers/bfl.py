@@ -298,9 +298,16 @@ class BflImage(VendorAdapter):
             return True
         return parts.scheme == "https" and parts.hostname.endswith(BFL_DOMAINS)
 
-    def _poll(self, job_id: str) -> dict[str, Any]:
-        """The task's get_result body; a 404 that says `Task not found` is an answer, not an error."""
+    def handle_of(self, job_id: str) -> dict[str, str]:
+        """The cluster's polling URL, journaled with the id: only that cluster answers for the task."""
         url = self._polling.get(job_id)
+        return {"polling_url": url} if url else {}
+
+    def _poll(self, job: JobRef) -> dict[str, Any]:
+        """The task's get_result body; a 404 that says `Task not found` is an answer, not an error."""
+        job_id = job.job_id
+        journaled = job.handle.get("polling_url")
+        url = self._polling.get(job_id) or (journaled if journaled and self._ours(journaled) else None)
         response = self.http.get(
             url or f"{self.api_base}/v1/get_result", params=None if url else {"id": job_id},
             headers=self.auth_headers(),
@@ -332,7 +339,7 @@ class BflImage(VendorAdapter):
         return body if isinstance(body, dict) else {}
 
     def status(self, job: JobRef) -> JobStatus:
-        body = self._poll(job.job_id)
+        body = self._poll(job)
         status = body.get("status")
         if status == "Ready":
             result = body.get("result") or {}

@@ -77,7 +77,8 @@ class Vendor(BaseModel, frozen=True):
     )
     timeout_s: float = Field(default=60.0, gt=0, description="How long one request to the vendor may take.")
     links_only: bool = Field(
-        default=False, description="Takes input media only as public links (it fetches them), never as uploads."
+        default=False,
+        description="Takes input media only as public links (it fetches them), never as uploads.",
     )
     billable: bool = True
     cpu_bound: bool = Field(

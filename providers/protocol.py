@@ -51,6 +51,11 @@ class JobRef(BaseModel):
         default=True, description="False for in-process jobs: nothing to re-attach to or chain from."
     )
     submitted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    handle: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the vendor needs besides the id to find the job again (BFL's polling URL); journaled "
+        "with the id, so a process that did not submit the job can re-attach to it.",
+    )
     spec: AssetSpec | None = Field(
         default=None,
         description="What was asked, for a job taken up again by a process that did not submit it.",

@@ -214,7 +214,9 @@ class VendorAdapter:
             raise ProviderError(
                 ErrorKind.generation_failed, "create answered without a usable job id", provider=self.name
             )
-        return JobRef(provider=self.name, job_id=job_id, spec_key=spec.key(), spec=spec)
+        return JobRef(
+            provider=self.name, job_id=job_id, spec_key=spec.key(), spec=spec, handle=self.handle_of(job_id)
+        )
 
     def poll(self, job: JobRef) -> JobStatus:
         if self.sync or not job.durable:
@@ -253,6 +255,10 @@ class VendorAdapter:
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         """An async vendor's paid call: send the create once, answer the vendor's job id."""
         raise NotImplementedError
+
+    def handle_of(self, job_id: str) -> dict[str, str]:
+        """What besides its id finds the job again, journaled with it (a vendor's per-job polling URL)."""
+        return {}
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's state in the shared model; a FAILED one says why (error_kind: moderation vs transient)."""

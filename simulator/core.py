@@ -137,6 +137,17 @@ class Simulator:
         """Call `forget` on POST /_sim/reset: a vendor drops its jobs and account state with the request log."""
         self._resets.append(forget)
 
+    def keeps_fresh(self, state: Any, make: Callable[[], Any]) -> None:
+        """On reset, put a vendor's account state back as `make()` makes it (its lock kept): what one test set
+        does not leak into the next."""
+
+        def forget() -> None:
+            for name, value in vars(make()).items():
+                if name != "lock":
+                    setattr(state, name, value)
+
+        self.on_reset(forget)
+
     def reset(self) -> None:
         self.requests.clear()
         self.jobs.clear()

@@ -380,6 +380,13 @@ def _bearer_key(request: Request) -> str | Response:
 def router(sim: Simulator) -> APIRouter:
     limits = Limits()
     accounts: dict[str, Account] = {}
+
+    def forget() -> None:  # a reset starts every account afresh
+        with lock:
+            vars(limits).update(vars(Limits()))
+            accounts.clear()
+
+    sim.on_reset(forget)
     by_id: dict[str, tuple[str, Run]] = {}  # request id → (key id of its account, run)
     lock = threading.Lock()
     hosted = Hosted(sim, PREFIX, gone=lambda: JSONResponse({"detail": "Not Found"}, status_code=404))

@@ -462,6 +462,8 @@ def router(sim: Simulator) -> APIRouter:
     api = APIRouter()
     account = Account()
 
+    sim.keeps_fresh(account, Account)  # a reset starts the account afresh
+
     def quota(model: str, imagen: bool) -> None:
         """Billing and the day's quota, checked after the request is read, as Google's frontend does."""
         if not account.billing_enabled and imagen:

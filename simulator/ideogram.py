@@ -294,6 +294,8 @@ def router(sim: Simulator) -> APIRouter:
     hosted = Hosted(sim, PREFIX)
     account = Account()
 
+    sim.keeps_fresh(account, Account)  # a reset starts the account afresh
+
     @api.post("/v1/ideogram-v3/generate")
     async def generate(request: Request) -> Response:
         key = request.headers.get("api-key")

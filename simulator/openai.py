@@ -627,6 +627,8 @@ class State:
 
 def router(sim: Simulator) -> APIRouter:
     state = State()
+
+    sim.keeps_fresh(state, State)  # a reset starts the account afresh
     api = APIRouter(route_class=OpenAIRoute, dependencies=[Depends(authorised)])
     control = APIRouter(route_class=OpenAIRoute)
 

@@ -536,6 +536,7 @@ def _new_id() -> str:
 def router(sim: Simulator) -> APIRouter:
     predictions: dict[str, Prediction] = {}
     billing = {"balance_usd": CREDIT_USD}
+    sim.on_reset(lambda: billing.update(balance_usd=CREDIT_USD))  # a reset starts the account afresh
     hosted = Hosted(sim, PREFIX, gone=_delivery_gone)
     api = APIRouter()
     hosted.route(api)

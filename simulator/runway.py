@@ -472,6 +472,8 @@ def _prompt_image_bytes(prompt_image: Any) -> bytes | None:
 
 def router(sim: Simulator) -> APIRouter:
     state = State()
+
+    sim.keeps_fresh(state, State)  # a reset starts the account afresh
     api = APIRouter()
 
     def create(endpoint: str, request: Request, body: Any) -> Response:

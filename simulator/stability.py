@@ -287,6 +287,8 @@ def router(sim: Simulator) -> APIRouter:
     api = APIRouter()
     account = Account()
 
+    sim.keeps_fresh(account, Account)  # a reset starts the account afresh
+
     async def generate(service: str, request: Request) -> Response:
         if (problem := _authorised(request)) is not None:
             return error_response(401, problem)

@@ -112,7 +112,9 @@ def _on_vendor(
         return None, entry.asset
     job = None
     if entry and entry.job_id and entry.state in (EntryState.submitted, EntryState.settled):
-        job = JobRef(provider=spec.provider, job_id=entry.job_id, spec_key=key, spec=ready)
+        job = JobRef(
+            provider=spec.provider, job_id=entry.job_id, spec_key=key, spec=ready, handle=entry.handle
+        )
     throttle = registry.throttle(spec.provider)
     with throttle.job(), vendor_slot(spec.provider):
         if job is not None:
@@ -129,7 +131,7 @@ def _on_vendor(
         except ProviderError as exc:
             ledger.released(key, f"submit refused: {exc.detail}")
             raise
-        ledger.submitted(key, job.job_id)
+        ledger.submitted(key, job.job_id, job.handle)
         try:
             return wait_for(generator, job), None
         except ProviderError as exc:

@@ -232,8 +232,14 @@ def test_a_job_re_attached_by_a_new_process_is_polled_under_its_base(sim) -> Non
     assert any(r["path"] == f"/bfl/eu1/v1/get_result?id={submitted.job_id}" for r in sim.requests())
 
 
-def test_a_re_attached_job_its_base_does_not_own_is_not_found_and_says_why(sim) -> None:
+def test_a_re_attached_job_is_polled_at_its_journaled_polling_url(sim) -> None:
     submitted = _adapter(sim, base="/eu").submit(_spec())  # the EU base hands it to cluster eu1
+    assert submitted.handle["polling_url"].startswith(f"{sim.url}/bfl/eu1/")
+    assert wait_for(_adapter(sim, base="/eu"), submitted).data  # a new process, the handle from the ledger
+
+
+def test_a_re_attached_job_its_base_does_not_own_is_not_found_and_says_why(sim) -> None:
+    submitted = _adapter(sim, base="/eu").submit(_spec()).model_copy(update={"handle": {}})
     with pytest.raises(JobFailed) as caught:
         wait_for(_adapter(sim, base="/eu"), submitted)
     assert caught.value.kind is ErrorKind.not_found and "cluster that took it" in str(caught.value)
