@@ -29,12 +29,12 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from cutroom.storage import path_of
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size, ratio_of
 from providers.vendor import VendorAdapter
 
 NAME = "bfl"
@@ -156,12 +156,6 @@ def aspect_ratio(spec: AssetSpec) -> str | None:
     return None
 
 
-def asked_size(spec: AssetSpec) -> tuple[int, int] | None:
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    return SIZES[spec.aspect] if spec.aspect is not None else None
-
-
 def image_input(ref: InputRef) -> str:
     """An input image as BFL takes it: its public link (BFL fetches it), else the local image's raw base64,
     sniffed first: a file that is not an image never leaves."""
@@ -223,7 +217,7 @@ class BflImage(VendorAdapter):
             problems.append(f"safety_tolerance above {KONTEXT_EDIT_TOLERANCE} with an input image")
         if shape.sizing == "ratio" and (ratio := aspect_ratio(spec)):
             low, high = shape.ratios
-            if not _value(low) - 1e-9 <= _value(ratio) <= _value(high) + 1e-9:
+            if not ratio_of(low) - 1e-9 <= ratio_of(ratio) <= ratio_of(high) + 1e-9:
                 problems.append(f"aspect {ratio} (it makes {low} to {high})")
         elif shape.sizing == "pixels" and (size := asked_size(spec)):
             fit_pixels(*size, shape)
@@ -412,11 +406,6 @@ def _reason(status: str, body: dict[str, Any]) -> str:
     reasons = details.get("Moderation Reasons") if isinstance(details, dict) else None
     said = body.get("error") or (", ".join(map(str, reasons)) if isinstance(reasons, list) else None)
     return f"{status}: {said}" if said else status
-
-
-def _value(ratio: str) -> float:
-    width, height = ratio.split(":")
-    return int(width) / int(height)
 
 
 def _input_mp(ref: InputRef) -> float:

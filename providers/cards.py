@@ -97,6 +97,9 @@ class ModelCard(BaseModel, frozen=True):
 
     provider: str
     model: str
+    vendor_id: str | None = Field(
+        default=None, description="The vendor's own id for the model when not its name (a Leonardo UUID)."
+    )
     capability: Capability
     summary: str = ""
     default: bool = Field(

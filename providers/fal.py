@@ -33,7 +33,6 @@ What fal's queue does that shapes the code:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +40,11 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size, nearest_ratio, strays
 from providers.vendor import VendorAdapter, settings_value
 
 NAME = "fal"
@@ -78,16 +77,6 @@ def app_path(model_id: str) -> str:
     """The owner/alias part of a model id that fal's request URLs use (the sub-path dropped)."""
     parts = model_id.split("/")
     return "/".join(parts[:3] if parts[0] in APP_NAMESPACES else parts[:2])
-
-
-def nearest_ratio(width: int, height: int, ratios: list[str]) -> str:
-    """The ratio (like '16:9') closest in shape to width x height."""
-
-    def distance(ratio: str) -> float:
-        a, b = (int(x) for x in ratio.split(":"))
-        return abs(math.log(a / b) - math.log(width / height))
-
-    return min(ratios, key=distance)
 
 
 @dataclass(frozen=True)
@@ -167,10 +156,10 @@ class FalImage(VendorAdapter):
         if most is not None and isinstance(steps, int) and steps > most:
             problems.append(f"takes num_inference_steps up to {most}; got {steps}")
         preset = settings.get("image_size")
-        shape = _shape(spec)
+        shape = asked_size(spec)
         if isinstance(preset, str) and preset in IMAGE_SIZES and shape is not None:
             width, height = IMAGE_SIZES[preset]
-            if abs((width / height) / (shape[0] / shape[1]) - 1) > SHAPE_TOLERANCE:
+            if strays(width / height, shape[0] / shape[1], SHAPE_TOLERANCE):
                 asked = f"{shape[0]}x{shape[1]}"
                 problems.append(f"image_size {preset} is {width}x{height}, not the shape of {asked}")
         if problems:
@@ -182,11 +171,11 @@ class FalImage(VendorAdapter):
         # (u) fal publishes no prompt length cap for FLUX: the prompt goes whole. One image per spec.
         body: dict[str, Any] = {"prompt": spec.prompt, "num_images": 1, "seed": spec.seed}
         ratios = [size for size in card.sizes if ":" in size]
-        shape = _shape(spec)
+        shape = asked_size(spec)
         preset = settings.pop("image_size", None)
         if ratios:
             if shape is not None:  # without one, ultra makes 16:9 and kontext keeps its input's shape
-                body["aspect_ratio"] = nearest_ratio(*shape, ratios)
+                body["aspect_ratio"] = nearest_ratio(shape[0] / shape[1], ratios)
         elif preset is not None:
             body["image_size"] = preset
         elif shape is not None:
@@ -319,15 +308,6 @@ def image_url(ref: InputRef) -> str:
             provider=NAME,
         )
     return data_uri(data, mime)
-
-
-def _shape(spec: AssetSpec) -> tuple[int, int] | None:
-    """The spec's width x height, else its aspect's channel size."""
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    if spec.aspect is not None:
-        return SIZES[spec.aspect]
-    return None
 
 
 def _flagged(result: dict[str, Any]) -> bool:

@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import io
-import math
 from typing import Any
 
 import httpx
@@ -42,13 +41,13 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from cutroom.sniff import sniff
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.inputs import local_media
 from providers.polling import PollSchedule
 from providers.protocol import Output
+from providers.sizes import asked_size, nearest_ratio, ratio_of, strays
 from providers.vendor import VendorAdapter
 
 try:  # google-genai's default transport, used by a genai.Client handed in ready-made
@@ -102,26 +101,18 @@ def aspect_ratio(spec: AssetSpec, aspects: tuple[str, ...]) -> str | None:
     (1:1, or an input image's shape)."""
     if spec.aspect is not None and spec.aspect.value in aspects:
         return spec.aspect.value
-    if spec.aspect is not None:
-        width, height = SIZES[spec.aspect]
-    elif spec.width and spec.height:
-        width, height = spec.width, spec.height
-    else:
+    if (shape := asked_size(spec, aspect_first=True)) is None:
         return None
+    width, height = shape
     asked = width / height
-    nearest = min(aspects, key=lambda a: abs(math.log(_ratio(a) / asked)))
-    if abs(_ratio(nearest) / asked - 1) > ASPECT_TOLERANCE:
+    nearest = nearest_ratio(asked, aspects)
+    if strays(ratio_of(nearest), asked, ASPECT_TOLERANCE):
         raise ProviderError(
             ErrorKind.invalid_input,
             f"{spec.model} makes no shape near {width}x{height} (its ratios: {', '.join(aspects)})",
             provider=NAME,
         )
     return nearest
-
-
-def _ratio(aspect: str) -> float:
-    width, height = aspect.split(":")
-    return int(width) / int(height)
 
 
 def retry_delay(body: Any) -> float | None:

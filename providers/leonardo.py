@@ -7,8 +7,8 @@ its answers have Hasura's habits, mapped here: a key that is not a UUID gets a 5
 authorization hook" (auth, not a passing fault), a generation that is not there is a 200 with null (not_found),
 unknown body fields are refused (only documented fields are sent).
 
-Models: a card names a model by a readable name (phoenix-1.0); MODELS keeps its Leonardo modelId. A card whose
-name is itself a UUID (added through CUTROOM_CARDS) is sent as that modelId.
+Models: a card names a model by a readable name (phoenix-1.0) and gives its Leonardo modelId as its vendor_id. A
+card whose name is itself a UUID (added through CUTROOM_CARDS) is sent as that modelId.
 
 Inputs: Leonardo takes images by upload only. A `reference` input becomes the init image (image-to-image,
 option init_strength) and `style_reference` inputs image prompts (SDXL models): each local image is sniffed
@@ -42,11 +42,11 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size
 from providers.vendor import VendorAdapter
 
 NAME = "leonardo"
@@ -56,6 +56,8 @@ MAX_PROMPT = 1500
 #: OpenAPI: width and height are multiples of 8 from 32 up (to 1536, or 2048 on Lucid: the Lucid guides send 1920).
 SIDE_STEP = 8
 MIN_SIDE = 32
+#: The size of a spec that asks for no shape: Leonardo's own default (1024x768) is never left to it.
+DEFAULT_SIZE = (1024, 1024)
 #: Init-image formats POST /init-image takes, by MIME type; other images are sent as PNG.
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 #: (u) third-party docs: at most 4 image prompts.
@@ -69,41 +71,30 @@ PHOENIX_ALCHEMY_MIN_CONTRAST = 2.5
 
 @dataclass(frozen=True)
 class Model:
-    """What Leonardo needs to know of a model beyond its card: its modelId and its bounds."""
+    """What Leonardo needs to know of a model beyond its card: its modelId and its family's bounds."""
 
     id: str
-    family: str = ""  # phoenix | flux | lucid | sdxl
+    family: str = ""  # phoenix | flux | lucid; any other model has the defaults
     max_side: int = 1536
     #: OpenAPI: "2147483637 for Flux and 9999999998 for other models".
     max_seed: int = 9_999_999_998
 
 
-#: Sources: docs.leonardo.ai model guides (Phoenix 1.0, Flux, Lucid), the OpenAPI's default modelId (Lightning XL);
-#: (u) Phoenix 0.9 (third party), Kino XL and Diffusion XL (memory).
-MODELS = {
-    "phoenix-1.0": Model("de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3", "phoenix"),
-    "phoenix-0.9": Model("6b645e3a-d64f-4341-a6d8-7a3690fbf042", "phoenix"),
-    "flux-schnell": Model("1dd50843-d653-4516-a8e3-f0238ee453ff", "flux", max_seed=2_147_483_637),
-    "flux-dev": Model("b2614463-296c-462a-9586-aafdb8f00e36", "flux", max_seed=2_147_483_637),
-    "lucid-origin": Model("7b592283-e8a7-4c5a-9ba6-d18c31f258b9", "lucid", max_side=2048),
-    "lucid-realism": Model("05ce0082-2d80-4a2d-8653-4d1c85e2418e", "lucid", max_side=2048),
-    "lightning-xl": Model("b24e16ff-06e3-43eb-8d33-4416c2d75876", "sdxl"),
-    "kino-xl": Model("aa77f04e-3eec-4034-9c07-d0f619684628", "sdxl"),
-    "diffusion-xl": Model("1e60896f-3c26-4296-8ecc-53e2afecc132", "sdxl"),
-}
+#: Bounds by family, the first word of a card's name (phoenix-1.0, flux-dev, lucid-origin).
+FAMILIES = {"phoenix": {}, "flux": {"max_seed": 2_147_483_637}, "lucid": {"max_side": 2048}}
 
 
 def model_of(card: ModelCard) -> Model:
-    """The Leonardo model of a card: a known name, or a card named by its modelId."""
-    if card.model in MODELS:
-        return MODELS[card.model]
-    if UUID_RE.match(card.model):
-        return Model(card.model)
-    raise ProviderError(
-        ErrorKind.invalid_input,
-        f"no Leonardo modelId is known for {card.model}: name its card by the model's UUID",
-        provider=NAME,
-    )
+    """The Leonardo model of a card: its modelId is the card's vendor_id, else its name when that is a UUID."""
+    model_id = card.vendor_id or (card.model if UUID_RE.match(card.model) else None)
+    if model_id is None:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"no Leonardo modelId is known for {card.model}: give its card the model's UUID as vendor_id",
+            provider=NAME,
+        )
+    family = card.model.split("-")[0]
+    return Model(model_id, family, **FAMILIES[family]) if family in FAMILIES else Model(model_id)
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -115,13 +106,6 @@ def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
         return min(max_side, max(MIN_SIDE, round(x / SIDE_STEP) * SIDE_STEP))
 
     return side(width * scale), side(height * scale)
-
-
-def asked_size(spec: AssetSpec) -> tuple[int, int]:
-    """The spec's size, else its aspect's channel size; Leonardo's own default (1024x768) is never left to it."""
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    return SIZES[spec.aspect] if spec.aspect is not None else (1024, 1024)
 
 
 def _dollars(job: dict[str, Any]) -> float | None:
@@ -168,7 +152,7 @@ class LeonardoImage(VendorAdapter):
             problems.append(f"{roles.count('style_reference')} style references (up to {MAX_IMAGE_PROMPTS})")
         if "init_strength" in settings and "reference" not in roles:
             problems.append("init_strength without a reference image")
-        asked = asked_size(spec)
+        asked = asked_size(spec) or DEFAULT_SIZE
         width, height = fit_size(*asked, model.max_side)
         if abs(math.log(width / height * asked[1] / asked[0])) > 0.08:
             problems.append(f"{asked[0]}x{asked[1]} (too far from any size it makes)")
@@ -184,7 +168,7 @@ class LeonardoImage(VendorAdapter):
     def body(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
         """The createGeneration variables: only fields Leonardo documents (Hasura refuses any other)."""
         model, settings = model_of(card), card.settings(spec)
-        width, height = fit_size(*asked_size(spec), model.max_side)
+        width, height = fit_size(*(asked_size(spec) or DEFAULT_SIZE), model.max_side)
         body: dict[str, Any] = {
             "prompt": spec.prompt[:MAX_PROMPT],
             "modelId": model.id,

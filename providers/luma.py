@@ -95,13 +95,7 @@ class _Luma(VendorAdapter):
         self._seen: dict[str, Generation] = {}
 
     def make_client(self) -> lumaai.LumaAI:
-        return lumaai.LumaAI(
-            auth_token=self.api_key,
-            base_url=self.base_url,
-            http_client=self._http,
-            timeout=self.timeout,
-            max_retries=0,  # a retried create is a second paid generation
-        )
+        return lumaai.LumaAI(auth_token=self.api_key, **self.sdk_settings())
 
     @property
     def callback_url(self) -> str | None:

@@ -30,11 +30,11 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import local_media
 from providers.protocol import Output
+from providers.sizes import asked_size, dimensions, nearest_ratio
 from providers.vendor import VendorAdapter
 
 NAME = "openai"
@@ -71,13 +71,7 @@ class OpenAIImage(VendorAdapter):
     unreadable_errors = (openai.APIResponseValidationError, binascii.Error)
 
     def make_client(self) -> openai.OpenAI:
-        return openai.OpenAI(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            http_client=self._http,
-            timeout=self.timeout,
-            max_retries=0,  # a retried create is a second paid image
-        )
+        return openai.OpenAI(api_key=self.api_key, **self.sdk_settings())
 
     # -- checks before paying --------------------------------------------------------------------------------
 
@@ -202,21 +196,16 @@ def upload(ref: InputRef, number: int) -> tuple[str, bytes, str]:
 
 
 def asked_ratio(spec: AssetSpec) -> float | None:
-    if spec.aspect is not None:
-        width, height = SIZES[spec.aspect]
-        return width / height
-    if spec.width and spec.height:
-        return spec.width / spec.height
-    return None
+    shape = asked_size(spec, aspect_first=True)
+    return None if shape is None else shape[0] / shape[1]
 
 
 def size_for(spec: AssetSpec, sizes: tuple[str, ...]) -> tuple[int, int] | None:
     """The card's size nearest the spec's aspect; None (OpenAI's `auto`) when the spec names no shape."""
     ratio = asked_ratio(spec)
-    shapes = [tuple(map(int, size.split("x"))) for size in sizes]
-    if ratio is None or not shapes:
+    if ratio is None or not sizes:
         return None
-    return min(shapes, key=lambda shape: _off(shape[0] / shape[1], ratio))  # type: ignore[return-value]
+    return dimensions(nearest_ratio(ratio, sizes))
 
 
 def cropped(data: bytes, fmt: str, ratio: float, compression: int | None) -> bytes:

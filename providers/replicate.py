@@ -41,6 +41,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.polling import PollSchedule
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size, nearest_ratio, ratio_of, strays
 from providers.vendor import VendorAdapter
 
 NAME = "replicate"
@@ -151,17 +152,12 @@ def progress(logs: Any) -> float | None:
     return min(1.0, done / total) if total else None
 
 
-def _ratio(text: str) -> float:
-    width, height = text.split(":")
-    return int(width) / int(height)
-
-
 def _nearest(target: float, ratios: list[str] | tuple[str, ...]) -> str | None:
     """The ratio closest to target (on a log scale), if it is within RATIO_TOLERANCE of it."""
     if not ratios:
         return None
-    best = min(ratios, key=lambda r: abs(math.log(_ratio(r) / target)))
-    return best if abs(_ratio(best) / target - 1) <= RATIO_TOLERANCE else None
+    best = nearest_ratio(target, ratios)
+    return None if strays(ratio_of(best), target, RATIO_TOLERANCE) else best
 
 
 class ReplicateImage(VendorAdapter):
@@ -243,12 +239,9 @@ class ReplicateImage(VendorAdapter):
     def _size(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
         """The model's frame nearest the spec's shape (its aspect, else its width and height); none asked, none
         sent (the model's default)."""
-        if spec.width and spec.height:
-            target = spec.width / spec.height
-        elif spec.aspect is not None:
-            target = _ratio(spec.aspect.value)
-        else:
+        if (shape := asked_size(spec)) is None:
             return {}
+        target = shape[0] / shape[1]
         wiring = wiring_of(card.model)
         ratios = list(FRAMES) if wiring.size == "width_height" else list(card.aspects)
         if spec.aspect is not None and spec.aspect.value in ratios:

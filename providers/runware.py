@@ -36,18 +36,20 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.http import status_kind
 from providers.inputs import data_uri, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size
 from providers.vendor import VendorAdapter
 
 NAME = "runware"
 #: positivePrompt and negativePrompt: 2 to 3000 characters (contract summary).
 MIN_PROMPT, MAX_PROMPT = 2, 3000
 GRID, MIN_SIDE, MAX_SIDE = 64, 128, 2048
+#: The size of a spec that asks for no shape.
+DEFAULT_SIZE = (1024, 1024)
 #: Task UUIDs one spec may go through when the tasks under the earlier ones made nothing (failed at the provider).
 MAX_ATTEMPTS = 8
 #: (u) Runware publishes no cap on input images; FLUX.2 [dev] is said to take up to 4 references.
@@ -102,12 +104,6 @@ def fit_size(width: int, height: int) -> tuple[int, int]:
     return side(width * scale), side(height * scale)
 
 
-def asked_size(spec: AssetSpec) -> tuple[int, int]:
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    return SIZES[spec.aspect] if spec.aspect is not None else (1024, 1024)
-
-
 def image_value(ref: InputRef) -> str:
     """An input image as Runware takes it: its public link, else the local image (sniffed) as a data URI."""
     return link(ref) or data_uri(*local_media(ref, NAME, ("image",), MAX_IMAGE_BYTES))
@@ -147,7 +143,7 @@ class RunwareImage(VendorAdapter):
 
     def estimate(self, spec: AssetSpec) -> float:
         """The card's price at the size Runware is sent (the grid's, not the spec's)."""
-        width, height = fit_size(*asked_size(spec))
+        width, height = fit_size(*(asked_size(spec) or DEFAULT_SIZE))
         return self.card(spec).price_of(spec.model_copy(update={"width": width, "height": height}))
 
     # -- checks before paying ------------------------------------------------------------------------------------
@@ -164,7 +160,7 @@ class RunwareImage(VendorAdapter):
             problems.append(f"{len(references)} reference images (up to {most})")
         if "strength" in settings and not references:
             problems.append("strength without a reference image")
-        asked = asked_size(spec)
+        asked = asked_size(spec) or DEFAULT_SIZE
         width, height = fit_size(*asked)
         if abs(math.log(width / height * asked[1] / asked[0])) > 0.08:
             problems.append(f"{asked[0]}x{asked[1]} (too far from any size on its 64-pixel grid)")
@@ -179,7 +175,7 @@ class RunwareImage(VendorAdapter):
 
     def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
         """The imageInference task: async delivery, one image by URL, its cost and a content check."""
-        width, height = fit_size(*asked_size(spec))
+        width, height = fit_size(*(asked_size(spec) or DEFAULT_SIZE))
         body: dict[str, Any] = {
             "taskType": "imageInference",
             "taskUUID": task,

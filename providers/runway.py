@@ -21,12 +21,12 @@ from runwayml.types import OrganizationRetrieveResponse
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from cutroom.storage import path_of, sha256_file
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from providers.sizes import asked_size, dimensions
 from providers.vendor import VendorAdapter
 
 NAME = "runway"
@@ -77,25 +77,17 @@ def pick_ratio(spec: AssetSpec, ratios: tuple[str, ...], asked: str | None = Non
                 provider=NAME,
             )
         return asked
-    if spec.width and spec.height:
-        width, height = spec.width, spec.height
-    elif spec.aspect is not None:
-        width, height = SIZES[spec.aspect]
-    else:
+    if (shape := asked_size(spec)) is None:
         return ratios[0]
-    same_shape = [r for r in ratios if _shape(r)[0] * height == _shape(r)[1] * width]
+    width, height = shape
+    same_shape = [r for r in ratios if dimensions(r)[0] * height == dimensions(r)[1] * width]
     if not same_shape:
         raise ProviderError(
             ErrorKind.invalid_input,
             f"{spec.model} has no ratio for {width}x{height} (has: {', '.join(ratios)})",
             provider=NAME,
         )
-    return min(same_shape, key=lambda r: abs(_shape(r)[0] - width))
-
-
-def _shape(ratio: str) -> tuple[int, int]:
-    w, h = ratio.split(":")
-    return int(w), int(h)
+    return min(same_shape, key=lambda r: abs(dimensions(r)[0] - width))
 
 
 def image_uri(ref: InputRef) -> str:
@@ -142,13 +134,7 @@ class _RunwayGenerator(VendorAdapter):
         self._uploads: dict[str, tuple[str, float]] = {}
 
     def make_client(self) -> runwayml.RunwayML:
-        return runwayml.RunwayML(
-            api_key=self.api_key,
-            base_url=self.base_url,
-            http_client=self._http,
-            timeout=self.timeout,
-            max_retries=0,  # a retried create is a second paid generation
-        )
+        return runwayml.RunwayML(api_key=self.api_key, **self.sdk_settings())
 
     def error_detail(self, body: Any, response: httpx.Response) -> str:
         """Runway's `{"error": …, "issues": [{path, message}]}` as one line."""

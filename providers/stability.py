@@ -29,19 +29,18 @@ message, with Stability's request id for support.
 from __future__ import annotations
 
 import io
-import math
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetSpec
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
-from providers.inputs import local_media
+from providers.inputs import local_upload, png_bytes
 from providers.protocol import Output
+from providers.sizes import asked_size, named_ratio, strays
 from providers.vendor import VendorAdapter
 
 NAME = "stability"
@@ -67,29 +66,9 @@ def endpoint(model: str) -> tuple[str, dict[str, str]]:
     return f"{GENERATE}/{model}", {}
 
 
-def target_shape(spec: AssetSpec) -> tuple[int, int] | None:
-    """The width and height the spec asks for (its size, else its aspect's channel size); None: any."""
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    if spec.aspect is not None:
-        return SIZES[spec.aspect]
-    return None
-
-
 def aspect_ratio(spec: AssetSpec) -> str | None:
     """Stability's aspect_ratio for the spec: its aspect by name, else the ratio nearest its size."""
-    if spec.aspect is not None and spec.aspect.value in ASPECT_RATIOS:
-        return spec.aspect.value
-    shape = target_shape(spec)
-    if shape is None:
-        return None
-    asked = math.log(shape[0] / shape[1])
-    return min(ASPECT_RATIOS, key=lambda r: abs(math.log(_ratio(r)) - asked))
-
-
-def _ratio(name: str) -> float:
-    width, height = name.split(":")
-    return int(width) / int(height)
+    return named_ratio(spec, ASPECT_RATIOS)
 
 
 def init_image(data: bytes, mime: str, shape: tuple[int, int] | None) -> tuple[bytes, str]:
@@ -98,7 +77,7 @@ def init_image(data: bytes, mime: str, shape: tuple[int, int] | None) -> tuple[b
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
         box = None
-        if shape is not None and abs((width / height) / (shape[0] / shape[1]) - 1) > SHAPE_TOLERANCE:
+        if shape is not None and strays(width / height, shape[0] / shape[1], SHAPE_TOLERANCE):
             if width / height > shape[0] / shape[1]:  # too wide: trim the sides
                 keep = round(height * shape[0] / shape[1])
                 box = ((width - keep) // 2, 0, (width - keep) // 2 + keep, height)
@@ -107,12 +86,7 @@ def init_image(data: bytes, mime: str, shape: tuple[int, int] | None) -> tuple[b
                 box = (0, (height - keep) // 2, width, (height - keep) // 2 + keep)
         if box is None and mime in INIT_FORMATS:
             return data, mime
-        picture = image.crop(box) if box else image.copy()
-    if picture.mode not in ("RGB", "RGBA", "L", "LA"):
-        picture = picture.convert("RGBA")
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue(), "image/png"
+        return png_bytes(image.crop(box) if box else image), "image/png"
 
 
 class StabilityImage(VendorAdapter):
@@ -152,7 +126,7 @@ class StabilityImage(VendorAdapter):
                 fields[name] = str(settings[name])
         files: list[tuple[str, Any]] = []
         if reference is not None:
-            data, mime = self.init_image(reference, spec)
+            data, mime = init_image(*local_upload(reference, NAME, "Stability"), asked_size(spec))
             fields["strength"] = str(settings.get("strength", DEFAULT_STRENGTH))
             if "model" in fields:
                 fields["mode"] = "image-to-image"
@@ -160,16 +134,6 @@ class StabilityImage(VendorAdapter):
         elif ratio := aspect_ratio(spec):
             fields["aspect_ratio"] = ratio
         return path, [(name, (None, value)) for name, value in fields.items()] + files
-
-    def init_image(self, ref: InputRef, spec: AssetSpec) -> tuple[bytes, str]:
-        if not ref.uri.startswith("file:"):
-            raise ProviderError(
-                ErrorKind.invalid_input,
-                f"Stability takes the reference image as an upload, not a link: give a local file ({ref.uri[:80]})",
-                provider=NAME,
-            )
-        data, mime = local_media(ref, NAME, ("image",))
-        return init_image(data, mime, target_shape(spec))
 
     def answered_image(self, response: httpx.Response) -> Output:
         """The image of a 200: an answer that is no image is unreadable (transient), a filtered one refused."""

@@ -14,13 +14,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
 from providers.bfl import FLUX1, FLUX2, BflImage, _expired, fit_pixels
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef
 from simulator.bfl import SIMULATOR_KEY
+from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 
@@ -39,45 +40,19 @@ def _control(simulator: Any, what: str, **values: Any) -> None:
 
 
 def _adapter(sim: Any, model: str | None = None, base: str = "", **options: Any) -> BflImage:
-    settings = {
-        "base_url": f"{sim.url}/bfl{base}",
-        "api_key": SIMULATOR_KEY,
-        "time_scale": SCALE,
-        "timeout": 5.0,
-    }
-    return BflImage(model, **{**settings, **options})
+    return on_simulator(
+        BflImage, sim, model, scale=SCALE, timeout=5.0, base_url=f"{sim.url}/bfl{base}", **options
+    )
 
 
 def _spec(model: str = "flux-2-pro", aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "bfl",
-        "model": model,
-        "prompt": "a blue bottle on sand",
-        "aspect": aspect,
-        "width": SIZES[aspect][0],
-        "height": SIZES[aspect][1],
-        "seed": 7,
-    }
-    return AssetSpec(**{**fields, **changes})
-
-
-def _image(path: Path, size: tuple[int, int] = (64, 48)) -> InputRef:
-    Image.new("RGB", size, (200, 40, 40)).save(path)
-    return InputRef(role="reference", uri=path.as_uri(), sha256="x")
+    return image_spec("bfl", model, "a blue bottle on sand", aspect, **changes)
 
 
 def _submits(sim: Any) -> list[dict[str, Any]]:
     return [
         r for r in sim.requests() if r["vendor"] == "bfl" and r["method"] == "POST" and "/v1/" in r["path"]
     ]
-
-
-def _raises(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- sizes ---------------------------------------------------------------------------------------------------------
@@ -137,7 +112,7 @@ def test_options_reach_bfl_by_their_own_names(sim) -> None:
 
 
 def test_ultra_takes_raw_and_the_image_prompt_strength(sim, tmp_path: Path) -> None:
-    reference = _image(tmp_path / "ref.png")
+    reference = image_ref(tmp_path / "ref.png")
     spec = _spec(
         "flux-pro-1.1-ultra", options={"raw": True, "image_prompt_strength": 0.6}, inputs=(reference,)
     )
@@ -150,7 +125,7 @@ def test_ultra_takes_raw_and_the_image_prompt_strength(sim, tmp_path: Path) -> N
 
 
 def test_a_kontext_edit_sends_its_source_as_input_image(sim, tmp_path: Path) -> None:
-    source = _image(tmp_path / "source.png", (320, 180)).model_copy(update={"role": "source"})
+    source = image_ref(tmp_path / "source.png", size=(320, 180)).model_copy(update={"role": "source"})
     run_job(
         _adapter(sim, "flux-kontext-pro"),
         _spec("flux-kontext-pro", operation=Operation.modify, inputs=(source,)),
@@ -160,7 +135,7 @@ def test_a_kontext_edit_sends_its_source_as_input_image(sim, tmp_path: Path) -> 
 
 
 def test_references_with_a_link_go_as_the_link(sim, tmp_path: Path) -> None:
-    local = _image(tmp_path / "character.png").model_copy(update={"role": "character_reference"})
+    local = image_ref(tmp_path / "character.png").model_copy(update={"role": "character_reference"})
     linked = InputRef(role="style_reference", uri="https://cdn.example.com/style.png", sha256="y")
     run_job(_adapter(sim, "flux-kontext-max"), _spec("flux-kontext-max", inputs=(local, linked)))
     body = _submits(sim)[0]["body"]
@@ -171,18 +146,16 @@ def test_references_with_a_link_go_as_the_link(sim, tmp_path: Path) -> None:
 def test_flux_2_takes_up_to_eight_references_and_refuses_a_ninth_before_any_request(
     sim, tmp_path: Path
 ) -> None:
-    refs = tuple(_image(tmp_path / f"r{n}.png") for n in range(9))
-    _raises(lambda: _adapter(sim).submit(_spec(inputs=refs)), ErrorKind.invalid_input)
+    refs = tuple(image_ref(tmp_path / f"r{n}.png") for n in range(9))
+    refused(lambda: _adapter(sim).submit(_spec(inputs=refs)), ErrorKind.invalid_input)
     assert _submits(sim) == []
     run_job(_adapter(sim), _spec(inputs=refs[:8]))
     assert {f"input_image_{n}" for n in range(2, 9)} <= set(_submits(sim)[0]["body"])
 
 
 def test_a_reference_that_is_not_an_image_is_refused_before_any_request(sim, tmp_path: Path) -> None:
-    text = tmp_path / "brief.png"
-    text.write_text("not an image at all")
-    ref = InputRef(role="reference", uri=text.as_uri(), sha256="z")
-    error = _raises(lambda: _adapter(sim).submit(_spec(inputs=(ref,))), ErrorKind.invalid_input)
+    ref = not_an_image(tmp_path / "brief.png")
+    error = refused(lambda: _adapter(sim).submit(_spec(inputs=(ref,))), ErrorKind.invalid_input)
     assert "not image media" in str(error)
     assert [r for r in sim.requests() if "/v1/" in r["path"]] == []
 
@@ -197,9 +170,9 @@ def test_a_reference_that_is_not_an_image_is_refused_before_any_request(sim, tmp
     ],
 )
 def test_the_adapter_refuses_what_a_model_s_own_ranges_refuse(sim, tmp_path, model, options, inputs) -> None:
-    refs = tuple(_image(tmp_path / f"r{n}.png") for n in range(inputs))
+    refs = tuple(image_ref(tmp_path / f"r{n}.png") for n in range(inputs))
     spec = _spec(model, options=options, inputs=refs)
-    _raises(lambda: _adapter(sim, model).submit(spec), ErrorKind.invalid_input)
+    refused(lambda: _adapter(sim, model).submit(spec), ErrorKind.invalid_input)
     assert _submits(sim) == []
 
 
@@ -279,16 +252,16 @@ def test_a_sample_link_past_its_signed_expiry_is_seen_as_expired() -> None:
 
 
 def test_a_malformed_key_and_an_unknown_key_are_auth_and_never_quoted(sim) -> None:
-    malformed = _raises(lambda: _adapter(sim, api_key="sk-not-a-uuid").submit(_spec()), ErrorKind.auth)
+    malformed = refused(lambda: _adapter(sim, api_key="sk-not-a-uuid").submit(_spec()), ErrorKind.auth)
     assert "Invalid API key format" in str(malformed) and "sk-not-a-uuid" not in str(malformed)
     not_v4 = "5c0e7f3a-2b9d-1e61-a8f4-93d1b6c2e7a0"
-    unknown = _raises(lambda: _adapter(sim, api_key=not_v4).submit(_spec()), ErrorKind.auth)
+    unknown = refused(lambda: _adapter(sim, api_key=not_v4).submit(_spec()), ErrorKind.auth)
     assert "Not authenticated" in str(unknown) and not_v4 not in str(unknown)
 
 
 def test_an_empty_account_is_insufficient_credits(sim) -> None:
     _control(sim, "credits", credits=1)
-    _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
+    refused(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
     assert _adapter(sim).credits() == pytest.approx(0.01)
 
 
@@ -297,9 +270,9 @@ def test_the_in_flight_cap_is_rate_limited_with_its_retry_after(sim) -> None:
     _control(sim, "limits", concurrency=1)
     adapter = _adapter(sim)
     adapter.submit(_spec())
-    refused = _raises(lambda: adapter.submit(_spec(seed=8)), ErrorKind.rate_limited)
-    assert refused.retry_after is not None and refused.retry_after >= 1  # whole seconds until a task ends
-    assert "maximum of 1 active tasks" in str(refused)
+    limited = refused(lambda: adapter.submit(_spec(seed=8)), ErrorKind.rate_limited)
+    assert limited.retry_after is not None and limited.retry_after >= 1  # whole seconds until a task ends
+    assert "maximum of 1 active tasks" in str(limited)
 
 
 def test_a_field_bfl_refuses_is_invalid_input_naming_the_field(sim) -> None:

@@ -13,14 +13,16 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
 from providers import fal, simulation
-from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.errors import ErrorKind, JobFailed
 from providers.fal import FalImage
 from providers.polling import run_job, wait_for
 from providers.protocol import JobState
+from providers.sizes import nearest_ratio
 from simulator import fal as sim_fal
+from tests.vendor_helpers import image_spec, on_simulator, refused
 
 #: An account of its own (each key id is one in the simulator), so no other test's runs queue ahead of ours.
 KEY = "5b2e9c70-1d3f-4a8e-b6c2-7f90a1d2e3c4:0123456789abcdef0123456789abcdef"
@@ -38,23 +40,11 @@ def sim(simulator: Any) -> Iterator[Any]:
 
 
 def adapter(sim: Any, model: str | None = None, **options: Any) -> FalImage:
-    settings = {"base_url": f"{sim.url}/fal", "api_key": KEY, "time_scale": SCALE, "timeout": 5.0}
-    return FalImage(model, **{**settings, **options})
+    return on_simulator(FalImage, sim, model, scale=SCALE, timeout=5.0, **{"api_key": KEY, **options})
 
 
 def spec(model: str = "fal-ai/flux/dev", aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
-    width, height = SIZES[aspect]
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "fal",
-        "model": model,
-        "prompt": "a blue bottle on wet sand at dawn",
-        "aspect": aspect,
-        "width": width,
-        "height": height,
-        "seed": 42,
-    }
-    return AssetSpec(**{**fields, **changes})
+    return image_spec("fal", model, "a blue bottle on wet sand at dawn", aspect, **{"seed": 42, **changes})
 
 
 def png(path: Path, size: tuple[int, int] = (400, 300)) -> Path:
@@ -81,12 +71,6 @@ def calls(sim: Any, method: str | None = None) -> list[dict[str, Any]]:
 def submitted(sim: Any) -> dict[str, Any]:
     (post,) = calls(sim, "POST")
     return post["body"]
-
-
-def refused(work: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        work()
-    return caught.value
 
 
 # -- what fal receives ---------------------------------------------------------------------------------------------
@@ -360,7 +344,7 @@ def test_the_key_may_come_as_fal_key_id_and_secret(monkeypatch):
 def test_request_urls_keep_owner_and_alias_only():
     assert fal.app_path("fal-ai/flux-pro/v1.1-ultra") == "fal-ai/flux-pro"
     assert fal.app_path("workflows/me/flow/run") == "workflows/me/flow"
-    assert fal.nearest_ratio(1080, 1080, ["16:9", "1:1"]) == "1:1"
+    assert nearest_ratio(1080 / 1080, ["16:9", "1:1"]) == "1:1"  # what fal sends as aspect_ratio
 
 
 def test_the_simulator_key_in_the_declaration_is_one_the_simulator_takes():

@@ -15,13 +15,14 @@ from google import genai
 from google.genai import types
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef
 from cutroom.channels import SIZES, Aspect
-from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.errors import ErrorKind, JobFailed
 from providers.google import GoogleImage, aspect_ratio, retry_delay
 from providers.polling import run_job
 from simulator import google as sim_google
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import image_spec, on_simulator, refused
 
 SCALE = 0.01
 KEY = sim_google.SIMULATOR_KEY
@@ -45,22 +46,13 @@ def account(sim: SimulatorHandle, billing_enabled: bool = True, daily_quota_exha
 
 
 def adapter(sim: SimulatorHandle, model: str = GEMINI, **options: Any) -> GoogleImage:
-    settings = {"base_url": sim.url + "/google", "api_key": KEY, "time_scale": SCALE, "timeout": 10.0}
-    return GoogleImage(model, **{**settings, **options})
+    return on_simulator(GoogleImage, sim, model, scale=SCALE, timeout=10.0, **options)
 
 
 def spec(model: str = GEMINI, aspect: Aspect | None = Aspect.landscape, **changes: Any) -> AssetSpec:
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "google",
-        "model": model,
-        "prompt": "a teal bottle of sparkling water on wet sand, morning light",
-        "aspect": aspect,
-        "seed": 7,
-    }
-    if aspect is not None:
-        fields |= {"width": SIZES[aspect][0], "height": SIZES[aspect][1]}
-    return AssetSpec(**{**fields, **changes})
+    return image_spec(
+        "google", model, "a teal bottle of sparkling water on wet sand, morning light", aspect, **changes
+    )
 
 
 def calls(sim: SimulatorHandle) -> list[dict[str, Any]]:
@@ -76,12 +68,6 @@ def image_file(tmp_path: Any, name: str, size: tuple[int, int] = (320, 180), fmt
 
 def ref(tmp_path: Any, name: str, role: str = "reference") -> InputRef:
     return InputRef(role=role, uri=(tmp_path / name).as_uri(), sha256="0" * 64)
-
-
-def refused(work: Any) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        work()
-    return caught.value
 
 
 # -- what Google receives ---------------------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
+from cutroom.assets import AssetSpec, InputRef, Style
 from cutroom.channels import SIZES, Aspect
-from providers.errors import ErrorKind, ProviderError
+from providers.errors import ErrorKind
 from providers.ideogram import IdeogramImage, aspect_ratio, color_palette, headlined
 from providers.polling import run_job
 from simulator import ideogram as simulated
-from simulator.stability import parse_form
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import Sent, image_ref, image_spec, multipart, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 #: What Ideogram renders each of our aspects at (simulator/ideogram.ASPECT_RESOLUTIONS).
@@ -41,76 +41,38 @@ def _credits(sim: SimulatorHandle, usd: float) -> None:
     httpx.post(f"{sim.url}{simulated.PREFIX}/_sim/credits", json={"credits": usd}).raise_for_status()
 
 
-class Sent:
-    """Every request the adapter's client sends, read whole (the simulator logs a multipart body only by size)."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> None:
-        request.read()
-        self.requests.append(request)
-
+class Form(Sent):
     def form(self) -> dict[str, Any]:
         """The generate request's text fields (str) and files (lists of (filename, bytes) by field)."""
         (request,) = [r for r in self.requests if r.method == "POST"]
-        parts = parse_form(request.headers["content-type"], request.content)
-        assert parts is not None, "not multipart/form-data"
         form: dict[str, Any] = {}
-        for part in parts:
-            if part.filename is None:
-                form[part.name] = part.text
+        for name, filename, _, data in multipart(request):
+            if filename is None:
+                form[name] = data.decode()
             else:
-                form.setdefault(part.name, []).append((part.filename, part.data))
+                form.setdefault(name, []).append((filename, data))
         return form
 
 
 @pytest.fixture
-def sent() -> Sent:
-    return Sent()
+def sent() -> Form:
+    return Form()
 
 
 def adapter(sim: SimulatorHandle, sent: Sent | None = None, **options: Any) -> IdeogramImage:
-    hooks = {"request": [sent]} if sent else {}
-    settings: dict[str, Any] = {
-        "base_url": sim.url + simulated.PREFIX,
-        "api_key": simulated.SIMULATOR_KEY,
-        "time_scale": SCALE,
-        "timeout": 10.0,
-        "http_client": httpx.Client(timeout=10.0, event_hooks=hooks),
-    }
-    return IdeogramImage(**{**settings, **options})
+    return on_simulator(IdeogramImage, sim, scale=SCALE, timeout=10.0, sent=sent, **options)
 
 
-def spec(**changes: Any) -> AssetSpec:
-    aspect = changes.pop("aspect", Aspect.landscape)
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "ideogram",
-        "model": "ideogram-v3",
-        "prompt": "a glass bottle of cold brew on wet sand",
-        "aspect": aspect,
-        "width": SIZES[aspect][0],
-        "height": SIZES[aspect][1],
-        "seed": 7,
-    }
-    return AssetSpec(**{**fields, **changes})
+def spec(aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
+    return image_spec("ideogram", "ideogram-v3", "a glass bottle of cold brew on wet sand", aspect, **changes)
 
 
 def image_input(path: Path, role: str, size: tuple[int, int] = (320, 320), fmt: str = "PNG") -> InputRef:
-    Image.new("RGB", size, (30, 90, 160)).save(path, format=fmt)
-    return InputRef(role=role, uri=path.as_uri(), sha256="0" * 64)
+    return image_ref(path, role, size, fmt)
 
 
 def ideogram_calls(sim: SimulatorHandle, method: str | None = None) -> list[dict[str, Any]]:
     return [r for r in sim.requests() if r["vendor"] == "ideogram" and method in (None, r["method"])]
-
-
-def refused(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- the request Ideogram receives --------------------------------------------------------------------------------
@@ -204,7 +166,7 @@ def test_the_brand_palette_is_ideograms_color_palette_unless_turned_off(sim, sen
     palette = json.loads(sent.form()["color_palette"])
     assert palette == {"members": [{"color_hex": "#1F2937"}, {"color_hex": "#FFAA00"}]}  # "teal" is no hex
 
-    quiet = Sent()
+    quiet = Form()
     run_job(adapter(sim, quiet), spec(style=style, options={"brand_palette": False}))
     assert "color_palette" not in quiet.form()
     assert color_palette(Style(brand="Brew", palette=("teal",))) is None
@@ -240,13 +202,12 @@ def test_a_reference_in_another_image_format_is_sent_as_png(sim, sent, tmp_path:
 
 
 def test_what_ideogram_cannot_take_is_refused_before_any_request(sim, tmp_path: Path) -> None:
-    fake = tmp_path / "style.png"
-    fake.write_text("not an image at all")
+    fake = not_an_image(tmp_path / "style.png", "style_reference")
     url = "https://cdn.example.com/style.png"
     face = image_input(tmp_path / "face.png", "character_reference")
     generator = adapter(sim)
     cases = {
-        "not an image": spec(inputs=(InputRef(role="style_reference", uri=fake.as_uri(), sha256="0" * 64),)),
+        "not an image": spec(inputs=(fake,)),
         "a link": spec(inputs=(InputRef(role="style_reference", uri=url, url=url, sha256="0" * 64),)),
         "a character on the plain card": spec(inputs=(face,)),
         "two characters": spec(model="ideogram-v3-character", inputs=(face, face)),

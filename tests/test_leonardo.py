@@ -14,18 +14,21 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect
+from providers import declarations
 from providers.cards import ModelCard
-from providers.errors import ErrorKind, JobFailed, ProviderError
-from providers.leonardo import MODELS, LeonardoImage, _dollars, fit_size, model_of
+from providers.errors import ErrorKind, JobFailed
+from providers.leonardo import LeonardoImage, _dollars, fit_size, model_of
 from providers.polling import run_job
 from providers.protocol import JobRef
 from simulator import leonardo as simulated
+from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
-KEY = "1d4516e2-5b41-4896-a10d-cff228652ebe"
+LEONARDO = declarations.vendor("leonardo")
+KEY = LEONARDO.simulator.key  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -35,32 +38,11 @@ def sim(simulator: Any) -> Iterator[Any]:
 
 
 def _adapter(sim: Any, model: str | None = None, **options: Any) -> LeonardoImage:
-    settings = {
-        "base_url": f"{sim.url}/leonardo/api/rest/v1",
-        "api_key": KEY,
-        "time_scale": SCALE,
-        "timeout": 5.0,
-    }
-    return LeonardoImage(model, **{**settings, **options})
+    return on_simulator(LeonardoImage, sim, model, scale=SCALE, timeout=5.0, **options)
 
 
 def _spec(model: str = "phoenix-1.0", aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "leonardo",
-        "model": model,
-        "prompt": "a blue bottle on sand",
-        "aspect": aspect,
-        "width": SIZES[aspect][0],
-        "height": SIZES[aspect][1],
-        "seed": 7,
-    }
-    return AssetSpec(**{**fields, **changes})
-
-
-def _image(path: Path, role: str = "reference", fmt: str = "PNG") -> InputRef:
-    Image.new("RGB", (64, 48), (200, 40, 40)).save(path, fmt)
-    return InputRef(role=role, uri=path.as_uri(), sha256="x")
+    return image_spec("leonardo", model, "a blue bottle on sand", aspect, **changes)
 
 
 def _calls(sim: Any, path: str = "/generations", method: str = "POST") -> list[dict[str, Any]]:
@@ -70,13 +52,6 @@ def _calls(sim: Any, path: str = "/generations", method: str = "POST") -> list[d
 
 def _limits(sim: Any, **values: Any) -> None:
     httpx.post(f"{sim.url}/leonardo/_sim/limits", json=values).raise_for_status()
-
-
-def _raises(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- the request ---------------------------------------------------------------------------------------------------
@@ -90,7 +65,7 @@ def test_each_aspect_is_sent_at_its_exact_size_as_one_image(sim, aspect: Aspect)
     assert (body["width"], body["height"]) == (made.width, made.height) == SIZES[aspect]
     assert body == {
         "prompt": "a blue bottle on sand",
-        "modelId": MODELS["phoenix-1.0"].id,
+        "modelId": LEONARDO.card("phoenix-1.0").vendor_id,
         "width": SIZES[aspect][0],
         "height": SIZES[aspect][1],
         "num_images": 1,  # Leonardo's default is four paid images
@@ -130,7 +105,9 @@ def test_ultra_and_flux_seeds(sim) -> None:
     run_job(_adapter(sim, "flux-schnell"), _spec("flux-schnell", seed=3_000_000_000))
     lucid, flux = (c["body"] for c in _calls(sim))
     assert (
-        lucid["ultra"] is True and "alchemy" not in lucid and lucid["modelId"] == MODELS["lucid-realism"].id
+        lucid["ultra"] is True
+        and "alchemy" not in lucid
+        and lucid["modelId"] == LEONARDO.card("lucid-realism").vendor_id
     )
     assert flux["seed"] == 3_000_000_000 % 2_147_483_638  # Flux seeds stop at 2147483637
     assert "presetStyle" not in flux and flux["contrast"] == 3.5
@@ -145,39 +122,42 @@ def test_ultra_and_flux_seeds(sim) -> None:
     ],
 )
 def test_combinations_leonardo_refuses_are_refused_before_any_request(sim, options, needle) -> None:
-    error = _raises(lambda: _adapter(sim).submit(_spec(options=options)), ErrorKind.invalid_input)
+    error = refused(lambda: _adapter(sim).submit(_spec(options=options)), ErrorKind.invalid_input)
     assert needle in str(error)
     assert [r for r in sim.requests() if r["vendor"] == "leonardo"] == []
 
 
 def test_a_model_is_named_readably_or_by_its_uuid() -> None:
-    def card(model: str) -> ModelCard:
-        return ModelCard(provider="leonardo", model=model, capability=Capability.image)
+    def card(model: str, vendor_id: str | None = None) -> ModelCard:
+        return ModelCard(provider="leonardo", model=model, vendor_id=vendor_id, capability=Capability.image)
 
-    assert model_of(card("phoenix-1.0")).id == "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
+    phoenix = "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
+    assert model_of(LEONARDO.card("phoenix-1.0")).id == phoenix
+    assert model_of(card("my-phoenix", phoenix)).id == phoenix
     assert model_of(card("05ce0082-2d80-4a2d-8653-4d1c85e2418e")).id == "05ce0082-2d80-4a2d-8653-4d1c85e2418e"
-    _raises(lambda: model_of(card("phoenix-2")), ErrorKind.invalid_input)
-    assert {m.id for m in MODELS.values()} <= set(simulated.MODELS)
-    declared = {c.model for c in LeonardoImage(api_key=KEY).vendor.cards(Capability.image)}
-    assert declared == set(MODELS)
+    refused(lambda: model_of(card("phoenix-2")), ErrorKind.invalid_input)
+    declared = LEONARDO.cards(Capability.image)
+    assert all(c.vendor_id for c in declared) and {c.vendor_id for c in declared} <= set(simulated.MODELS)
 
 
 def test_a_model_leonardo_does_not_know_is_invalid_input(sim) -> None:
     generator = _adapter(sim)
-    card = generator.check(_spec()).model_copy(update={"model": "00000000-0000-4000-8000-000000000000"})
+    card = generator.check(_spec()).model_copy(
+        update={"model": "00000000-0000-4000-8000-000000000000", "vendor_id": None}
+    )
 
     def sent() -> str:
         with generator.calling("create"):
             return generator.create(_spec(), card)
 
-    assert "not found" in str(_raises(sent, ErrorKind.invalid_input))
+    assert "not found" in str(refused(sent, ErrorKind.invalid_input))
 
 
 # -- references: the init-image upload flow ---------------------------------------------------------------------------
 
 
 def test_a_reference_is_uploaded_as_the_init_image_once_and_without_our_key(sim, tmp_path: Path) -> None:
-    ref = _image(tmp_path / "ref.jpg", fmt="JPEG")
+    ref = image_ref(tmp_path / "ref.jpg", fmt="JPEG")
     generator = _adapter(sim)
     spec = _spec(inputs=(ref,), options={"init_strength": 0.4})
     run_job(generator, spec)
@@ -191,8 +171,8 @@ def test_a_reference_is_uploaded_as_the_init_image_once_and_without_our_key(sim,
 
 def test_style_references_go_as_image_prompts_and_other_images_as_png(sim, tmp_path: Path) -> None:
     refs = (
-        _image(tmp_path / "a.gif", "style_reference", "GIF"),
-        _image(tmp_path / "b.webp", "style_reference", "WEBP"),
+        image_ref(tmp_path / "a.gif", "style_reference", fmt="GIF"),
+        image_ref(tmp_path / "b.webp", "style_reference", fmt="WEBP"),
     )
     run_job(_adapter(sim, "lightning-xl"), _spec("lightning-xl", inputs=refs))
     assert [u["body"]["extension"] for u in _calls(sim, "/init-image")] == ["png", "webp"]
@@ -202,20 +182,17 @@ def test_style_references_go_as_image_prompts_and_other_images_as_png(sim, tmp_p
 
 @pytest.mark.parametrize("model", ["phoenix-1.0", "lightning-xl"])
 def test_a_reference_that_is_not_an_image_is_refused_before_any_request(sim, tmp_path: Path, model) -> None:
-    text = tmp_path / "brief.png"
-    text.write_text("not an image at all")
-    role = "reference" if model == "phoenix-1.0" else "style_reference"
-    ref = InputRef(role=role, uri=text.as_uri(), sha256="z")
-    error = _raises(lambda: _adapter(sim, model).submit(_spec(model, inputs=(ref,))), ErrorKind.invalid_input)
+    ref = not_an_image(tmp_path / "brief.png", "reference" if model == "phoenix-1.0" else "style_reference")
+    error = refused(lambda: _adapter(sim, model).submit(_spec(model, inputs=(ref,))), ErrorKind.invalid_input)
     assert "not image media" in str(error)
     assert [r for r in sim.requests() if r["vendor"] == "leonardo"] == []
 
 
 def test_a_link_only_reference_and_too_many_references_are_refused(sim, tmp_path: Path) -> None:
     linked = InputRef(role="reference", uri="https://cdn.example.com/ref.png", sha256="y")
-    _raises(lambda: _adapter(sim).submit(_spec(inputs=(linked,))), ErrorKind.invalid_input)
-    two = (_image(tmp_path / "a.png"), _image(tmp_path / "b.png"))
-    _raises(lambda: _adapter(sim).submit(_spec(inputs=two)), ErrorKind.invalid_input)
+    refused(lambda: _adapter(sim).submit(_spec(inputs=(linked,))), ErrorKind.invalid_input)
+    two = (image_ref(tmp_path / "a.png"), image_ref(tmp_path / "b.png"))
+    refused(lambda: _adapter(sim).submit(_spec(inputs=two)), ErrorKind.invalid_input)
     assert [r for r in sim.requests() if r["vendor"] == "leonardo"] == []
 
 
@@ -223,7 +200,7 @@ def test_a_link_only_reference_and_too_many_references_are_refused(sim, tmp_path
 
 
 def test_a_key_that_is_not_a_uuid_is_auth_not_a_passing_500(sim) -> None:
-    error = _raises(lambda: _adapter(sim, api_key="lk-not-a-uuid").submit(_spec()), ErrorKind.auth)
+    error = refused(lambda: _adapter(sim, api_key="lk-not-a-uuid").submit(_spec()), ErrorKind.auth)
     assert not error.kind.transient and "authorization hook" in str(error)
     assert "lk-not-a-uuid" not in str(error)
     assert _calls(sim)[0]["status"] == 500
@@ -231,18 +208,18 @@ def test_a_key_that_is_not_a_uuid_is_auth_not_a_passing_500(sim) -> None:
 
 def test_an_empty_token_balance_is_insufficient_credits(sim) -> None:
     _limits(sim, api_tokens=0)
-    _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
+    refused(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
 
 
 def test_the_concurrency_limit_is_rate_limited(sim) -> None:
     _limits(sim, concurrency=0)
-    error = _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.rate_limited)
+    error = refused(lambda: _adapter(sim).submit(_spec()), ErrorKind.rate_limited)
     assert "concurrency limit" in str(error)
 
 
 def test_a_moderated_prompt_names_the_term(sim) -> None:
     sim.configure(fault_rate=1.0, faults=["moderation"])
-    error = _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.moderation_input)
+    error = refused(lambda: _adapter(sim).submit(_spec()), ErrorKind.moderation_input)
     assert "content moderation filter" in str(error)
 
 
@@ -263,7 +240,7 @@ def test_a_failed_generation_is_transient(sim) -> None:
 
 def test_a_generation_leonardo_does_not_have_is_not_found(sim) -> None:
     job = JobRef(provider="leonardo", job_id="00000000-0000-4000-8000-000000000000", spec_key="0")
-    _raises(lambda: _adapter(sim).poll(job), ErrorKind.not_found)
+    refused(lambda: _adapter(sim).poll(job), ErrorKind.not_found)
     assert _calls(sim, job.job_id, "GET")[0]["status"] == 200  # Hasura: 200 with null
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 import httpx
 import lumaai
@@ -32,6 +32,7 @@ from providers.luma import IMAGE_REF_WEIGHT, LumaImage, LumaVideo
 from providers.polling import run_job
 from providers.protocol import JobRef, JobState
 from simulator import luma as sim_luma
+from tests.vendor_helpers import literals, on_simulator
 
 if TYPE_CHECKING:
     from tests.simulator_fixture import SimulatorHandle
@@ -56,11 +57,11 @@ def base_url(sim: SimulatorHandle) -> str:
 
 
 def video(sim: SimulatorHandle, **options: Any) -> LumaVideo:
-    return LumaVideo("ray-flash-2", base_url=base_url(sim), api_key=KEY, time_scale=SCALE, **options)
+    return on_simulator(LumaVideo, sim, "ray-flash-2", scale=SCALE, **options)
 
 
 def image(sim: SimulatorHandle) -> LumaImage:
-    return LumaImage("photon-flash-1", base_url=base_url(sim), api_key=KEY, time_scale=SCALE)
+    return on_simulator(LumaImage, sim, "photon-flash-1", scale=SCALE)
 
 
 def video_spec(**changes: Any) -> AssetSpec:
@@ -737,37 +738,26 @@ def test_a_local_style_reference_is_refused_by_luma_naming_the_brief_field(
 
     with pytest.raises(BriefError) as missing:
         brief_with(tmp_path, "nowhere.png")
-    assert missing.value.problems == [
-        "'brand.style_reference' points to nowhere.png, which is neither a file nor an http(s) URL"
-    ]
-
-
-def _literals(hint: Any) -> tuple[Any, ...]:
-    """The values of a Literal, also when it sits inside a Union (like `Literal[...] | str`)."""
-    if get_origin(hint) is Literal:
-        return get_args(hint)
-    if get_origin(hint) is Union:
-        return tuple(v for arg in get_args(hint) for v in _literals(arg))
-    return ()
+    assert missing.value.problems == ["'brand.style_reference' points to 'nowhere.png', which does not exist"]
 
 
 @pytest.mark.parametrize("card", LUMA.cards(Capability.video), ids=lambda card: card.model)
 def test_the_ray_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
     """The declaration is data now: it must still be the SDK's own contract (the request types' enums)."""
     create = get_type_hints(VideoCreateParams)
-    assert card.model in _literals(create["model"])
-    assert card.aspects == _literals(create["aspect_ratio"])
-    assert card.durations_s == tuple(float(d.removesuffix("s")) for d in _literals(create["duration"]))
-    assert card.sizes == _literals(create["resolution"]) == card.options["resolution"].choices
-    assert card.sizes == _literals(get_type_hints(GenerationUpscaleParams)["resolution"])  # upscale targets
+    assert card.model in literals(create["model"])
+    assert card.aspects == literals(create["aspect_ratio"])
+    assert card.durations_s == tuple(float(d.removesuffix("s")) for d in literals(create["duration"]))
+    assert card.sizes == literals(create["resolution"]) == card.options["resolution"].choices
+    assert card.sizes == literals(get_type_hints(GenerationUpscaleParams)["resolution"])  # upscale targets
     mode = card.options["mode"]
     assert (
-        mode.choices == _literals(get_type_hints(VideoModifyParams)["mode"]) and mode.default in mode.choices
+        mode.choices == literals(get_type_hints(VideoModifyParams)["mode"]) and mode.default in mode.choices
     )
 
 
 @pytest.mark.parametrize("card", LUMA.cards(Capability.image), ids=lambda card: card.model)
 def test_the_photon_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
     create = get_type_hints(ImageCreateParams)
-    assert card.model in _literals(create["model"])
-    assert card.aspects == _literals(create["aspect_ratio"])
+    assert card.model in literals(create["model"])
+    assert card.aspects == literals(create["aspect_ratio"])

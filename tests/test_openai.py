@@ -7,8 +7,6 @@ from references or a modify), sizes for each of our aspects, options, uploads, a
 from __future__ import annotations
 
 import io
-from email.parser import BytesParser
-from email.policy import HTTP
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -19,19 +17,19 @@ from openai.types.image_edit_params import ImageEditParamsBase
 from openai.types.image_generate_params import ImageGenerateParamsBase
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES, Aspect
+from cutroom.channels import Aspect
 from providers import declarations, registry
 from providers.errors import ErrorKind, ProviderError
 from providers.openai import OpenAIImage
 from providers.polling import run_job
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import Sent, image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.002  # high quality's 45 s becomes 0.09 s; the simulator's rendering is most of a test's time
 OPENAI = declarations.vendor("openai")
 PREFIX = OPENAI.simulator.prefix  # type: ignore[union-attr]
-KEY = OPENAI.simulator.key  # type: ignore[union-attr]
 DEFAULT = OPENAI.default_model(Capability.image)
 
 
@@ -46,49 +44,16 @@ def quota(sim: SimulatorHandle, *, exhausted: bool) -> None:
     httpx.post(f"{sim.url}{PREFIX}/_sim/quota", json={"exhausted": exhausted}).raise_for_status()
 
 
-class Sent:
-    """The requests the SDK sent, read off the wire (the simulator logs no multipart bodies)."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> None:
-        request.read()
-        self.requests.append(request)
-
-    def form(self, index: int = -1) -> list[tuple[str, str | None, str, bytes]]:
-        """A multipart request's parts: (field, filename, content type, bytes)."""
-        request = self.requests[index]
-        message = BytesParser(policy=HTTP).parsebytes(
-            f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + request.content
-        )
-        return [
-            (
-                str(part.get_param("name", header="content-disposition")),
-                part.get_filename(),
-                part.get_content_type(),
-                part.get_payload(decode=True),
-            )
-            for part in message.get_payload()
-        ]
-
-
 def adapter(sim: SimulatorHandle, sent: Sent | None = None, **options: Any) -> OpenAIImage:
-    http = httpx.Client(timeout=5.0, event_hooks={"request": [sent]}) if sent else None
-    settings = {"base_url": sim.url + PREFIX, "api_key": KEY, "time_scale": SCALE, "http_client": http}
-    return OpenAIImage(**{**settings, **options})
+    return on_simulator(OpenAIImage, sim, scale=SCALE, sent=sent, **options)
 
 
 def spec(aspect: Aspect = Aspect.vertical, **changes: Any) -> AssetSpec:
-    width, height = SIZES[aspect]
-    fields = {"kind": AssetKind.image, "provider": "openai", "model": DEFAULT, "seed": 7,
-              "prompt": "a blue bottle on wet sand at dawn", "aspect": aspect, "width": width, "height": height}  # fmt: skip
-    return AssetSpec(**{**fields, **changes})
+    return image_spec("openai", DEFAULT, "a blue bottle on wet sand at dawn", aspect, **changes)
 
 
 def picture(path: Path, size: tuple[int, int] = (64, 96), fmt: str = "PNG") -> InputRef:
-    Image.new("RGB", size, (30, 90, 200)).save(path, format=fmt)
-    return InputRef(role="reference", uri=path.as_uri(), sha256="0" * 64)
+    return image_ref(path, "reference", size, fmt)
 
 
 def creates(sim: SimulatorHandle) -> list[dict[str, Any]]:
@@ -97,13 +62,6 @@ def creates(sim: SimulatorHandle) -> list[dict[str, Any]]:
         for r in sim.requests()
         if r["vendor"] == "openai" and r["method"] == "POST" and "/images/" in r["path"]
     ]
-
-
-def refused(call: Any, kind: ErrorKind = ErrorKind.invalid_input) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- new images ------------------------------------------------------------------------------------------------
@@ -177,7 +135,7 @@ def test_references_are_uploaded_as_typed_files_through_the_edits_endpoint(sim, 
 
     (request,) = sent.requests
     assert request.url.path == f"{PREFIX}/images/edits"
-    parts = sent.form()
+    parts = sent.parts()
     files = [(name, filename, mime) for name, filename, mime, _ in parts if filename]
     assert files == [("image[]", "style_reference-1.webp", "image/webp"),
                      ("image[]", "character_reference-2.jpg", "image/jpeg")]  # fmt: skip
@@ -194,28 +152,32 @@ def test_a_modify_sends_its_source_to_the_edits_endpoint_and_keeps_the_asked_asp
     made = run_job(adapter(sim, sent), spec(Aspect.vertical, operation=Operation.modify, inputs=(source,)))
 
     assert sent.requests[0].url.path == f"{PREFIX}/images/edits"
-    assert [(name, filename) for name, filename, _, _ in sent.form() if filename] == [
+    assert [(name, filename) for name, filename, _, _ in sent.parts() if filename] == [
         ("image", "source-1.png")
     ]
-    assert ("size", None, "text/plain", b"864x1536") in sent.form()
+    assert ("size", None, "text/plain", b"864x1536") in sent.parts()
     assert (made.width, made.height) == (864, 1536)
 
 
 def test_one_reference_goes_as_the_single_image_field(sim, tmp_path):
     sent = Sent()
     run_job(adapter(sim, sent), spec(inputs=(picture(tmp_path / "ref.png"),)))
-    assert [name for name, filename, _, _ in sent.form() if filename] == ["image"]
+    assert [name for name, filename, _, _ in sent.parts() if filename] == ["image"]
 
 
 def test_a_reference_that_is_not_an_image_openai_takes_is_refused_before_any_request(sim, tmp_path):
-    fake = tmp_path / "logo.png"
-    fake.write_text("not a picture at all")
-    notes = InputRef(role="reference", uri=fake.as_uri(), sha256="0" * 64)
+    notes = not_an_image(tmp_path / "logo.png")
     gif = picture(tmp_path / "anim.gif", fmt="GIF")
     generator = adapter(sim)
 
-    assert "not image media" in refused(lambda: generator.submit(spec(inputs=(notes,)))).detail
-    assert "png, jpeg or webp" in refused(lambda: generator.submit(spec(inputs=(gif,)))).detail
+    assert (
+        "not image media"
+        in refused(lambda: generator.submit(spec(inputs=(notes,))), ErrorKind.invalid_input).detail
+    )
+    assert (
+        "png, jpeg or webp"
+        in refused(lambda: generator.submit(spec(inputs=(gif,))), ErrorKind.invalid_input).detail
+    )
     assert creates(sim) == []
 
 
@@ -244,17 +206,22 @@ def test_what_openai_would_refuse_is_refused_before_any_request(sim, tmp_path):
     }
     generator = adapter(sim)
     for case, asked in cases.items():
-        ended = refused(lambda asked=asked: generator.submit(asked))
+        ended = refused(lambda asked=asked: generator.submit(asked), ErrorKind.invalid_input)
         assert ended.provider == "openai", case
     assert creates(sim) == []
 
 
 @pytest.mark.parametrize("model", ["dall-e-2", "dall-e-3", "gpt-image-1"])
 def test_a_retired_model_is_refused_with_the_model_to_use(sim, model):
-    ended = refused(lambda: adapter(sim).submit(spec(model=model)))
+    ended = refused(lambda: adapter(sim).submit(spec(model=model)), ErrorKind.invalid_input)
     assert "retired" in ended.detail or "shut" in ended.detail
     assert DEFAULT in ended.detail
-    assert DEFAULT in refused(lambda: registry.model_for(Capability.image, "openai", model)).detail
+    assert (
+        DEFAULT
+        in refused(
+            lambda: registry.model_for(Capability.image, "openai", model), ErrorKind.invalid_input
+        ).detail
+    )
     assert creates(sim) == []
 
 

@@ -15,7 +15,7 @@ import pytest
 import replicate as replicate_sdk
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef, Operation
+from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
 from providers import replicate
 from providers.errors import ErrorKind, JobFailed, ProviderError
@@ -23,6 +23,7 @@ from providers.polling import run_job
 from providers.protocol import JobRef, JobState
 from simulator import replicate as sim_replicate
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 KEY = sim_replicate.SIMULATOR_KEY
@@ -50,8 +51,7 @@ def _balance(sim: SimulatorHandle, usd: float) -> None:
 
 
 def adapter(sim: SimulatorHandle, **options: Any) -> replicate.ReplicateImage:
-    settings = {"base_url": f"{sim.url}/replicate", "api_key": KEY, "time_scale": SCALE, "timeout": 5.0}
-    return replicate.ReplicateImage(**{**settings, **options})
+    return on_simulator(replicate.ReplicateImage, sim, scale=SCALE, timeout=5.0, **options)
 
 
 def mocked(handler: Any, **options: Any) -> replicate.ReplicateImage:
@@ -62,16 +62,7 @@ def mocked(handler: Any, **options: Any) -> replicate.ReplicateImage:
 
 
 def spec(model: str = SCHNELL, aspect: Aspect | None = Aspect.landscape, **changes: Any) -> AssetSpec:
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "replicate",
-        "model": model,
-        "prompt": "a blue bottle on white sand",
-        "seed": 7,
-    }
-    if aspect is not None:
-        fields |= {"aspect": aspect, "width": SIZES[aspect][0], "height": SIZES[aspect][1]}
-    return AssetSpec(**{**fields, **changes})
+    return image_spec("replicate", model, "a blue bottle on white sand", aspect, **changes)
 
 
 def api(sim: SimulatorHandle) -> list[dict[str, Any]]:
@@ -94,13 +85,6 @@ def png(path: Path, size: tuple[int, int] = (640, 360), noise: bool = False) -> 
         image = Image.new("RGB", size, (30, 90, 200))
     image.save(path)
     return InputRef(role="reference", uri=path.as_uri(), sha256="0" * 64)
-
-
-def raises(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- the request -----------------------------------------------------------------------------------------------
@@ -194,7 +178,7 @@ def test_a_size_without_an_aspect_picks_the_nearest_frame_and_an_odd_one_is_refu
     wide = spec(aspect=None, width=1920, height=1080)
     assert generator._input(wide, generator.check(wide))["aspect_ratio"] == "16:9"
     banner = spec(PRO, aspect=None, width=3000, height=1000)  # 3:1: FLUX 1.1 pro's widest is 16:9
-    raises(lambda: generator.submit(banner), ErrorKind.invalid_input)
+    refused(lambda: generator.submit(banner), ErrorKind.invalid_input)
     assert creates(sim) == []
 
 
@@ -271,10 +255,8 @@ def test_a_local_image_over_a_megabyte_goes_as_a_jpeg_that_fits(sim, tmp_path: P
 
 
 def test_a_reference_that_is_no_image_is_refused_before_any_request(sim, tmp_path: Path):
-    fake = tmp_path / "ref.png"
-    fake.write_text("not an image at all")
-    ref = InputRef(role="reference", uri=fake.as_uri(), sha256="0" * 64)
-    error = raises(lambda: adapter(sim).submit(spec(PRO, inputs=(ref,))), ErrorKind.invalid_input)
+    ref = not_an_image(tmp_path / "ref.png")
+    error = refused(lambda: adapter(sim).submit(spec(PRO, inputs=(ref,))), ErrorKind.invalid_input)
     assert "not image media" in str(error)
     assert api(sim) == []
 
@@ -282,10 +264,10 @@ def test_a_reference_that_is_no_image_is_refused_before_any_request(sim, tmp_pat
 def test_inputs_a_model_cannot_place_are_refused_before_any_request(sim, tmp_path: Path):
     one = png(tmp_path / "a.png")
     generator = adapter(sim)
-    raises(
+    refused(
         lambda: generator.submit(spec(PRO, inputs=(one, one))), ErrorKind.invalid_input
     )  # one image_prompt
-    raises(lambda: generator.submit(spec(SCHNELL, inputs=(one,))), ErrorKind.invalid_input)  # it takes none
+    refused(lambda: generator.submit(spec(SCHNELL, inputs=(one,))), ErrorKind.invalid_input)  # it takes none
     assert api(sim) == []
 
 
@@ -337,7 +319,7 @@ def job(model: str = SCHNELL) -> JobRef:
 def test_aborted_is_cancelled_and_a_removed_output_is_not_found():
     assert mocked(answering({"status": "aborted"})).poll(job()).state is JobState.CANCELLED
     removed = mocked(answering({"status": "succeeded", "output": None, "data_removed": True}))
-    error = raises(lambda: removed.fetch(job()), ErrorKind.not_found)
+    error = refused(lambda: removed.fetch(job()), ErrorKind.not_found)
     assert "an hour" in str(error)
 
 
@@ -354,7 +336,7 @@ def test_a_held_answer_with_an_inline_output_needs_no_download(tmp_path: Path):
 
 def test_an_answer_that_is_no_prediction_is_transient():
     generator = mocked(lambda request: httpx.Response(200, json=["not", "a", "prediction"]))
-    raises(lambda: generator.poll(job()), ErrorKind.generation_failed)
+    refused(lambda: generator.poll(job()), ErrorKind.generation_failed)
 
 
 # -- errors --------------------------------------------------------------------------------------------------------
@@ -386,7 +368,7 @@ def test_a_partner_models_blocked_output_reads_as_a_refused_input(sim):
 
 def test_an_empty_balance_is_insufficient_credits(sim):
     _balance(sim, 0.0)
-    error = raises(lambda: adapter(sim).submit(spec()), ErrorKind.insufficient_credits)
+    error = refused(lambda: adapter(sim).submit(spec()), ErrorKind.insufficient_credits)
     assert "Insufficient credit" in str(error) and KEY not in str(error)
 
 
@@ -404,7 +386,7 @@ def test_a_throttled_create_waits_as_long_as_the_body_says_without_retry_after()
         body = {"detail": "Request was throttled. Your rate limit resets in ~7s."}
         return httpx.Response(429, json=body)
 
-    error = raises(lambda: mocked(throttled).submit(spec()), ErrorKind.rate_limited)
+    error = refused(lambda: mocked(throttled).submit(spec()), ErrorKind.rate_limited)
     assert error.retry_after == 7.0
 
 
@@ -413,7 +395,7 @@ def test_a_throttled_poll_is_reported_at_once_not_retried_inside(sim):
     generator = adapter(sim)
     submitted = generator.submit(spec(SDXL))
     sim.configure(fault_rate=1.0, faults=["429"], retry_after_s=0.5)
-    error = raises(lambda: generator.poll(submitted), ErrorKind.rate_limited)
+    error = refused(lambda: generator.poll(submitted), ErrorKind.rate_limited)
     assert error.retry_after == 0.5
     assert len(polls(sim)) == 1
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef
 from cutroom.channels import SIZES, Aspect
-from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.errors import ErrorKind, JobFailed
 from providers.polling import run_job
 from providers.protocol import JobRef
 from providers.runware import CODES, RunwareImage, code_kind, fit_size, task_uuid
 from simulator import runware as simulated
+from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 KEY = "cJp61MizfKPGbVDnqfqk7m7jpuV8RWfe"
@@ -36,27 +36,11 @@ def sim(simulator: Any) -> Iterator[Any]:
 
 
 def _adapter(sim: Any, model: str | None = None, **options: Any) -> RunwareImage:
-    settings = {"base_url": f"{sim.url}/runware/v1", "api_key": KEY, "time_scale": SCALE, "timeout": 5.0}
-    return RunwareImage(model, **{**settings, **options})
+    return on_simulator(RunwareImage, sim, model, scale=SCALE, timeout=5.0, **options)
 
 
 def _spec(model: str = SCHNELL, aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "runware",
-        "model": model,
-        "prompt": "a blue bottle on sand",
-        "aspect": aspect,
-        "width": SIZES[aspect][0],
-        "height": SIZES[aspect][1],
-        "seed": 7,
-    }
-    return AssetSpec(**{**fields, **changes})
-
-
-def _image(path: Path, role: str = "reference") -> InputRef:
-    Image.new("RGB", (64, 48), (200, 40, 40)).save(path)
-    return InputRef(role=role, uri=path.as_uri(), sha256="x")
+    return image_spec("runware", model, "a blue bottle on sand", aspect, **changes)
 
 
 def _tasks(sim: Any, kind: str = "imageInference") -> list[dict[str, Any]]:
@@ -67,13 +51,6 @@ def _tasks(sim: Any, kind: str = "imageInference") -> list[dict[str, Any]]:
 
 def _accepted(sim: Any) -> int:
     return sum(1 for job in sim.jobs() if job["vendor"] == "runware")
-
-
-def _raises(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- the task ------------------------------------------------------------------------------------------------------
@@ -138,7 +115,7 @@ def test_a_reference_is_the_seed_image_a_link_as_it_is_a_local_file_as_a_data_ur
 ) -> None:
     linked = InputRef(role="reference", uri="https://cdn.example.com/ref.png", sha256="y")
     run_job(_adapter(sim), _spec(inputs=(linked,), options={"strength": 0.6}))
-    local = _image(tmp_path / "ref.png")
+    local = image_ref(tmp_path / "ref.png")
     run_job(_adapter(sim, "runware:101@1"), _spec("runware:101@1", inputs=(local,)))
     first, second = _tasks(sim)
     assert first["seedImage"] == "https://cdn.example.com/ref.png" and first["strength"] == 0.6
@@ -147,22 +124,23 @@ def test_a_reference_is_the_seed_image_a_link_as_it_is_a_local_file_as_a_data_ur
 
 
 def test_flux_2_takes_every_reference_role_as_reference_images(sim, tmp_path: Path) -> None:
-    refs = (_image(tmp_path / "s.png", "style_reference"), _image(tmp_path / "c.png", "character_reference"))
+    refs = (
+        image_ref(tmp_path / "s.png", "style_reference"),
+        image_ref(tmp_path / "c.png", "character_reference"),
+    )
     run_job(_adapter(sim, FLUX2), _spec(FLUX2, inputs=refs))
     task = _tasks(sim)[0]
     assert len(task["inputs"]["referenceImages"]) == 2 and "seedImage" not in task
 
 
 def test_what_runware_cannot_take_is_refused_before_any_request(sim, tmp_path: Path) -> None:
-    text = tmp_path / "brief.png"
-    text.write_text("not an image at all")
-    not_an_image = InputRef(role="reference", uri=text.as_uri(), sha256="z")
-    error = _raises(lambda: _adapter(sim).submit(_spec(inputs=(not_an_image,))), ErrorKind.invalid_input)
+    text = not_an_image(tmp_path / "brief.png")
+    error = refused(lambda: _adapter(sim).submit(_spec(inputs=(text,))), ErrorKind.invalid_input)
     assert "not image media" in str(error)
-    two = (_image(tmp_path / "a.png"), _image(tmp_path / "b.png"))
-    _raises(lambda: _adapter(sim).submit(_spec(inputs=two)), ErrorKind.invalid_input)  # one seed image
-    _raises(lambda: _adapter(sim).submit(_spec(options={"strength": 0.5})), ErrorKind.invalid_input)
-    _raises(lambda: _adapter(sim).submit(_spec(prompt="x")), ErrorKind.invalid_input)
+    two = (image_ref(tmp_path / "a.png"), image_ref(tmp_path / "b.png"))
+    refused(lambda: _adapter(sim).submit(_spec(inputs=two)), ErrorKind.invalid_input)  # one seed image
+    refused(lambda: _adapter(sim).submit(_spec(options={"strength": 0.5})), ErrorKind.invalid_input)
+    refused(lambda: _adapter(sim).submit(_spec(prompt="x")), ErrorKind.invalid_input)
     assert [r for r in sim.requests() if r["vendor"] == "runware"] == []
 
 
@@ -196,9 +174,9 @@ def test_after_a_failed_task_the_next_submit_gets_a_new_uuid(sim) -> None:
 def test_a_moderated_prompt_stays_refused_when_resubmitted(sim) -> None:
     spec, generator = _spec(), _adapter(sim)
     sim.configure(fault_rate=1.0, faults=["moderation"])
-    _raises(lambda: generator.submit(spec), ErrorKind.moderation_input)
+    refused(lambda: generator.submit(spec), ErrorKind.moderation_input)
     sim.configure(fault_rate=0.0)
-    error = _raises(lambda: generator.submit(spec), ErrorKind.moderation_input)
+    error = refused(lambda: generator.submit(spec), ErrorKind.moderation_input)
     assert "contentModerated" in str(error)
     assert len({t["taskUUID"] for t in _tasks(sim)}) == 1
 
@@ -217,13 +195,13 @@ def test_task_uuids_are_the_spec_s_the_account_s_and_the_attempt_s() -> None:
 
 def test_an_empty_balance_is_insufficient_credits(sim) -> None:
     httpx.post(f"{sim.url}/runware/_sim/credits", json={"balance": 0}).raise_for_status()
-    error = _raises(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
+    error = refused(lambda: _adapter(sim).submit(_spec()), ErrorKind.insufficient_credits)
     assert "insufficientCredits" in str(error)
 
 
 def test_a_refused_key_is_auth_and_never_quoted(sim) -> None:
     bad = "x" * 31
-    error = _raises(lambda: _adapter(sim, api_key=bad).submit(_spec()), ErrorKind.auth)
+    error = refused(lambda: _adapter(sim, api_key=bad).submit(_spec()), ErrorKind.auth)
     assert "invalidApiKey" in str(error) and bad not in str(error)
 
 
@@ -235,7 +213,7 @@ def test_a_model_runware_does_not_serve_is_invalid_input(sim) -> None:
         with generator.calling("create"):
             return generator.create(_spec(), card)
 
-    assert "invalidModel" in str(_raises(sent, ErrorKind.invalid_input))
+    assert "invalidModel" in str(refused(sent, ErrorKind.invalid_input))
 
 
 def test_a_flagged_output_is_never_downloaded(sim) -> None:
@@ -248,7 +226,7 @@ def test_a_flagged_output_is_never_downloaded(sim) -> None:
 
 def test_a_task_runware_does_not_have_is_not_found(sim) -> None:
     job = JobRef(provider="runware", job_id=str(uuid.uuid4()), spec_key="0")
-    error = _raises(lambda: _adapter(sim).poll(job), ErrorKind.not_found)
+    error = refused(lambda: _adapter(sim).poll(job), ErrorKind.not_found)
     assert "taskNotFound" in str(error)
 
 

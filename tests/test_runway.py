@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 import httpx
 import numpy as np
@@ -26,11 +27,12 @@ from cutroom.capabilities import Capability
 from cutroom.channels import Aspect
 from cutroom.media import probe
 from providers import declarations, runway, simulation
-from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.errors import ErrorKind, JobFailed
 from providers.local.video import LocalAnimatic
 from providers.polling import PollSchedule, run_job
 from providers.protocol import JobState
 from tests.test_local_video import make_keyframe
+from tests.vendor_helpers import literals, on_simulator, refused
 
 #: Jobs take ~2% of Runway's real time; polls may come every 0.1 s here (the adapter's own floor is 5 s).
 FAST = {"latency_scale": 0.02, "latency_jitter": 0.0}
@@ -51,17 +53,12 @@ def _url(simulator: Any) -> str:
     return f"{simulator.url}{RUNWAY.simulator.prefix}"  # type: ignore[union-attr]
 
 
-def _at(simulator: Any, **options: Any) -> dict[str, Any]:
-    """Where the adapter finds the simulator (and its clock), handed to it as a test hands any adapter its world."""
-    return {"base_url": _url(simulator), "api_key": KEY, "time_scale": FAST["latency_scale"], **options}
-
-
 def video(simulator: Any, model: str | None = None, **options: Any) -> runway.RunwayVideo:
-    return runway.RunwayVideo(model, **_at(simulator, **options))
+    return on_simulator(runway.RunwayVideo, simulator, model, scale=FAST["latency_scale"], **options)
 
 
 def image(simulator: Any, model: str | None = None, **options: Any) -> runway.RunwayImage:
-    return runway.RunwayImage(model, **_at(simulator, **options))
+    return on_simulator(runway.RunwayImage, simulator, model, scale=FAST["latency_scale"], **options)
 
 
 def _client(simulator: Any, **options: Any) -> runwayml.RunwayML:
@@ -108,13 +105,6 @@ def _image(**changes: Any) -> AssetSpec:
         "height": 1080,
     }
     return AssetSpec(**{**fields, **changes})
-
-
-def _raises(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 def test_image_to_video_from_a_file_keyframe_end_to_end(sim: Any, tmp_path: Path) -> None:
@@ -289,7 +279,7 @@ def test_invalid_ratio_is_a_validation_error_at_the_simulator(sim: Any) -> None:
 def test_the_adapter_refuses_bad_specs_before_any_request(
     sim: Any, tmp_path: Path, spec_changes: dict[str, Any], needle: str
 ) -> None:
-    error = _raises(lambda: video(sim).submit(_video(tmp_path, **spec_changes)), ErrorKind.invalid_input)
+    error = refused(lambda: video(sim).submit(_video(tmp_path, **spec_changes)), ErrorKind.invalid_input)
     assert needle in str(error)
     assert _api(sim) == []
 
@@ -372,7 +362,7 @@ def test_a_keyframe_goes_out_only_when_its_bytes_are_an_image(
     sim: Any, tmp_path: Path, keyframe: Any, needle: str
 ) -> None:
     spec = _video(tmp_path, inputs=(InputRef(role="keyframe", uri=keyframe(tmp_path), sha256="x"),))
-    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
+    assert needle in str(refused(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
     assert _api(sim) == []
 
 
@@ -391,7 +381,7 @@ def test_transport_faults_on_create_map_and_never_resend(
 ) -> None:
     sim.configure(fault_rate=1.0, faults=[fault], retry_after_s=7, timeout_s=1.0)
     generator = image(sim, timeout=0.3)
-    error = _raises(lambda: generator.submit(_image()), kind)
+    error = refused(lambda: generator.submit(_image()), kind)
     assert error.kind.transient and isinstance(error.__cause__, sdk_error)
     assert len(_api(sim, "POST")) == 1  # the SDK's 2 retries are off for creates: no duplicate paid job
     if fault == "429":
@@ -404,7 +394,7 @@ def test_a_rate_limited_poll_is_mapped_with_runways_retry_after(sim: Any) -> Non
     generator = image(sim)
     job = generator.submit(_image())
     sim.configure(fault_rate=1.0, faults=["429"], retry_after_s=0.1)
-    error = _raises(lambda: generator.poll(job), ErrorKind.rate_limited)
+    error = refused(lambda: generator.poll(job), ErrorKind.rate_limited)
     assert error.retry_after == pytest.approx(0.1)
     assert len(_api(sim, "GET", "/v1/tasks/")) == 1
 
@@ -430,7 +420,7 @@ def test_failed_tasks_carry_the_failure_codes_kind(
     sim: Any, fault: str, kind: ErrorKind, codes: set[str]
 ) -> None:
     sim.configure(fault_rate=1.0, faults=[fault])
-    error = _raises(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), kind)
+    error = refused(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), kind)
     assert isinstance(error, JobFailed)  # the task ended without an output: nothing billed
     assert error.kind.transient is (kind is ErrorKind.generation_failed)
     assert str(error).split(": ")[2] in codes
@@ -447,7 +437,7 @@ def test_failure_code_mapping() -> None:
 
 def test_an_expired_output_url_is_not_found(sim: Any) -> None:
     sim.configure(fault_rate=1.0, faults=["expired"])
-    error = _raises(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), ErrorKind.not_found)
+    error = refused(lambda: run_job(image(sim), _image(), schedule=TEST_SCHEDULE), ErrorKind.not_found)
     assert "expired" in str(error) and not error.kind.transient
     assert _api(sim, "GET", "/_media/")[-1]["status"] == 403
 
@@ -458,14 +448,14 @@ def test_an_output_url_expires_after_the_ttl(sim: Any) -> None:
     job = generator.submit(_image())
     assert _wait(generator, job) is JobState.SUCCEEDED
     time.sleep(0.3)
-    assert "expired" in str(_raises(lambda: generator.fetch(job), ErrorKind.not_found))
+    assert "expired" in str(refused(lambda: generator.fetch(job), ErrorKind.not_found))
 
 
 def test_out_of_credits_and_daily_quota(sim: Any) -> None:
     _limits(sim, credit_balance=3)
-    _raises(lambda: image(sim).submit(_image()), ErrorKind.insufficient_credits)
+    refused(lambda: image(sim).submit(_image()), ErrorKind.insufficient_credits)
     _limits(sim, credit_balance=100, daily_generations=0)
-    assert _raises(lambda: image(sim).submit(_image()), ErrorKind.rate_limited).kind.transient
+    assert refused(lambda: image(sim).submit(_image()), ErrorKind.rate_limited).kind.transient
     assert len(_api(sim, "POST")) == 2
 
 
@@ -482,10 +472,10 @@ def test_cancel_and_organization(sim: Any, tmp_path: Path) -> None:
 
 def test_bad_key_is_auth_and_missing_key_is_not_configured(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = image(sim, api_key="key_nope")
-    assert not _raises(lambda: bad.submit(_image()), ErrorKind.auth).kind.transient
+    assert not refused(lambda: bad.submit(_image()), ErrorKind.auth).kind.transient
     monkeypatch.delenv(simulation.SIMULATOR_ENV, raising=False)
     monkeypatch.delenv(RUNWAY.keys[0], raising=False)
-    missing = _raises(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
+    missing = refused(lambda: runway.RunwayImage().submit(_image()), ErrorKind.not_configured)
     assert "RUNWAYML_API_SECRET" in str(missing)
     assert len(_api(sim)) == 1
 
@@ -672,12 +662,12 @@ def test_the_adapter_refuses_bad_operation_specs_before_any_request(
     sim: Any, tmp_path: Path, make: Any, needle: str
 ) -> None:
     spec = make(_operation(tmp_path, Operation.modify), tmp_path)
-    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
+    assert needle in str(refused(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
     assert _api(sim) == []
 
 
 def test_an_operation_on_an_image_model_is_refused_before_any_request(sim: Any) -> None:
-    error = _raises(lambda: image(sim).submit(_image(operation=Operation.upscale)), ErrorKind.invalid_input)
+    error = refused(lambda: image(sim).submit(_image(operation=Operation.upscale)), ErrorKind.invalid_input)
     assert "gen4_image cannot make operation upscale (it does: none)" in str(error)
     assert _api(sim) == []
 
@@ -731,7 +721,7 @@ def test_the_adapter_refuses_bad_upscale_and_frame_rate_specs_before_any_request
     sim: Any, tmp_path: Path, operation: Operation, make: Any, needle: str
 ) -> None:
     spec = make(_operation(tmp_path, operation))
-    assert needle in str(_raises(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
+    assert needle in str(refused(lambda: video(sim).submit(spec), ErrorKind.invalid_input))
     assert _api(sim) == []
 
 
@@ -752,17 +742,8 @@ def test_style_and_character_references_go_out_as_reference_images(sim: Any, tmp
     assert character["uri"].startswith("data:image/png;base64,")
 
     too_many = _image(inputs=refs * 2)
-    assert "up to 3" in str(_raises(lambda: image(sim).submit(too_many), ErrorKind.invalid_input))
+    assert "up to 3" in str(refused(lambda: image(sim).submit(too_many), ErrorKind.invalid_input))
     assert len(_api(sim, "POST")) == 1
-
-
-def _literals(hint: Any) -> tuple[Any, ...]:
-    """The values of a Literal, also when it sits inside a Union (like `Literal[...] | str`)."""
-    if get_origin(hint) is Literal:
-        return get_args(hint)
-    if get_origin(hint) is Union:
-        return tuple(v for arg in get_args(hint) for v in _literals(arg))
-    return ()
 
 
 def _sdk_requests(module: Any) -> dict[str, dict[str, Any]]:
@@ -771,7 +752,7 @@ def _sdk_requests(module: Any) -> dict[str, dict[str, Any]]:
     for value in vars(module).values():
         if isinstance(value, type) and "model" in getattr(value, "__annotations__", {}):
             hints = get_type_hints(value)
-            found |= dict.fromkeys(_literals(hints["model"]), hints)
+            found |= dict.fromkeys(literals(hints["model"]), hints)
     return found
 
 
@@ -786,14 +767,14 @@ def _reduced(ratio: str) -> str:
 def test_each_new_video_card_says_what_the_installed_sdk_sends(card: Any) -> None:
     """The declaration is data now: its ratios and lengths must still be the SDK's request types' enums."""
     from_image = _sdk_requests(image_to_video_create_params)[card.model]
-    assert set(card.sizes) == set(_literals(from_image["ratio"]))
+    assert set(card.sizes) == set(literals(from_image["ratio"]))
     assert set(card.aspects) == {_reduced(ratio) for ratio in card.sizes}
     from_text = _sdk_requests(text_to_video_create_params).get(card.model)
     if from_text is None:
         assert "keyframe|first_frame" in card.needs  # no text_to_video for it: a keyframe is a must
     else:
-        assert set(runway.TEXT_TO_VIDEO_RATIOS[card.model]) == set(_literals(from_text["ratio"]))
-    if durations := _literals(from_image["duration"]):
+        assert set(runway.TEXT_TO_VIDEO_RATIOS[card.model]) == set(literals(from_text["ratio"]))
+    if durations := literals(from_image["duration"]):
         assert card.durations_s == tuple(float(d) for d in durations)
     else:  # any whole number of seconds
         assert all(d.is_integer() for d in card.durations_s)
@@ -802,14 +783,34 @@ def test_each_new_video_card_says_what_the_installed_sdk_sends(card: Any) -> Non
 @pytest.mark.parametrize("card", RUNWAY.cards(Capability.image), ids=lambda card: card.model)
 def test_each_image_card_says_what_the_installed_sdk_sends(card: Any) -> None:
     request = _sdk_requests(text_to_image_create_params)[card.model]
-    assert set(card.sizes) == set(_literals(request["ratio"]))
+    assert set(card.sizes) == set(literals(request["ratio"]))
     assert set(card.aspects) == {_reduced(ratio) for ratio in card.sizes}
 
 
 def test_the_upscale_targets_and_frame_rates_are_the_installed_sdks() -> None:
     magnific = RUNWAY.card("magnific_video_upscaler_creative")
-    targets = _literals(get_type_hints(MagnificVideoUpscalerCreative)["resolution"])
+    targets = literals(get_type_hints(MagnificVideoUpscalerCreative)["resolution"])
     assert magnific.sizes == targets == magnific.options["resolution"].choices
-    rates = _literals(get_type_hints(EnhanceFrameRate)["target_framerate"])
+    rates = literals(get_type_hints(EnhanceFrameRate)["target_framerate"])
     # spec.fps is a whole number, so the NTSC rates (23_98, 29_97, 59_94) are not offered
     assert RUNWAY.card("enhance_frame_rate").frame_rates == tuple(int(r) for r in rates if r.isdigit())
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "field", "model", "media"),
+    [
+        ("image_to_video", "promptImage", "gen4_turbo", "image"),
+        ("text_to_image", "referenceImages", "gen4_image", "image"),
+        ("video_to_video", "videoUri", "aleph2", "video"),
+    ],
+)
+def test_the_simulator_answers_bad_media_as_runway_does(sim: Any, endpoint, field, model, media) -> None:
+    """Bytes that are not the media they claim get Runway's 400 at the request, never a 500 from our renderer."""
+    junk = f"data:{media}/png;base64," + base64.b64encode(b"not media at all").decode()
+    body: dict[str, Any] = {"model": model, "promptText": "x", "ratio": "1280:720", "duration": 5}
+    body[field] = [{"uri": junk}] if field == "referenceImages" else junk
+    headers = {"Authorization": f"Bearer {KEY}", "X-Runway-Version": "2024-11-06"}
+    answer = httpx.post(f"{sim.url}/runway/v1/{endpoint}", json=body, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "Validation of body failed"
+    assert "readable" in answer.json()["issues"][0]["message"]

@@ -12,14 +12,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetSpec, InputRef
 from cutroom.channels import SIZES, Aspect
-from providers.errors import ErrorKind, ProviderError
+from providers.errors import ErrorKind
 from providers.polling import run_job
 from providers.stability import StabilityImage, aspect_ratio, init_image
 from simulator import stability as simulated
-from simulator.stability import parse_form
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import Sent, image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 
@@ -37,70 +37,35 @@ def _credits(sim: SimulatorHandle, credits: float) -> None:
     httpx.post(f"{sim.url}{simulated.PREFIX}/_sim/credits", json={"credits": credits}).raise_for_status()
 
 
-class Sent:
-    """Every request the adapter's client sends, read whole (the simulator logs a multipart body only by size)."""
-
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> None:
-        request.read()
-        self.requests.append(request)
-
+class Form(Sent):
     def form(self, index: int = -1) -> dict[str, Any]:
         """The multipart form of a sent request: text fields as str, files as (filename, bytes)."""
-        request = self.requests[index]
-        parts = parse_form(request.headers["content-type"], request.content)
-        assert parts is not None, "not multipart/form-data"
-        return {p.name: (p.filename, p.data) if p.filename is not None else p.text for p in parts}
+        parts = self.parts(index)
+        return {
+            name: (filename, data) if filename is not None else data.decode()
+            for name, filename, _, data in parts
+        }
 
 
 @pytest.fixture
-def sent() -> Sent:
-    return Sent()
+def sent() -> Form:
+    return Form()
 
 
 def adapter(sim: SimulatorHandle, sent: Sent | None = None, **options: Any) -> StabilityImage:
-    hooks = {"request": [sent]} if sent else {}
-    settings: dict[str, Any] = {
-        "base_url": sim.url + simulated.PREFIX,
-        "api_key": simulated.SIMULATOR_KEY,
-        "time_scale": SCALE,
-        "timeout": 10.0,
-        "http_client": httpx.Client(timeout=10.0, event_hooks=hooks),
-    }
-    return StabilityImage(**{**settings, **options})
+    return on_simulator(StabilityImage, sim, scale=SCALE, timeout=10.0, sent=sent, **options)
 
 
-def spec(**changes: Any) -> AssetSpec:
-    aspect = changes.pop("aspect", Aspect.landscape)
-    fields: dict[str, Any] = {
-        "kind": AssetKind.image,
-        "provider": "stability",
-        "model": "core",
-        "prompt": "a glass bottle of cold brew on wet sand",
-        "aspect": aspect,
-        "width": SIZES[aspect][0],
-        "height": SIZES[aspect][1],
-        "seed": 7,
-    }
-    return AssetSpec(**{**fields, **changes})
+def spec(aspect: Aspect = Aspect.landscape, **changes: Any) -> AssetSpec:
+    return image_spec("stability", "core", "a glass bottle of cold brew on wet sand", aspect, **changes)
 
 
 def reference(path: Path, size: tuple[int, int] = (640, 360), fmt: str = "PNG") -> InputRef:
-    Image.new("RGB", size, (30, 90, 160)).save(path, format=fmt)
-    return InputRef(role="reference", uri=path.as_uri(), sha256="0" * 64)
+    return image_ref(path, "reference", size, fmt)
 
 
 def stability_calls(sim: SimulatorHandle) -> list[dict[str, Any]]:
     return [r for r in sim.requests() if r["vendor"] == "stability"]
-
-
-def refused(call: Any, kind: ErrorKind) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        call()
-    assert caught.value.kind is kind, caught.value
-    return caught.value
 
 
 # -- the request Stability receives -------------------------------------------------------------------------------
@@ -196,9 +161,7 @@ def test_an_init_image_stability_cannot_read_is_sent_as_png(tmp_path: Path) -> N
 
 
 def test_a_reference_that_is_not_an_image_is_refused_before_any_request(sim, tmp_path: Path) -> None:
-    fake = tmp_path / "photo.png"
-    fake.write_text("not an image at all")
-    ref = InputRef(role="reference", uri=fake.as_uri(), sha256="0" * 64)
+    ref = not_an_image(tmp_path / "photo.png")
     error = refused(lambda: adapter(sim).submit(spec(model="ultra", inputs=(ref,))), ErrorKind.invalid_input)
     assert "not image media" in str(error)
     assert stability_calls(sim) == []

@@ -32,6 +32,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.polling import run_job, submit_job, wait_for
 from providers.protocol import JobRef, Output
 from tests.simulator_fixture import SimulatorHandle
+from tests.vendor_helpers import on_simulator
 
 #: The simulator runs jobs this much faster than the vendors.
 SCALE = 0.01
@@ -72,13 +73,7 @@ ROWS = rows()
 def adapter(row: Row, sim: SimulatorHandle, **options: Any) -> Any:
     """The row's real adapter, pointed at the simulator by injection."""
     cls = registry.adapter_class(row.capability, row.vendor.name)
-    settings = {
-        "base_url": sim.url + row.vendor.simulator.prefix,  # type: ignore[union-attr]
-        "api_key": row.vendor.simulator.key,  # type: ignore[union-attr]
-        "time_scale": SCALE,
-        "timeout": 5.0,
-    }
-    return cls(**{**settings, **options})
+    return on_simulator(cls, sim, scale=SCALE, **{"timeout": 5.0, **options})
 
 
 @pytest.fixture(scope="module")
