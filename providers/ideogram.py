@@ -30,22 +30,21 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
-import time
 from typing import Any
 
 import httpx
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef, Style
+from cutroom import stopping
+from cutroom.assets import AssetSpec, Style
 from cutroom.capabilities import Capability
-from cutroom.channels import SIZES
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.http import download_output
-from providers.inputs import local_media
+from providers.inputs import local_upload, png_bytes
 from providers.protocol import Output
+from providers.sizes import asked_size, named_ratio, ratio_of, strays
 from providers.vendor import VendorAdapter
 
 NAME = "ideogram"
@@ -93,29 +92,10 @@ def _hex6(colour: str) -> str:
     return "#" + (digits if len(digits) == 6 else "".join(d * 2 for d in digits)).upper()
 
 
-def target_shape(spec: AssetSpec) -> tuple[int, int] | None:
-    """The width and height the spec asks for (its size, else its aspect's channel size); None: any."""
-    if spec.width and spec.height:
-        return spec.width, spec.height
-    if spec.aspect is not None:
-        return SIZES[spec.aspect]
-    return None
-
-
 def aspect_ratio(spec: AssetSpec) -> str | None:
-    """Ideogram's aspect_ratio for the spec: its aspect by name, else the ratio nearest its size."""
-    if spec.aspect is not None and (name := spec.aspect.value.replace(":", "x")) in ASPECT_RATIOS:
-        return name
-    shape = target_shape(spec)
-    if shape is None:
-        return None
-    asked = math.log(shape[0] / shape[1])
-    return min(ASPECT_RATIOS, key=lambda r: abs(math.log(_ratio(r)) - asked))
-
-
-def _ratio(name: str) -> float:
-    width, height = name.split("x")
-    return int(width) / int(height)
+    """Ideogram's aspect_ratio for the spec: its aspect by name ("16:9" as "16x9"), else the ratio nearest its
+    size."""
+    return named_ratio(spec, ASPECT_RATIOS, separator="x")
 
 
 def uploadable(data: bytes, mime: str) -> tuple[bytes, str]:
@@ -123,10 +103,7 @@ def uploadable(data: bytes, mime: str) -> tuple[bytes, str]:
     if mime in UPLOAD_FORMATS:
         return data, mime
     with Image.open(io.BytesIO(data)) as image:
-        picture = image if image.mode in ("RGB", "RGBA", "L", "LA") else image.convert("RGBA")
-        buffer = io.BytesIO()
-        picture.save(buffer, format="PNG")
-    return buffer.getvalue(), "image/png"
+        return png_bytes(image), "image/png"
 
 
 class IdeogramImage(VendorAdapter):
@@ -146,15 +123,13 @@ class IdeogramImage(VendorAdapter):
                 provider=NAME,
             )
         resolution = card.settings(spec).get("resolution")
-        shape = target_shape(spec)
-        if resolution and shape:
-            width, height = (int(x) for x in str(resolution).split("x"))
-            if abs((width / height) / (shape[0] / shape[1]) - 1) > SHAPE_TOLERANCE:
-                raise ProviderError(
-                    ErrorKind.invalid_input,
-                    f"resolution {resolution} is not the shape of the {shape[0]}x{shape[1]} asked for",
-                    provider=NAME,
-                )
+        shape = asked_size(spec)
+        if resolution and shape and strays(ratio_of(str(resolution)), shape[0] / shape[1], SHAPE_TOLERANCE):
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"resolution {resolution} is not the shape of the {shape[0]}x{shape[1]} asked for",
+                provider=NAME,
+            )
 
     def generate(self, spec: AssetSpec, card: ModelCard) -> Output:
         response = self.request("POST", GENERATE, files=self.form(spec, card))
@@ -182,21 +157,20 @@ class IdeogramImage(VendorAdapter):
         """The image behind the link, at once (it is ephemeral). A passing failure is tried again here: the image
         is made and paid for, and a failed submit would be repeated as a second paid generation. A gone link
         (not_found) is not tried again."""
-        pause = DOWNLOAD_PAUSE_S
-        try:
-            for _ in range(DOWNLOAD_ATTEMPTS - 1):
-                try:
-                    return self._image_at(url)
-                except ProviderError as exc:
-                    if exc.kind is not ErrorKind.generation_failed:
-                        raise
-                time.sleep(pause * self.time_scale)
-                pause *= 2
-            return self._image_at(url)
-        except ProviderError as exc:
-            raise ProviderError(
-                exc.kind, f"the image was made (and billed) but not fetched: {exc.detail}", provider=NAME
-            ) from exc
+        pause, attempt = DOWNLOAD_PAUSE_S, 1
+        while True:  # at most DOWNLOAD_ATTEMPTS times
+            try:
+                return self._image_at(url)
+            except ProviderError as exc:
+                if exc.kind is not ErrorKind.generation_failed or attempt == DOWNLOAD_ATTEMPTS:
+                    tried = f" (gave up after {attempt} tries)" if attempt > 1 else ""
+                    raise ProviderError(
+                        exc.kind,
+                        f"the image was made (and billed) but not fetched{tried}: {exc.detail}",
+                        provider=NAME,
+                    ) from exc
+            stopping.sleep(pause * self.time_scale)
+            pause, attempt = pause * 2, attempt + 1
 
     def _image_at(self, url: str) -> Output:
         data, mime = download_output(url, NAME, self._http, timeout=self.timeout)
@@ -228,7 +202,7 @@ class IdeogramImage(VendorAdapter):
         totals = dict.fromkeys(REFERENCE_FIELDS.values(), 0)
         for index, ref in enumerate(r for r in spec.inputs if r.role in REFERENCE_FIELDS):
             field = REFERENCE_FIELDS[ref.role]
-            data, mime = uploadable(*self.reference(ref))
+            data, mime = uploadable(*local_upload(ref, NAME, "Ideogram"))
             totals[field] += len(data)
             if totals[field] > MAX_REFERENCE_BYTES:
                 raise ProviderError(
@@ -238,15 +212,6 @@ class IdeogramImage(VendorAdapter):
                 )
             parts.append((field, (f"{ref.role}-{index}.{UPLOAD_FORMATS[mime]}", data, mime)))
         return parts
-
-    def reference(self, ref: InputRef) -> tuple[bytes, str]:
-        if not ref.uri.startswith("file:"):
-            raise ProviderError(
-                ErrorKind.invalid_input,
-                f"Ideogram takes the {ref.role} image as an upload, not a link: give a local file ({ref.uri[:80]})",
-                provider=NAME,
-            )
-        return local_media(ref, NAME, ("image",))
 
     def error_detail(self, body: Any, response: httpx.Response) -> str:
         """problem+json as `title: detail`; the safety refusal's `{"error": …}` as it is."""

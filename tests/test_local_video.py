@@ -15,6 +15,7 @@ from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
 from cutroom.channels import Aspect
 from cutroom.media import MediaError, ffmpeg_exe, last_frame, probe
 from cutroom.plan import CameraMotion
+from cutroom.remote import Remote
 from providers.errors import ErrorKind, ProviderError
 from providers.local.video import LocalAnimatic
 from providers.polling import run_job
@@ -213,15 +214,15 @@ def test_keyframe_from_a_url_is_downloaded(keyframe: Path, tmp_path: Path) -> No
             return httpx.Response(200, content=keyframe.read_bytes())
         return httpx.Response(404)
 
-    with httpx.Client(transport=httpx.MockTransport(cdn)) as http:
-        generator = LocalAnimatic(http=http)
-        good = InputRef(role="keyframe", uri="https://cdn.example/key.png", sha256="0" * 64)
-        out = run_job(generator, video_spec(None, inputs=(good,), **SMALL), sleep=lambda _: None)
-        assert (out.width, out.height) == (320, 240)
-
-        gone = InputRef(role="keyframe", uri="https://cdn.example/expired.png", sha256="0" * 64)
-        with pytest.raises(ProviderError) as err:
-            generator.render(video_spec(None, inputs=(gone,), **SMALL))
+    # A public address for the CDN's name (the check refuses anything else), the CDN itself on a mock wire.
+    remote = Remote(resolver=lambda host, port: ["93.184.215.14"], transport=httpx.MockTransport(cdn))
+    generator = LocalAnimatic(remote)
+    good = InputRef(role="keyframe", uri="https://cdn.example/key.png", sha256="0" * 64)
+    out = run_job(generator, video_spec(None, inputs=(good,), **SMALL), sleep=lambda _: None)
+    assert (out.width, out.height) == (320, 240)
+    gone = InputRef(role="keyframe", uri="https://cdn.example/expired.png", sha256="0" * 64)
+    with pytest.raises(ProviderError) as err:
+        generator.render(video_spec(None, inputs=(gone,), **SMALL))
     assert err.value.kind is ErrorKind.invalid_input and "expired.png" in str(err.value)
 
 

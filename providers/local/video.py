@@ -6,17 +6,20 @@ import io
 import tempfile
 from pathlib import Path
 
-import httpx
 from PIL import Image, ImageColor, ImageDraw, ImageOps, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef, Style
+from cutroom.boundary import quote
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES
 from cutroom.fonts import font, wrap
 from cutroom.media import MediaError, probe, run_ffmpeg
 from cutroom.plan import CameraMotion
+from cutroom.remote import Remote, RemoteInputError
 from cutroom.storage import path_of
+from providers import declarations
 from providers.errors import ErrorKind, ProviderError
+from providers.inputs import check_link, remote_error
 from providers.protocol import Output
 from providers.sync import SyncGenerator
 
@@ -47,9 +50,16 @@ class LocalAnimatic(SyncGenerator):
     capability = Capability.video
     model = "animatic-1"
 
-    def __init__(self, http: httpx.Client | None = None) -> None:
+    def __init__(self, remote: Remote | None = None) -> None:
         super().__init__()
-        self._http = http
+        self._remote = remote
+
+    def check(self, spec: AssetSpec) -> None:
+        """The card's checks, and a keyframe link refused before the run when its address is not allowed."""
+        declarations.vendor(self.name).card(spec.model, self.capability).check(spec)
+        source = _image_input(spec)
+        if source is not None and source.uri.startswith(("http://", "https://")):
+            check_link(source, self.name, self._remote)
 
     def render(self, spec: AssetSpec) -> Output:
         width, height = _frame_size(spec)
@@ -104,30 +114,19 @@ class LocalAnimatic(SyncGenerator):
             try:
                 data = path_of(ref.uri).read_bytes()
             except (ValueError, OSError) as exc:
-                raise self._invalid(f"cannot read the {ref.role} image {ref.uri}: {exc}") from exc
+                raise self._invalid(f"cannot read the {ref.role} image {quote(ref.uri)}: {exc}") from exc
         try:
             image = Image.open(io.BytesIO(data))
             return ImageOps.exif_transpose(image).convert("RGB")
         except (UnidentifiedImageError, OSError) as exc:
-            raise self._invalid(f"the {ref.role} at {ref.uri} is not a readable image: {exc}") from exc
+            raise self._invalid(f"the {ref.role} at {quote(ref.uri)} is not a readable image: {exc}") from exc
 
     def _download(self, uri: str) -> bytes:
-        client = self._http or httpx.Client(follow_redirects=True, timeout=60.0)
+        """A keyframe link, fetched through cutroom.remote: public addresses only, capped, and an image."""
         try:
-            response = client.get(uri)
-            response.raise_for_status()
-            return response.content
-        except httpx.HTTPStatusError as exc:
-            # A 4xx will fail the same way again; anything else may be a passing network fault.
-            kind = ErrorKind.invalid_input if exc.response.is_client_error else ErrorKind.generation_failed
-            raise ProviderError(kind, f"cannot download the image {uri}: {exc}", provider=self.name) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderError(
-                ErrorKind.generation_failed, f"cannot download the image {uri}: {exc}", provider=self.name
-            ) from exc
-        finally:
-            if client is not self._http:
-                client.close()
+            return (self._remote or Remote.from_settings()).fetch(uri, ("image",)).data
+        except RemoteInputError as exc:
+            raise remote_error(exc, self.name) from None
 
 
 def _frame_size(spec: AssetSpec) -> tuple[int, int]:
