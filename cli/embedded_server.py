@@ -66,6 +66,9 @@ def serve_ours() -> None:
                 "PREFECT__SERVER_FINAL": "1",
                 **get_current_settings().to_environment_variables(exclude_unset=True),
             },
+            # Its own process group: a Ctrl-C at the terminal stops the run (cli/stopping.py), which still
+            # needs the server to mark its runs Cancelled, and stops the server itself on the way out.
+            process_group=0,
         )
 
     SubprocessASGIServer._run_uvicorn_command = launch  # type: ignore[method-assign]

@@ -8,9 +8,11 @@ from typing import Any, TypeVar
 
 import typer
 
+from cli import stopping
 from cli.terminal import err
 from cutroom.brief import BriefError
 from cutroom.media import MediaError
+from cutroom.storage import StorageUnavailable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,11 +55,14 @@ def friendly(command: F) -> F:
             err.print(f"[red]error:[/] {exc}", highlight=False)
             err.print(f"[dim]hint: {hints.get(exc.kind, 'try again later')}[/]")
             raise typer.Exit(1) from None
-        except (MediaError, OSError) as exc:
+        except (MediaError, OSError, StorageUnavailable) as exc:
             err.print(f"[red]error:[/] {exc}", highlight=False)
             err.print("[dim]hint: check the paths and free disk space; finished work is kept.[/]")
             raise typer.Exit(1) from None
-        except KeyboardInterrupt:
+        except stopping.Interrupted as exc:
+            err.print(stopping.message(exc.signum), highlight=False)
+            stopping.exit_now(exc.code)
+        except KeyboardInterrupt:  # before or after the run, where stopping.run_flow does not listen
             err.print("[yellow]stopped.[/] Finished work is kept; run the same command again to resume.")
             raise typer.Exit(130) from None
 

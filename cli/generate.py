@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli import inputs
+from cli import inputs, stopping
 from cli.errors import UserError, friendly
 from cli.prefect_setup import configured_prefect
 from cli.terminal import console
@@ -128,26 +127,41 @@ def generate(
     except ProviderError as exc:
         if exc.kind.value != "invalid_input":
             raise
-        raise UserError(exc.detail, f"see `cutroom models --provider {provider} --options`") from None
+        hint = (
+            "Cutroom fetches public http(s) links only (README, Security)"
+            if "cannot fetch" in exc.detail
+            else f"see `cutroom models --provider {provider} --options`"
+        )
+        raise UserError(exc.detail, hint) from None
     # The asset is made and kept where campaigns are (CUTROOM_STORAGE), then copied to --out.
     location = inputs.location(settings().out)
     with configured_prefect(location, verbose):
         from flows.generate import generate_one
 
-        asset = asyncio.run(generate_one(request, out=location))
+        asset = stopping.run_flow(lambda: generate_one(request, out=location))
     from cutroom.storage import open_storage
 
     storage = open_storage(location)
     made = storage.local_path(storage.key_of(asset.uri))
     target = out / f"{kind.value}-{asset.sha256[:12]}{made.suffix}" if out.is_dir() or not out.suffix else out
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(made, target)
+    _copy_whole(made, target)
     size = f"{asset.width}x{asset.height} " if asset.width else ""
     length = f"{asset.duration_s:.1f} s " if asset.duration_s else ""
     job = f", job {asset.provider}:{asset.job_id}" if asset.job_id else ""
     console.print(
         f"{kind.value}: {target} ({size}{length}{asset.provider}/{asset.model}{job})", highlight=False
     )
+
+
+def _copy_whole(source: Path, target: Path) -> None:
+    """Copy beside the target, then rename over it: an interrupted copy leaves no half a file at --out."""
+    part = target.with_name(f".part-{target.name}")
+    try:
+        shutil.copyfile(source, part)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _options(pairs: list[str]) -> dict[str, object]:

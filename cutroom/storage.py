@@ -8,12 +8,15 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import unquote, urlparse
 
+from cutroom import stopping
 from cutroom.assets import AssetKind
 
 T = TypeVar("T")
@@ -152,14 +155,45 @@ class LocalStorage:
 def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write beside the target, then rename over it: a crash never leaves half an object."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with _partial(target.parent) as tmp:
+        with tmp.open("wb") as fh:
             write(fh)
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+#: Temporary files being written now; a process that must exit at once deletes them (discard_partial_writes).
+_writing: set[Path] = set()
+_writing_lock = threading.Lock()
+_closed = False
+
+
+@contextmanager
+def _partial(folder: Path) -> Iterator[Path]:
+    """A fresh `.part-` file in `folder`, deleted unless renamed away by the time the block ends."""
+    with _writing_lock:
+        if _closed:  # the process is exiting: a write begun now could not finish
+            raise stopping.Stopped("storage closed: the process is exiting")
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".part-")
+        tmp = Path(name)
+        _writing.add(tmp)
+    os.close(fd)
+    try:
+        yield tmp
+    finally:
+        with _writing_lock:
+            _writing.discard(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+def discard_partial_writes() -> int:
+    """For a process about to exit mid-write: delete the temporary files of writes under way, so no
+    half-written file stays behind (their rename then fails), and begin no new one. Returns how many."""
+    global _closed
+    with _writing_lock:
+        _closed = True
+        for tmp in _writing:
+            tmp.unlink(missing_ok=True)
+        return len(_writing)
 
 
 def path_of(uri: str) -> Path:
@@ -192,6 +226,14 @@ def unreachable(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
     return False
+
+
+#: The most tries of one storage call while its endpoint is away (with patience_s, the time it may take).
+S3_TRIES = 20
+
+
+class StorageUnavailable(Exception):
+    """The storage endpoint stayed away past our patience: what was given up on, where, after how long."""
 
 
 def _user_cache_root() -> Path:
@@ -249,19 +291,28 @@ class S3Storage:
     def __repr__(self) -> str:
         return f"S3Storage({self.uri('').rstrip('/')!r})"
 
-    def _patiently(self, call: Callable[[], T]) -> T:
+    def _patiently(self, what: str, call: Callable[[], T]) -> T:
         """Run a storage call, waiting out an endpoint that is away (a restart, a network blip) for up to
-        `patience_s`: a finished generation is worth waiting for, and S3 writes are all-or-nothing."""
-        deadline = time.monotonic() + self.patience_s
-        pause = 0.5
-        while True:
+        `patience_s` and S3_TRIES tries: a finished generation is worth waiting for, and S3 writes are
+        all-or-nothing. Past that, StorageUnavailable says what was given up on; a stopped run stops
+        waiting."""
+        began, pause, attempt = time.monotonic(), 0.5, 1
+        while True:  # at most S3_TRIES times
             try:
                 return call()
             except Exception as exc:
-                if not unreachable(exc) or time.monotonic() + pause > deadline:
+                if not unreachable(exc):
                     raise
-            time.sleep(pause)
-            pause = min(pause * 2, 8.0)
+                waited = time.monotonic() - began
+                if waited + pause > self.patience_s or attempt == S3_TRIES:
+                    if attempt == 1:
+                        raise
+                    where = self.uri("").rstrip("/")
+                    raise StorageUnavailable(
+                        f"gave up {what} at {where} after {attempt} tries in {waited:.0f} s: {exc}"
+                    ) from exc
+            stopping.sleep(pause)
+            pause, attempt = min(pause * 2, 8.0), attempt + 1
 
     def object_key(self, key: str) -> str:
         """The bucket key for a layout key."""
@@ -283,7 +334,8 @@ class S3Storage:
 
         try:
             return self._patiently(
-                lambda: self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+                f"checking {key}",
+                lambda: self.client.head_object(Bucket=self.bucket, Key=self.object_key(key)),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -343,7 +395,7 @@ class S3Storage:
                 )
 
         # PutObject is all-or-nothing; on a failed multipart upload s3transfer aborts the upload.
-        self._patiently(upload)
+        self._patiently(f"storing {key}", upload)
         # The key now holds new bytes, so a cached copy of the old ones must go.
         self._cache_path(key).unlink(missing_ok=True)
         return self.uri(key)
@@ -351,9 +403,10 @@ class S3Storage:
     def read_bytes(self, key: str) -> bytes:
         # ChecksumMode makes botocore verify the returned bytes against the stored SHA-256.
         return self._patiently(
+            f"reading {key}",
             lambda: self.client.get_object(
                 Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
-            )["Body"].read()
+            )["Body"].read(),
         )
 
     def keys(self, prefix: str) -> list[str]:
@@ -362,7 +415,8 @@ class S3Storage:
         strip = len(self.object_key(""))
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=head)
         return self._patiently(
-            lambda: [item["Key"][strip:] for page in pages for item in page.get("Contents", [])]
+            f"listing {prefix}",
+            lambda: [item["Key"][strip:] for page in pages for item in page.get("Contents", [])],
         )
 
     def _cache_path(self, key: str) -> Path:
@@ -374,18 +428,14 @@ class S3Storage:
         if target.is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
-        os.close(fd)
-        try:
+        with _partial(target.parent) as tmp:
             self._patiently(
+                f"downloading {key}",
                 lambda: self.client.download_file(
-                    self.bucket, self.object_key(key), tmp, Config=self.transfer_config
-                )
+                    self.bucket, self.object_key(key), str(tmp), Config=self.transfer_config
+                ),
             )
             os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return target
 
     def presigned_url(self, key: str, expires_s: int = 3600) -> str:

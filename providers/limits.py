@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 
+from cutroom import stopping
+
 
 class Limits(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, description="Jobs in flight at once; None: no cap.")
@@ -24,7 +26,7 @@ class Throttle:
         self,
         limits: Limits,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = stopping.sleep,
     ):
         self.limits = limits
         self._slots = threading.BoundedSemaphore(limits.concurrency) if limits.concurrency else None
@@ -36,15 +38,16 @@ class Throttle:
 
     @contextmanager
     def job(self) -> Iterator[None]:
-        """Hold one of the provider's job slots from submit until the output is fetched."""
+        """Hold one of the provider's job slots from submit until the output is fetched; a wait for one ends
+        when the run is stopped (Stopped)."""
         if self._slots is None:
             yield
             return
-        with self._slots:
+        with stopping.holding(self._slots, "a job slot"):
             yield
 
     def before_submit(self) -> None:
-        """Wait until the submission rate allows one more."""
+        """Wait until the submission rate allows one more (a stopped run stops waiting: Stopped)."""
         if not self.limits.per_minute:
             return
         rate = self.limits.per_minute / 60.0

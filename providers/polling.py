@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from cutroom import stopping
 from cutroom.assets import AssetSpec
 from providers import callbacks
 from providers.errors import ErrorKind, JobFailed, ProviderError
@@ -114,7 +115,7 @@ def run_job(
     spec: AssetSpec,
     *,
     schedule: PollSchedule | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = stopping.sleep,
 ) -> Output:
     """Submit once, wait on the schedule, fetch."""
     return wait_for(generator, submit_job(generator, spec, sleep), schedule=schedule, sleep=sleep)
@@ -123,6 +124,16 @@ def run_job(
 #: A poll or download failing this many times in a row (a link that keeps failing, a vendor that is down) ends
 #: the wait: the job stays journaled, so a later run re-attaches to it.
 MAX_FAILURES_IN_A_ROW = 10
+#: ... or this many times in all, good looks between them or not: a vendor that fails every other look.
+MAX_FAILURES = 3 * MAX_FAILURES_IN_A_ROW
+#: The longest pause after a failed look, whatever Retry-After asks: longer is a vendor that is away.
+MAX_RETRY_PAUSE_S = 60.0
+
+
+class GaveUp(ProviderError):
+    """A wait that ran to its bounds (failed looks, a timeout, a slot that never came free), saying what it
+    gave up on. The task does not retry it: it would wait the same way again. A job it waited on may still be
+    the vendor's, so it stays journaled for a rerun to re-attach to."""
 
 
 def _schedule_of(generator: Generator, job: JobRef) -> PollSchedule:
@@ -141,7 +152,7 @@ def wait_for(
     job: JobRef,
     *,
     schedule: PollSchedule | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = stopping.sleep,
     first_look_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Output:
@@ -154,7 +165,10 @@ def wait_for(
     is looked at when news of the job's end arrives, the schedule becoming a late safety net for lost news.
     A poll or download that fails transiently (rate limited, a 5xx, a dropped connection) is waited out and
     repeated: the job is never resubmitted from here, so a hiccup after the vendor accepted it cannot pay for
-    the generation twice. `sleep` and `clock` pace and time the waits (a test passes a fake pair).
+    the generation twice. The wait is bounded: MAX_FAILURES_IN_A_ROW failed looks in a row, MAX_FAILURES in
+    all, or the schedule's timeout end it with GaveUp, naming the job (still journaled: a rerun re-attaches).
+    `sleep` and `clock` pace and time the waits (a test passes a fake pair); the default sleep, and any news
+    wait, end at once when the run is stopped (cutroom.stopping), raising Stopped.
     """
     schedule = schedule or _schedule_of(generator, job)
     since_submit = max(0.0, (datetime.now(UTC) - job.submitted_at).total_seconds())
@@ -165,12 +179,14 @@ def wait_for(
         until = _Wait(sleep, clock, news, schedule.min_interval_s)
         interval = schedule.first() if first_look_s is None else first_look_s
         left, waited = interval, 0.0  # left: of the wait for the next scheduled look
-        failures = 0  # transient failures of polls and downloads in a row
+        in_a_row = failures = 0  # transient failures of polls and downloads: in a row, and in all
+        began = clock()
         while True:
             if left:
                 slept, woken = until(left)
                 waited += slept
                 left = max(0.0, left - slept) if woken else 0.0
+            stopping.check(f"waiting for {generator.name} job {job.job_id}")
             asked = clock()
             try:
                 status = generator.poll(job)
@@ -178,33 +194,35 @@ def wait_for(
                     output = generator.fetch(job)
                     return output.model_copy(update={"job_id": job.job_id if job.durable else None})
             except ProviderError as exc:
-                failures += 1
-                if not exc.kind.transient or waited >= schedule.timeout_s:
+                if not exc.kind.transient:
                     raise
-                if failures >= MAX_FAILURES_IN_A_ROW:
-                    raise ProviderError(
-                        exc.kind,
-                        f"gave up on job {job.job_id} after {failures} failed looks in a row: {exc.detail}",
-                        provider=generator.name,
-                    ) from exc
+                in_a_row, failures = in_a_row + 1, failures + 1
+                why = _bound_reached(in_a_row, failures, clock() - began, schedule.timeout_s)
+                if why is not None:
+                    raise _gave_up(generator, job, why, exc.detail, exc.kind) from exc
                 pause = max(exc.retry_after or 0.0, schedule.min_interval_s, schedule.retry_pause_s)
+                # Never past the timeout, nor longer than a vendor that is merely busy would ask.
+                pause = min(
+                    pause,
+                    MAX_RETRY_PAUSE_S,
+                    max(schedule.timeout_s - (clock() - began), schedule.min_interval_s),
+                )
                 sleep(pause)  # not cut short by news: the vendor asked for this pause
                 waited += pause
                 left = 0.0
                 continue
-            failures = 0
+            in_a_row = 0
             if status.state.terminal:
                 raise JobFailed(
                     status.error_kind or ErrorKind.generation_failed,
                     status.error or status.state.value,
                     provider=generator.name,
                 )
-            if waited >= schedule.timeout_s:
-                raise ProviderError(
-                    ErrorKind.generation_failed,
-                    f"no result after {schedule.timeout_s:.0f}s",
-                    provider=generator.name,
+            if (why := _bound_reached(0, 0, clock() - began, schedule.timeout_s)) is not None:
+                last = f"it was {status.state.value.lower()}" + (
+                    f" at {status.progress:.0%}" if status.progress is not None else ""
                 )
+                raise _gave_up(generator, job, why, last, ErrorKind.generation_failed)
             # The vendor read the progress somewhere in the poll's round trip: its middle is the best guess.
             forecast.add((asked + clock()) / 2, status)
             look_in = forecast.look_in(clock())
@@ -213,6 +231,26 @@ def wait_for(
             elif not left:
                 interval = left = schedule.next(interval, waited)
             # else news woke us early and the poll did not bear it out: the scheduled look stands.
+
+
+def _bound_reached(in_a_row: int, failures: int, elapsed: float, timeout_s: float) -> str | None:
+    """Which bound of a wait has been reached, in words; None while the wait may go on."""
+    if in_a_row >= MAX_FAILURES_IN_A_ROW:
+        return f"{in_a_row} failed looks in a row"
+    if failures >= MAX_FAILURES:
+        return f"{failures} failed looks"
+    if elapsed >= timeout_s:
+        return f"{elapsed:.0f} s without a result (its limit: {timeout_s:.0f} s)"
+    return None
+
+
+def _gave_up(generator: Generator, job: JobRef, after: str, last: str, kind: ErrorKind) -> GaveUp:
+    return GaveUp(
+        kind,
+        f"gave up on job {job.job_id} after {after} (last: {last}); it stays journaled: run the same command "
+        "again to pick it up",
+        provider=generator.name,
+    )
 
 
 @contextmanager
@@ -224,7 +262,7 @@ def _news_of(generator: Generator, job: JobRef) -> Iterator[threading.Event | No
     if receiver is None:
         yield None
         return
-    with receiver.watching(job.job_id) as news:
+    with receiver.watching(job.job_id) as news, stopping.waking(news):
         yield news
 
 
@@ -259,15 +297,28 @@ class _Wait:
 SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED = 6
 
 
-def submit_job(generator: Generator, spec: AssetSpec, sleep: Callable[[float], None] = time.sleep) -> JobRef:
-    """Submit, waiting out 429s (Retry-After, else a doubling pause); any other error is the caller's."""
-    pause = 1.0
-    for _ in range(SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED - 1):
+def submit_job(
+    generator: Generator, spec: AssetSpec, sleep: Callable[[float], None] = stopping.sleep
+) -> JobRef:
+    """Submit, waiting out 429s (Retry-After up to MAX_RETRY_PAUSE_S, else a doubling pause) at most
+    SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED times; any other error is the caller's. Nothing is submitted once the
+    run is stopped."""
+    pause, refused = 1.0, None
+    for _ in range(SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED):
+        if refused is not None:
+            sleep(min(refused.retry_after if refused.retry_after is not None else pause, MAX_RETRY_PAUSE_S))
+            pause = min(pause * 2, 30.0)
+        stopping.check(f"submitting {spec.kind.value} to {generator.name}")
         try:
             return generator.submit(spec)
         except ProviderError as exc:
             if exc.kind is not ErrorKind.rate_limited:
                 raise
-            sleep(exc.retry_after if exc.retry_after is not None else pause)
-            pause = min(pause * 2, 30.0)
-    return generator.submit(spec)
+            refused = exc
+    raise ProviderError(
+        refused.kind,
+        f"gave up submitting after {SUBMIT_ATTEMPTS_WHEN_RATE_LIMITED} rate-limited tries "
+        f"(last: {refused.detail}); nothing was paid for",
+        provider=refused.provider or generator.name,
+        retry_after=refused.retry_after,
+    ) from refused

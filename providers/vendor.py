@@ -20,7 +20,6 @@ import io
 import json
 import re
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from typing import Any, ClassVar
 import httpx
 from PIL import Image, UnidentifiedImageError
 
+from cutroom import stopping
 from cutroom.assets import AssetSpec
 from cutroom.capabilities import Capability
 from cutroom.media import MediaError, probe
@@ -135,8 +135,19 @@ class VendorAdapter:
 
     def make_client(self) -> Any:
         """An SDK adapter builds its SDK client here, with retries off, `self.base_url`, `self.api_key`,
-        `self.timeout` and `self._http`. The default is the plain HTTP client."""
+        `self.timeout` and `self._http` (`sdk_settings` says them to a Stainless-built SDK). The default is the
+        plain HTTP client."""
         return self.http
+
+    def sdk_settings(self) -> dict[str, Any]:
+        """What a Stainless-built SDK client (openai, lumaai, runwayml) takes besides its key: the base URL, the
+        HTTP client and timeout, and no retries (a retried create is a second paid job)."""
+        return {
+            "base_url": self.base_url,
+            "http_client": self._http,
+            "timeout": self.timeout,
+            "max_retries": 0,
+        }
 
     @property
     def http(self) -> httpx.Client:
@@ -271,16 +282,24 @@ class VendorAdapter:
     # -- helpers for adapters --------------------------------------------------------------------------------------
 
     def download(self, url: str) -> Output:
-        """An output link's media, with its size and length read from the bytes. A sync vendor's link is tried
-        a few times over passing faults: its job cannot be looked at again, so a failure here pays twice."""
-        for attempt in range(SYNC_DOWNLOAD_ATTEMPTS if self.sync else 1):
+        """An output link's media, with its size and length read from the bytes. A sync vendor's link is
+        tried up to SYNC_DOWNLOAD_ATTEMPTS times over passing faults: its job cannot be looked at again, so a
+        failure here pays twice. (An async vendor's failed download is repeated by wait_for, within bounds.)"""
+        tries = SYNC_DOWNLOAD_ATTEMPTS if self.sync else 1
+        for attempt in range(1, tries + 1):
             try:
                 data, mime = download_output(url, self.name, self._http, timeout=self.timeout)
                 break
             except ProviderError as exc:
-                if not exc.kind.transient or attempt == SYNC_DOWNLOAD_ATTEMPTS - 1 or not self.sync:
-                    raise
-                time.sleep(0.5 * 2**attempt * min(1.0, self.time_scale * 100))
+                if not exc.kind.transient or attempt == tries:
+                    if attempt == 1:
+                        raise
+                    raise ProviderError(
+                        exc.kind,
+                        f"gave up downloading after {attempt} tries: {exc.detail}",
+                        provider=self.name,
+                    ) from exc
+                stopping.sleep(0.5 * 2 ** (attempt - 1) * min(1.0, self.time_scale * 100))
         return self.described(data, mime, source_url=url)
 
     def described(self, data: bytes, mime: str, **fields: Any) -> Output:

@@ -7,6 +7,7 @@ import contextlib
 from prefect import task
 from prefect.runtime import flow_run
 
+from cutroom import stopping
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brand
 from cutroom.capabilities import Capability
@@ -124,10 +125,15 @@ def _on_vendor(
                 if exc.kind is not ErrorKind.not_found and not isinstance(exc, JobFailed):
                     raise  # still the vendor's job: a rerun re-attaches again
                 ledger.released(key, f"re-attached job {job.job_id} is gone: {exc.detail}")
+        # A stopped run pays for nothing new; what it submitted already stays journaled.
+        stopping.check(f"submitting {spec.kind.value} to {spec.provider}")
         ledger.reserve(spec, generator.estimate(ready), budget_usd, story_id)
-        throttle.before_submit()
         try:
+            throttle.before_submit()
             job = submit_job(generator, ready)
+        except stopping.Stopped:
+            ledger.released(key, "stopped before it was submitted")
+            raise
         except ProviderError as exc:
             ledger.released(key, f"submit refused: {exc.detail}")
             raise

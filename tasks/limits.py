@@ -20,13 +20,21 @@ from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_API_URL
 
+from cutroom import stopping
 from cutroom.settings import settings
 from providers import registry
+from providers.errors import ErrorKind
+from providers.polling import GaveUp
 
 logger = logging.getLogger(__name__)
 
 #: The shortest lease Prefect's server grants; a killed run's slots come back this long after it died.
 LEASE_S = 60.0
+#: The longest a job waits for a free slot of its provider's limit while other runs hold every one.
+SLOT_WAIT_S = 1800.0
+#: The pause between asks, as the server says (Retry-After) within these bounds: with SLOT_WAIT_S, at most
+#: SLOT_WAIT_S / 0.5 asks.
+SLOT_PAUSE_S = (0.5, 30.0)
 
 
 def limit_name(provider: str) -> str:
@@ -91,8 +99,12 @@ class VendorSlots:
             return self._client
 
     def acquire(self, provider: str) -> UUID:
-        """Wait for one slot of the provider's limit, as the server paces it (423 + Retry-After)."""
+        """Wait for one slot of the provider's limit, as the server paces it (423 + Retry-After), for at most
+        SLOT_WAIT_S (then GaveUp, which the task does not retry); a stopped run stops waiting (Stopped)."""
+        began, asks = time.monotonic(), 0
         while True:
+            stopping.check(f"waiting for a {provider} slot")
+            asks += 1
             try:
                 response = self.client().increment_concurrency_slots_with_lease(
                     names=[limit_name(provider)], slots=1, mode="concurrency", lease_duration=LEASE_S
@@ -100,7 +112,18 @@ class VendorSlots:
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code != 423:
                     raise
-                time.sleep(float(exc.response.headers.get("Retry-After", 1)))
+                waited = time.monotonic() - began
+                if waited >= SLOT_WAIT_S:
+                    raise GaveUp(
+                        ErrorKind.rate_limited,
+                        f"gave up waiting for a free {provider} slot after {waited / 60:.0f} min "
+                        f"({asks} asks): other runs hold every slot of the global limit "
+                        f"{limit_name(provider)}; nothing was submitted",
+                        provider=provider,
+                    ) from exc
+                low, high = SLOT_PAUSE_S
+                pause = min(max(float(exc.response.headers.get("Retry-After", 1)), low), high)
+                stopping.sleep(min(pause, max(SLOT_WAIT_S - waited, low)))
                 continue
             granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
             if not granted.limits:
@@ -126,6 +149,11 @@ class VendorSlots:
                 "could not release a vendor slot (it frees itself within %.0f s): %s", LEASE_S, exc
             )
 
+    def held(self) -> list[UUID]:
+        """The leases this process holds now."""
+        with self._lock:
+            return list(self._held)
+
     def _renew(self) -> None:
         """Keep every held lease alive; runs off any run's context, so it uses the client the slots made."""
         while True:
@@ -141,6 +169,11 @@ class VendorSlots:
 
 
 _slots = VendorSlots()
+
+
+def held_leases() -> list[UUID]:
+    """Vendor slots this process holds: a run that must exit at once gives them back (cli/stopping.py)."""
+    return _slots.held()
 
 
 @contextmanager
