@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from cli.errors import UserError
-from cutroom.brief import Brief, BriefError, load_brief
+from cutroom.boundary import quote
+from cutroom.brief import CAMPAIGN_ID, Brief, BriefError, load_brief
 
 
 def brief(path: Path, campaign_id: str | None) -> Brief:
     """The brief at `path`, under another campaign id if one is given, its provider wishes all known."""
     parsed = load_brief(path)
     if campaign_id is not None:
-        from cutroom.brief import parse_brief
-
-        parsed = parse_brief(
-            {**parsed.model_dump(mode="json", exclude_none=True), "id": campaign_id}, path.name
-        )
+        if not re.fullmatch(CAMPAIGN_ID, campaign_id):
+            raise UserError(
+                f"--campaign-id {quote(campaign_id)} is not a folder-safe id",
+                "use lowercase letters, digits and dashes, starting with a letter or digit (at most 63)",
+            )
+        parsed = parsed.model_copy(update={"id": campaign_id})
     from providers.registry import unknown_preferences
 
     problems = unknown_preferences(parsed.providers)
@@ -60,3 +63,14 @@ def location(text: str) -> str:
             "check AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and that the bucket exists",
         ) from None
     return text.rstrip("/")
+
+
+def claimed(location: str, parsed: Brief, resume: bool) -> None:
+    """The campaign's folder made this brief's, or a clean refusal when it holds another campaign."""
+    from cutroom.claims import FolderTaken, claim
+    from cutroom.storage import open_storage
+
+    try:
+        claim(open_storage(location), parsed, resume)
+    except FolderTaken as exc:
+        raise UserError(str(exc), "nothing was made or overwritten") from None

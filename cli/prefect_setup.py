@@ -31,8 +31,9 @@ def configured_prefect(location: str, verbose: bool) -> Iterator[None]:
         os.environ.setdefault(name, value)
     serve_ours()  # without a Prefect server set, the embedded one is ours: no SQLite 503s
     if not verbose:
-        # Only the console goes quiet; run logs still reach the Prefect API and UI.
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+        # Only the console goes quiet (no Prefect lines, no tracebacks: the command says what went wrong in its
+        # own words); run logs still reach the Prefect API and UI, and --verbose shows them here.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     from prefect.settings import (
         PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,

@@ -1,19 +1,32 @@
-"""The campaign brief: what a marketer writes, validated before a cent is spent."""
+"""The campaign brief: what a marketer writes, validated before a cent is spent.
+
+Every rule of the input boundary (cutroom/boundary.py) holds here, whether the brief comes as a file or as a
+Prefect parameter: bounded text without control characters, finite numbers, messages that quote little. A brief's
+files (logo, style reference) are read only from the brief's own folder or an allowed root, and only when their
+bytes are an image.
+"""
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from cutroom.boundary import BoundaryError, finite, load_document, quote, text
+from cutroom.capabilities import Capability
 from cutroom.channels import Channel
+from cutroom.sniff import sniff_file
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-CAPABILITIES = ("planner", "image", "video", "speech", "judge")
+CAMPAIGN_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+#: Image formats a logo or style reference may be in (what the renderers and assembly read).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+#: At most this many problems are listed; the rest are counted (a fuzzed brief can have hundreds).
+MAX_PROBLEMS = 12
 
 
 class BriefError(ValueError):
@@ -21,17 +34,24 @@ class BriefError(ValueError):
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
-        self.problems = problems
-        super().__init__(
-            f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
-        )
+        shown = problems[:MAX_PROBLEMS]
+        if len(problems) > MAX_PROBLEMS:
+            shown.append(f"… and {len(problems) - MAX_PROBLEMS} more")
+        self.problems = shown
+        super().__init__(f"{source} has {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in shown))
+
+
+def _not_a_link(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(("http://", "https://", "file:")):
+        raise ValueError(f"must be a file beside the brief, not a link ({quote(value)})")
+    return value
 
 
 class Brand(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, description="The brand name as it should appear on screen.")
-    voice: str = Field(
+    name: text(80, 1) = Field(description="The brand name as it should appear on screen.")
+    voice: text(200) = Field(
         default="confident, warm, clear",
         description="How the brand speaks: a few adjectives the copy should sound like.",
     )
@@ -40,26 +60,33 @@ class Brand(BaseModel):
         max_length=8,
         description="Brand colours as hex codes like #1A2B3C, most important first.",
     )
-    logo: Path | None = Field(default=None, description="Optional path to a logo image (PNG or JPEG).")
-    style_reference: str | None = Field(
+    logo: Path | None = Field(
+        default=None, description="Optional logo image (PNG, JPEG or WebP) beside the brief."
+    )
+    style_reference: text(2000) | None = Field(
         default=None,
         description="Optional image whose look every keyframe follows: an http(s) URL (Luma fetches only "
-        "links), or a file path relative to the brief for providers that take files.",
+        "links), or a file beside the brief for providers that take files.",
     )
-    avoid: list[str] = Field(default_factory=list, description="Words the copy and prompts must never use.")
+    avoid: list[text(80, 1)] = Field(
+        default_factory=list, max_length=50, description="Words the copy and prompts must never use."
+    )
+
+    @field_validator("logo", mode="before")
+    @classmethod
+    def _logo_is_a_file(cls, value: Any) -> Any:
+        return _not_a_link(value)
 
     @field_validator("palette")
     @classmethod
     def _hex_colours(cls, palette: list[str]) -> list[str]:
-        bad = [c for c in palette if not HEX_COLOUR.match(str(c))]
+        bad = [quote(c, 20) for c in palette if not HEX_COLOUR.match(str(c))]
         if bad:
-            raise ValueError(
-                f"colours must be hex codes like #1A2B3C; these are not: {', '.join(map(str, bad))}"
-            )
+            raise ValueError(f"colours must be hex codes like #1A2B3C; these are not: {', '.join(bad)}")
         return [c.upper() for c in palette]
 
 
-ProviderList = Annotated[list[str], Field(min_length=1)]
+ProviderList = Annotated[list[text(40, 1)], Field(min_length=1, max_length=12)]
 
 
 class Brief(BaseModel):
@@ -67,28 +94,34 @@ class Brief(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign: str = Field(min_length=1, max_length=80, description="The campaign's name.")
+    campaign: text(80, 1) = Field(description="The campaign's name.")
     id: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        pattern=CAMPAIGN_ID,
         description="Folder-safe campaign id (lowercase letters, digits, dashes); default made from the name.",
     )
     brand: Brand
-    goal: str = Field(min_length=3, description="What the campaign should achieve, in one sentence.")
-    audience: str = Field(min_length=3, description="Who the campaign speaks to.")
+    goal: text(1000, 3) = Field(description="What the campaign should achieve, in one sentence.")
+    audience: text(1000, 3) = Field(description="Who the campaign speaks to.")
     channels: list[Channel] = Field(
-        min_length=1, description="Where it runs: " + ", ".join(c.value for c in Channel)
+        min_length=1, max_length=20, description="Where it runs: " + ", ".join(c.value for c in Channel)
     )
-    timeline: str = Field(default="", description="When it runs, free text (e.g. 'launch week of 3 March').")
+    timeline: text(200) = Field(
+        default="", description="When it runs, free text (e.g. 'launch week of 3 March')."
+    )
     stories: int | None = Field(
         default=None, ge=1, le=1000, description="How many stories to plan; default one per channel."
     )
-    budget_usd: float = Field(default=50.0, ge=0, description="The most the campaign may spend on providers.")
-    quality_target: int = Field(default=85, ge=0, le=100, description="Score (0-100) an asset must reach.")
+    budget_usd: finite(ge=0, le=1_000_000) = Field(
+        default=50.0, description="The most the campaign may spend on providers, in US dollars."
+    )
+    quality_target: finite(ge=0, le=100) = Field(default=85, description="Score (0-100) an asset must reach.")
     max_iterations: int = Field(default=5, ge=1, le=20, description="Most refinement rounds per asset.")
     providers: dict[str, ProviderList] = Field(
         default_factory=dict,
-        description="Preferred providers per capability (planner, image, video, speech, judge), best first.",
+        description="Preferred providers per capability ("
+        + ", ".join(c.value for c in Capability)
+        + "), best first.",
     )
 
     @field_validator("channels")
@@ -99,9 +132,11 @@ class Brief(BaseModel):
     @field_validator("providers")
     @classmethod
     def _known_capabilities(cls, providers: dict[str, list[str]]) -> dict[str, list[str]]:
-        unknown = sorted(set(providers) - set(CAPABILITIES))
+        capabilities = [c.value for c in Capability]
+        unknown = sorted(set(providers) - set(capabilities))
         if unknown:
-            raise ValueError(f"unknown capability {', '.join(unknown)}; use one of {', '.join(CAPABILITIES)}")
+            named = ", ".join(quote(u, 30) for u in unknown[:5])
+            raise ValueError(f"unknown capability {named}; use one of {', '.join(capabilities)}")
         return providers
 
     @property
@@ -109,9 +144,21 @@ class Brief(BaseModel):
         return self.id or slugify(self.campaign)
 
 
-def slugify(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug or "campaign"
+def slugify(name: str) -> str:
+    """A folder-safe id from a campaign name: letters transliterated to Latin where they can be (Café → cafe);
+    a name with letters that cannot be also carries a hash of itself, so two such campaigns never share a
+    folder (春の新作 → campaign-733a689c, 北京 Launch → launch-…)."""
+    latin = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", latin.lower()).strip("-")[:48].strip("-")
+    lost = any(c.isalnum() and not _ascii(c) for c in name)
+    if not lost and slug:
+        return slug
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{slug}-{digest}" if slug else f"campaign-{digest}"
+
+
+def _ascii(character: str) -> str:
+    return unicodedata.normalize("NFKD", character).encode("ascii", "ignore").decode("ascii")
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -119,8 +166,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item + 1}]" if parts else f"item {item + 1}"]
-        else:
-            parts.append(str(item))
+        elif not str(item).startswith(("function-", "constrained-", "str", "nullable")):
+            parts.append(quote(item, 40).strip("'") if not isinstance(item, str) else item[:40])
     return ".".join(parts) or "brief"
 
 
@@ -132,20 +179,41 @@ def _sentence(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"'{field}' is not a brief field; check its spelling (see the brief format in README.md)"
     if kind == "enum":
-        return f"'{field}' is '{value}', which is not one we publish to; use one of {ctx.get('expected')}"
+        return (
+            f"'{field}' is {quote(value)}, which is not one we publish to; use one of {ctx.get('expected')}"
+        )
     if kind in ("string_too_short", "too_short"):
-        return f"'{field}' is empty ({_describe(error['loc'])})"
+        least = ctx.get("min_length", 1)
+        if not (value.strip() if isinstance(value, str) else value):
+            return f"'{field}' is empty ({_describe(error['loc'])})"
+        return (
+            f"'{field}' is too short: at least {least} {'characters' if isinstance(value, str) else 'items'}"
+        )
+    if kind in ("string_too_long", "too_long"):
+        most = ctx.get("max_length")
+        size = len(value) if isinstance(value, str | list | dict) else "too many"
+        unit = "characters" if isinstance(value, str) else "items"
+        return f"'{field}' has {size} {unit}; at most {most}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = ctx.get("ge", ctx.get("le", ctx.get("gt", ctx.get("lt"))))
         word = {"greater_than_equal": "at least", "less_than_equal": "at most"}.get(kind, "beyond")
-        return f"'{field}' is {value}; it must be {word} {bound}"
+        return f"'{field}' is {quote(value)}; it must be {word} {bound}"
+    if kind == "finite_number":
+        return f"'{field}' must be a finite number, not {quote(value)}"
     if kind == "string_pattern_mismatch":
-        return f"'{field}' is '{value}'; {_describe(error['loc'])}"
-    if kind in ("int_parsing", "float_parsing", "int_from_float"):
-        return f"'{field}' must be a number, not '{value}'"
+        return f"'{field}' is {quote(value)}; {_describe(error['loc'])}"
+    if kind == "int_from_float":
+        return f"'{field}' must be a whole number, not {quote(value)}"
+    if kind in ("int_parsing", "float_parsing", "int_type", "float_type"):
+        return f"'{field}' must be a number, not {quote(value)}"
+    if kind == "string_type":
+        return f"'{field}' must be text, not {quote(value)}"
+    if kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
+        wanted = {"list_type": "a list", "dict_type": "a mapping"}.get(kind, "a mapping of fields")
+        return f"'{field}' must be {wanted}, not {quote(value)}"
     if kind == "value_error":
-        return f"'{field}': {ctx.get('error', error['msg'])}"
-    return f"'{field}': {error['msg'].lower()} (got {value!r})"
+        return f"'{field}': {str(ctx.get('error', error['msg']))[:300]}"
+    return f"'{field}': {error['msg'].lower()[:200]} (got {quote(value)})"
 
 
 def _describe(loc: tuple[Any, ...]) -> str:
@@ -156,8 +224,8 @@ def _describe(loc: tuple[Any, ...]) -> str:
         if isinstance(item, str) and item in fields:
             info = fields[item]
             model = info.annotation
-    text = (info.description if info else None) or "it is required"
-    return text[0].lower() + text[1:]
+    description = (info.description if info else None) or "it is required"
+    return description[0].lower() + description[1:]
 
 
 def parse_brief(data: Any, source: str = "the brief") -> Brief:
@@ -170,37 +238,63 @@ def parse_brief(data: Any, source: str = "the brief") -> Brief:
 
 
 def load_brief(path: Path | str) -> Brief:
-    """Read a YAML or JSON brief; every problem is reported at once as a BriefError."""
+    """Read a YAML or JSON brief through the input boundary; every problem is reported at once."""
     path = Path(path)
-    source = path.name
-    if not path.is_file():
-        raise BriefError(source, [f"no brief file at {path}"])
-    text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        where = getattr(exc, "problem_mark", None) or getattr(exc, "lineno", None)
-        line = (
-            f" near line {where.line + 1}"
-            if hasattr(where, "line")
-            else (f" near line {where}" if where else "")
-        )
-        raise BriefError(
-            source, [f"the file is not valid {'JSON' if path.suffix == '.json' else 'YAML'}{line}"]
-        ) from None
-    brief = parse_brief(data, source)
+        data = load_document(path, "brief file")
+    except BoundaryError as exc:
+        raise BriefError(path.name, [str(exc)]) from None
+    brief = parse_brief(data, path.name)
+    problems = check_files(brief, path.parent)
+    if problems:
+        raise BriefError(path.name, problems)
+    return brief
+
+
+def allowed_roots(brief_folder: Path) -> list[Path]:
+    from cutroom.settings import settings
+
+    return [brief_folder.resolve(), *(Path(p).resolve() for p in settings().allowed_roots)]
+
+
+def check_files(brief: Brief, brief_folder: Path, roots: list[Path] | None = None) -> list[str]:
+    """The brief's files resolved (symlinks too) beside the brief or under an allowed root (`roots`, by default
+    the brief's folder and CUTROOM_ALLOWED_ROOTS), and their bytes an image; each refused file is a problem. On
+    success the brief holds their resolved paths."""
+    problems = []
+    roots = allowed_roots(brief_folder) if roots is None else roots
     if brief.brand.logo is not None:
-        logo = brief.brand.logo if brief.brand.logo.is_absolute() else path.parent / brief.brand.logo
-        if not logo.is_file():
-            raise BriefError(source, [f"'brand.logo' points to {brief.brand.logo}, which does not exist"])
-        brief.brand.logo = logo.resolve()
+        found, problem = _image_file("brand.logo", str(brief.brand.logo), brief_folder, roots)
+        if problem:
+            problems.append(problem)
+        else:
+            brief.brand.logo = found
     style = brief.brand.style_reference
     if style is not None and not style.startswith(("http://", "https://")):
-        found = Path(style) if Path(style).is_absolute() else path.parent / style
-        if not found.is_file():
-            raise BriefError(
-                source,
-                [f"'brand.style_reference' points to {style}, which is neither a file nor an http(s) URL"],
-            )
-        brief.brand.style_reference = str(found.resolve())
-    return brief
+        found, problem = _image_file("brand.style_reference", style, brief_folder, roots)
+        if problem:
+            problems.append(problem)
+        else:
+            brief.brand.style_reference = str(found)
+    return problems
+
+
+def _image_file(field: str, given: str, folder: Path, roots: list[Path]) -> tuple[Path | None, str | None]:
+    if "://" in given or given.startswith("file:"):
+        return None, f"'{field}' must be an http(s) link or a file beside the brief, not {quote(given)}"
+    try:
+        path = (Path(given) if Path(given).is_absolute() else folder / given).resolve()
+        found, kind = path.is_file(), path.is_file() and sniff_file(path)
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte …
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable file name"
+        return None, f"'{field}' points to {quote(given)}, which cannot be read ({reason.lower()})"
+    if not any(path.is_relative_to(root) for root in roots):
+        return None, (
+            f"'{field}' points to {quote(given)}, outside the brief's folder; put the file beside the brief "
+            "(or list its folder in CUTROOM_ALLOWED_ROOTS)"
+        )
+    if not found:
+        return None, f"'{field}' points to {quote(given)}, which does not exist"
+    if kind not in IMAGE_TYPES:
+        return None, f"'{field}' points to {quote(given)}, which is not a PNG, JPEG or WebP image"
+    return path, None

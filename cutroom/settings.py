@@ -69,6 +69,19 @@ class Settings(BaseSettings):
         description="host:port the callback receiver binds; default all interfaces, the URL's port.",
     )
 
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let Cutroom fetch URLs on loopback, private, link-local or metadata addresses (the simulator "
+        "and tests need it; a deployment does not).",
+    )
+    allowed_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders besides a brief's own that its files (logo, style reference) may come from.",
+    )
+    max_fetch_mb: float = Field(
+        default=50.0, gt=0, le=2048, description="The largest remote input Cutroom fetches."
+    )
+
     def secret(self, name: str) -> SecretStr | None:
         """A vendor key or other secret by its variable name: the environment, else the .env file."""
         value = os.environ.get(name) or _dotenv(ENV_FILE).get(name)

@@ -15,6 +15,7 @@ from cutroom.settings import settings
 from providers import declarations
 from providers.declarations import Vendor
 from providers.errors import ErrorKind, ProviderError
+from providers.inputs import check_local_inputs
 from providers.limits import Limits, Throttle
 
 #: Tried after a brief's preferences, in this order: the offline providers do every job.
@@ -181,6 +182,7 @@ def check(spec: AssetSpec) -> None:
     vendor's own rules), else its model card's."""
     capability = Capability(spec.kind.value)
     adapter = provider(capability, spec.provider)
+    check_local_inputs(spec, spec.provider)
     if hasattr(adapter, "check"):
         adapter.check(spec)
     else:

@@ -37,6 +37,7 @@ from cutroom.media import MediaError, MediaInfo, probe, run_ffmpeg
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
 from simulator.core import Fault, Simulator
+from simulator.media import image_size
 
 VENDOR = "runway"
 PREFIX = "/runway"
@@ -207,9 +208,13 @@ def check_image_uri(uri: Any, where: str, media: str = "image") -> dict[str, Any
         if not match:
             return _issue(where, "Invalid data URI")
         try:
-            base64.b64decode(match.group(1), validate=True)
+            data = base64.b64decode(match.group(1), validate=True)
         except binascii.Error:
             return _issue(where, "Invalid data URI")
+        if (
+            media == "image" and image_size(data) is None
+        ):  # Runway decodes it at once: a 400, never a 500 later
+            return _issue(where, "Invalid image: the data URI does not hold a readable image")
         return None
     if not uri.startswith("https://"):
         return _issue(where, "Only HTTPS URLs are allowed")

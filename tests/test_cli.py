@@ -89,9 +89,43 @@ def test_an_s3_location_without_a_bucket_is_refused(tmp_path):
     assert_clean_error(cutroom("run", str(brief), "--out", "s3://", cwd=tmp_path), 2, "needs a bucket")
 
 
-def test_bad_campaign_id(tmp_path):
+def test_a_bad_campaign_id_is_blamed_on_the_flag_not_the_brief(tmp_path):
     brief = write(tmp_path, GOOD)
-    assert_clean_error(cutroom("plan", str(brief), "--campaign-id", "Not OK!"), 2, "'id' is 'Not OK!'")
+    result = cutroom("plan", str(brief), "--campaign-id", "Not OK!")
+    assert_clean_error(result, 2, "--campaign-id 'Not OK!' is not a folder-safe id")
+    assert "brief.yaml" not in result.stderr
+
+
+def test_a_brief_that_is_not_utf8_or_is_a_folder_is_a_clean_error(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(yaml.safe_dump({**GOOD, "goal": "sell crème"}, allow_unicode=True).encode("latin-1"))
+    assert_clean_error(cutroom("plan", str(latin)), 2, "latin.yaml is not UTF-8 text")
+    assert_clean_error(cutroom("plan", str(tmp_path)), 2, "is a folder, not a brief file")
+
+
+def test_a_stray_file_never_goes_to_a_vendor(simulator, tmp_path):
+    """--style-ref /etc/passwd went out as a data URI: a local input must be media of its role's kind."""
+    simulator.reset(latency_scale=0.01)
+    env = {"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url}
+    for flag in ("--style-ref", "--reference"):
+        result = cutroom(
+            "generate", "image", "--provider", "runway", "--prompt", "x", flag, "/etc/passwd", env=env
+        )
+        assert_clean_error(result, 2, "'passwd' is not image media")
+    assert simulator.requests() == []
+
+
+def test_a_vendor_refusal_in_generate_is_one_paragraph_without_prefect_lines(
+    prefect_server, simulator, tmp_path
+):
+    simulator.reset(latency_scale=0.01, fault_rate=1.0, faults=["moderation"])
+    result = cutroom(
+        "generate", "image", "--provider", "runway", "--prompt", "a kite", "--out", str(tmp_path / "a.png"),
+        env={"CUTROOM_OUT": str(tmp_path / "work"), "CUTROOM_SIMULATOR_URL": simulator.url},
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr + result.stdout
+    assert "| ERROR" not in result.stderr + result.stdout and "prefect" not in result.stderr.lower()
+    assert "moderation_input" in result.stderr and len(result.stderr.splitlines()) <= 3
 
 
 @pytest.mark.parametrize(
