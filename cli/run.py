@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
-from cli import inputs
+from cli import inputs, stopping
 from cli.errors import friendly
 from cli.prefect_setup import configured_prefect
 from cli.terminal import console
@@ -59,6 +59,12 @@ def run(
     campaign_id: Annotated[
         str | None, typer.Option(help="Campaign folder name; default from the brief.")
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the campaign that holds the folder, even if this brief names it otherwise."
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
 ) -> None:
     """Plan and make a whole campaign: stories, reels, manifest and report."""
@@ -67,6 +73,7 @@ def run(
 
     parsed = inputs.brief(brief, campaign_id)
     location = inputs.location(out or settings().out)
+    inputs.claimed(location, parsed, resume)  # before Prefect starts: a taken folder costs nothing
     board = StoryBoard()
     stop = progress.listen(board)
     try:
@@ -76,11 +83,11 @@ def run(
         ):
             from flows.campaign import campaign
 
-            manifest: Manifest = asyncio.run(campaign(parsed, location))
+            manifest: Manifest = stopping.run_flow(lambda: campaign(parsed, location, resume))
     finally:
         stop()
     _summarise(manifest, location)
-    if manifest.status is CampaignStatus.failed:
+    if manifest.status is CampaignStatus.failed or manifest.failed_reels:
         raise typer.Exit(1)
 
 
@@ -109,6 +116,12 @@ def _summarise(manifest: Manifest, location: str) -> None:
             console.print(f"[red]{result.story_id}[/] was left out: {result.error}", highlight=False)
     for export in manifest.exports:
         console.print(f"  reel {export.channel.value} {export.aspect.value}: {export.duration_s:.1f} s")
+    for reel in manifest.failed_reels:
+        console.print(
+            f"[red]reel {reel.channel.value} {reel.aspect.value} failed:[/] {escape(reel.error)}\n"
+            "  Its stories are kept: run the same command again once that is fixed, and they are reused.",
+            highlight=False,
+        )
     total = len(manifest.assets)
     if manifest.reused_assets:
         fresh = total - manifest.reused_assets

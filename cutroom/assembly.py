@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from pydantic import BaseModel, Field
 
 from cutroom.assets import WordTiming
@@ -93,7 +93,7 @@ def end_card(brand: Brand, cta: str, width: int, height: int) -> Image.Image:
 
     logo = None
     if brand.logo is not None:
-        logo = Image.open(brand.logo).convert("RGBA")
+        logo = _logo(brand.logo)
         logo.thumbnail((round(unit * 0.5), round(unit * 0.28)))
     name_font = _fit(draw, brand.name, round(unit * 0.12), round(width * 0.84))
     name_box = draw.textbbox((0, 0), brand.name, font=name_font, anchor="lt")
@@ -115,6 +115,18 @@ def end_card(brand: Brand, cta: str, width: int, height: int) -> Image.Image:
         draw.rounded_rectangle((left, y, left + pill_w, y + pill_h), radius=pill_h // 2, fill=accent)
         draw.text((width // 2, y + pad_y - cta_box[1]), cta, font=cta_font, fill=_ink_on(accent), anchor="mt")
     return card
+
+
+def _logo(path: Path) -> Image.Image:
+    """The brand's logo. It was checked with the brief, but the file can change before the reel is cut."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGBA")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        why = (
+            "its bytes are no image format Cutroom reads" if isinstance(exc, UnidentifiedImageError) else exc
+        )
+        raise MediaError(f"the brand logo {path} is not a readable image: {why}") from exc
 
 
 def assemble_reel(

@@ -56,6 +56,15 @@ class Export(BaseModel):
     stories: list[str] = Field(description="Story ids cut into this reel, in order.")
 
 
+class FailedReel(BaseModel):
+    """A reel that could not be cut: its stories stay made and paid for, and a rerun tries it again."""
+
+    channel: Channel
+    aspect: Aspect
+    stories: list[str] = Field(description="Story ids it would have cut together, in order.")
+    error: str = Field(description="Why it could not be assembled.")
+
+
 class Manifest(BaseModel):
     campaign: str
     campaign_id: str
@@ -66,6 +75,9 @@ class Manifest(BaseModel):
     plan: Plan
     stories: list[StoryResult]
     exports: list[Export] = Field(default_factory=list)
+    failed_reels: list[FailedReel] = Field(
+        default_factory=list, description="Reels that could not be assembled, and why."
+    )
     ledger: LedgerSummary
     reused_assets: int = Field(default=0, description="Assets an earlier run made that this run reused.")
     lineup: Lineup | None = Field(

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from typing import NamedTuple
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import flow_run
 
 from cutroom.brief import Brief
 from cutroom.capabilities import Capability
-from cutroom.exports import reel_plans
+from cutroom.exports import ReelPlan, reel_plans
 from cutroom.ledger import ledger_for, summarise
 from cutroom.lineup import Lineup
-from cutroom.manifest import CampaignStatus, Export, Manifest, StoryResult, StoryStatus
+from cutroom.manifest import CampaignStatus, Export, FailedReel, Manifest, StoryResult, StoryStatus
 from cutroom.plan import Plan, Story
 from cutroom.settings import settings
 from cutroom.storage import open_storage
 from flows.story import story_flow
 from tasks.assemble import assemble
+from tasks.checks import check_before_paying
 from tasks.limits import ensure_vendor_limits
 from tasks.plan import estimate_plan, lineup_for, plan_campaign
 from tasks.policy import stored
@@ -26,16 +28,19 @@ from tasks.publish import publish
 
 
 @flow(name="campaign", flow_run_name="{brief.campaign_id}")
-async def campaign(brief: Brief, out: str = "cutroom-out") -> Manifest:
-    """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report."""
+async def campaign(brief: Brief, out: str = "cutroom-out", resume: bool = False) -> Manifest:
+    """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report.
+
+    `resume` continues the campaign that holds the brief's folder even when this brief names it differently."""
+    check_before_paying(brief, out, resume)
     lineup = lineup_for(brief)
     await ensure_vendor_limits(lineup.providers())
     plan = await plan_campaign(brief, lineup[Capability.planner].name)
     estimates = estimate_plan(plan, brief, lineup)
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     results = await make_stories(plan, brief, lineup, out, estimates, run_id)
-    exports = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, estimates, results, exports, out, run_id, lineup)
+    reels = await cut_reels(brief, plan, results, out)
+    manifest = record(brief, plan, estimates, results, reels, out, run_id, lineup)
     await publish(manifest, out)
     return manifest
 
@@ -111,24 +116,42 @@ async def _run_story(story: Story, brief: Brief, lineup: Lineup, out: str, run_i
     return result
 
 
-async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: str) -> list[Export]:
+class Reels(NamedTuple):
+    made: list[Export]
+    failed: list[FailedReel]
+
+
+#: How much of a reel's error the manifest keeps: enough to say why, never a whole ffmpeg log.
+REEL_ERROR_CHARS = 600
+
+
+async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: str) -> Reels:
+    """A reel per channel format; one that cannot be cut is recorded with why, and the others go on.
+
+    Assembly comes last, after every story is paid for: a failure there must not lose the manifest and report
+    of what was made. A rerun reuses every asset and tries the failed reel again.
+    """
     config = settings()
-    return list(
-        await asyncio.gather(
-            *(
-                stored(
-                    assemble,
-                    out,
-                    reel,
-                    brief.brand,
-                    out,
-                    brief.campaign_id,
-                    config.crossfade_s,
-                    config.end_card_s,
-                )
-                for reel in reel_plans(brief, plan, results)
+
+    async def cut(reel: ReelPlan) -> Export | FailedReel:
+        args = (reel, brief.brand, out, brief.campaign_id, config.crossfade_s, config.end_card_s)
+        try:
+            return await stored(assemble, out, *args)
+        except Exception as exc:
+            error = (str(exc).strip() or type(exc).__name__)[:REEL_ERROR_CHARS]
+            name = f"{reel.channel.value} {reel.format.aspect.value}"
+            get_run_logger().error("the %s reel was left out: %s", name, error)
+            return FailedReel(
+                channel=reel.channel,
+                aspect=reel.format.aspect,
+                stories=[r.story_id for r in reel.stories],
+                error=error,
             )
-        )
+
+    cut_all = await asyncio.gather(*(cut(reel) for reel in reel_plans(brief, plan, results)))
+    return Reels(
+        made=[r for r in cut_all if isinstance(r, Export)],
+        failed=[r for r in cut_all if isinstance(r, FailedReel)],
     )
 
 
@@ -137,7 +160,7 @@ def record(
     plan: Plan,
     estimates: dict[str, float],
     results: list[StoryResult],
-    exports: list[Export],
+    reels: Reels,
     out: str,
     run_id: str,
     lineup: Lineup | None = None,
@@ -145,7 +168,7 @@ def record(
     complete = sum(r.status is StoryStatus.complete for r in results)
     status = (
         CampaignStatus.complete
-        if complete == len(results) and exports
+        if complete == len(results) and reels.made and not reels.failed
         else CampaignStatus.partial
         if complete
         else CampaignStatus.failed
@@ -159,7 +182,8 @@ def record(
         brief=brief,
         plan=plan,
         stories=results,
-        exports=exports,
+        exports=reels.made,
+        failed_reels=reels.failed,
         ledger=summarise(
             ledger_for(open_storage(out), brief.campaign_id),
             brief.budget_usd,
