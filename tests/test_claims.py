@@ -12,14 +12,7 @@ from cutroom.brief import parse_brief
 from cutroom.claims import FolderTaken, claim
 from cutroom.storage import open_storage
 from tests.helpers import cutroom
-
-GOOD = {
-    "campaign": "Spring Drop",
-    "brand": {"name": "Fern", "palette": ["#224422", "#F0E68C"]},
-    "goal": "sell the spring collection",
-    "audience": "gardeners",
-    "channels": ["instagram"],
-}
+from tests.test_brief import GOOD
 
 
 def test_a_folder_holding_another_campaign_is_refused_unless_resumed(tmp_path):

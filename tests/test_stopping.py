@@ -32,6 +32,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.polling import MAX_FAILURES, MAX_FAILURES_IN_A_ROW, GaveUp, PollSchedule, submit_job, wait_for
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from tests.helpers import BIN
+from tests.test_polling import FakeClock
 
 #: What the CLI promises: a stopped run has exited this long after the signal.
 STOP_WITHIN_S = 10.0
@@ -342,19 +343,6 @@ def test_an_expired_output_link_is_given_up_at_once(sim, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------
 # Every wait's bounds, and a stop that cuts it short, on fake vendors
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class Vendor:
