@@ -40,6 +40,13 @@ class InputRef(BaseModel, frozen=True):
     )
 
 
+class Continuity(StrEnum):
+    """How a shot that continues the previous one was joined to it."""
+
+    chained = "chained"  # the vendor extended the previous generation itself
+    last_frame = "last_frame"  # the previous clip's last frame was the start image
+
+
 class Style(BaseModel, frozen=True):
     """Brand traits a renderer carries into the picture."""
 
@@ -122,6 +129,9 @@ class Asset(BaseModel):
     words: list[WordTiming] = Field(default_factory=list)
     run_id: str | None = Field(default=None, description="The flow run that paid for it.")
     job_id: str | None = Field(default=None, description="The provider's id for the job that made it.")
+    continuity: Continuity | None = Field(
+        default=None, description="For a shot that continues the previous one: how it was joined to it."
+    )
     source_url: str | None = Field(default=None, description="Where the provider served it (links expire).")
     passed_over: list[str] = Field(
         default_factory=list,

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from cutroom.assets import AssetSpec, Operation, OptionValue
+from cutroom.assets import AssetSpec, Continuity, Operation, OptionValue
 from cutroom.capabilities import Capability
 from providers.errors import ErrorKind, ProviderError
 
@@ -128,6 +128,10 @@ class ModelCard(BaseModel, frozen=True):
     needs: tuple[str, ...] = Field(
         default=(), description="Input roles it cannot make anything without ('a|b': either one)."
     )
+    chains: bool = Field(
+        default=False,
+        description="Continues a generation of its own vendor from the job itself (extend), not from a frame.",
+    )
     expected_latency_s: float = Field(
         default=0.0, ge=0, description="Typical time from submit to done; the first poll aims here."
     )
@@ -167,6 +171,21 @@ class ModelCard(BaseModel, frozen=True):
             return self.price.of(spec, self.settings(spec))
         except ValidationError:  # options check() refuses: priced at the spec's own, for the message only
             return self.price.of(spec)
+
+    def chained_from(self, spec: AssetSpec) -> str | None:
+        """The job id of this vendor's generation a spec continues, when the model extends it directly."""
+        ours = f"{self.provider}:"
+        if self.chains:
+            for ref in spec.inputs:
+                if ref.continues and ref.continues.startswith(ours):
+                    return ref.continues.removeprefix(ours)
+        return None
+
+    def continuity(self, spec: AssetSpec) -> Continuity | None:
+        """How a clip that continues another is joined to it on this model (None: it continues nothing)."""
+        if not any(ref.continues for ref in spec.inputs):
+            return None
+        return Continuity.chained if self.chained_from(spec) else Continuity.last_frame
 
     def check(self, spec: AssetSpec) -> None:
         """Refuse a spec this model cannot make, before any money is spent: every problem named at once."""

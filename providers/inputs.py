@@ -35,6 +35,19 @@ def link(ref: InputRef) -> str | None:
     return None
 
 
+def public_link(ref: InputRef, provider: str, vendor: str) -> str:
+    """The link a vendor that only fetches its inputs is given, or one sentence on what to configure."""
+    if url := link(ref):
+        return url
+    raise ProviderError(
+        ErrorKind.invalid_input,
+        f"{vendor} fetches the {ref.role} image from a link, and a local file has none: store the campaign on "
+        "S3 (CUTROOM_STORAGE=s3://bucket/prefix), which hands vendors short-lived presigned links, or give an "
+        "http(s) URL",
+        provider=provider,
+    )
+
+
 def local_media(
     ref: InputRef, provider: str, expect: tuple[str, ...] = ("image",), limit: int = MAX_INPUT_BYTES
 ) -> tuple[bytes, str]:

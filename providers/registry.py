@@ -13,6 +13,7 @@ from cutroom.capabilities import Capability
 from cutroom.lineup import Lineup, Pick
 from cutroom.settings import settings
 from providers import declarations
+from providers.cards import ModelCard
 from providers.declarations import Vendor
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import check_local_inputs
@@ -110,6 +111,13 @@ def model_for(capability: Capability, name: str, model: str | None) -> str:
     if card.retired:
         raise ProviderError(ErrorKind.invalid_input, f"{card.model}: {card.retired}", provider=name)
     return card.model
+
+
+def card_of(spec: AssetSpec) -> ModelCard:
+    """The card of the model a spec asks for (its provider's default when it names none)."""
+    vendor = declarations.vendor(spec.provider)
+    capability = Capability(spec.kind.value)
+    return vendor.card(spec.model or vendor.default_model(capability), capability)
 
 
 def parse_job(text: str) -> tuple[str, str] | None:

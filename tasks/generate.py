@@ -70,6 +70,7 @@ def _asset(
         words=output.words,
         run_id=run_id,
         job_id=output.job_id,
+        continuity=registry.card_of(spec).continuity(spec),
         source_url=output.source_url,
     )
 

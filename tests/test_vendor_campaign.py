@@ -90,4 +90,5 @@ def test_a_story_made_entirely_on_luma_chains_its_shots(on_simulator, tmp_path):
     assert first == {"type": "image", "url": story.keyframe.source_url}
     assert second == {"type": "generation", "id": story.clips[0].job_id}
     assert third["type"] == "image"
+    assert [c.continuity for c in story.clips] == [None, "chained", None]
     assert {c["body"]["duration"] for c in creates} == {"5s"}  # 4 s shots snap to Luma's 5 s

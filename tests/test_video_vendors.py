@@ -1,0 +1,93 @@
+"""Every video vendor as a user meets it: a campaign whose brief prefers V for its clips completes on V, on S3
+(where a vendor that fetches its inputs gets them), with clips of the lengths and shapes V's card promises; under
+faults it pays for each clip once, and a shot that continues the previous one is joined to it, as the vendor
+allows: chained from the previous generation itself, or started from its last frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from cutroom.assets import Continuity
+from cutroom.brief import parse_brief
+from cutroom.capabilities import Capability
+from cutroom.manifest import StoryStatus
+from providers import declarations, registry, simulation
+
+VIDEO_VENDORS = sorted(
+    v.name
+    for v in declarations.vendors().values()
+    if Capability.video in v.adapters and v.simulator and v.billable
+)
+
+BRIEF = {
+    "campaign": "Vendor Clips",
+    "brand": {"name": "Osprey", "palette": ["#0D1B2A", "#E0E1DD", "#FF6B35"]},
+    "goal": "sell sea kayak tours",
+    "audience": "weekend adventurers",
+    "channels": ["tiktok"],
+    "stories": 1,
+    "quality_target": 1,
+    "max_iterations": 1,
+}
+
+
+@pytest.fixture
+def on_simulator(simulator, s3, prefect_server, monkeypatch, tmp_path):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
+    registry.reset()
+    simulation._latency_scale.cache_clear()
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        yield simulator
+    registry.reset()
+    simulation._latency_scale.cache_clear()
+
+
+def test_the_seeds_video_engines_are_declared():
+    assert {"luma", "runway"} <= set(VIDEO_VENDORS), VIDEO_VENDORS
+
+
+@pytest.mark.parametrize("vendor", VIDEO_VENDORS)
+def test_a_campaign_shooting_on_the_vendor_completes_with_the_clips_its_card_promises_under_faults(
+    vendor, on_simulator, s3, tmp_path
+):
+    from flows.campaign import campaign
+
+    on_simulator.reset(latency_scale=0.01, fault_rate=0.2, faults=["429", "5xx", "reset", "timeout"],
+                       timeout_s=0.2, retry_after_s=0.05, seed=28)  # fmt: skip
+    brief = parse_brief({**BRIEF, "id": f"clips-{vendor}", "providers": {"video": [vendor]}})
+    manifest = asyncio.run(campaign(brief, f"s3://{s3.bucket}/video-{vendor}"))
+
+    (story,) = manifest.stories
+    assert story.status is StoryStatus.complete, story.error
+    assert manifest.status == "complete" and story.clips
+    card = declarations.vendor(vendor).card(story.clips[0].model, Capability.video)
+    for clip in story.clips:
+        assert clip.provider == vendor and clip.model == card.model
+        assert not card.durations_s or min(abs(clip.duration_s - d) for d in card.durations_s) < 0.6, (
+            clip.duration_s, card.durations_s,
+        )  # fmt: skip
+        assert clip.width < clip.height, (clip.width, clip.height)  # TikTok's 9:16
+    # Every clip was paid for once, faults or not.
+    paid = [job for job in on_simulator.jobs() if job["vendor"] == vendor]
+    assert len(paid) == len(story.clips)
+    assert any(r["fault"] for r in on_simulator.requests())
+
+    # The plan's continuing shot is joined to the one before it, and the manifest says how.
+    shots = manifest.plan.stories[0].shots
+    continuing = [clip for shot, clip in zip(shots, story.clips, strict=True) if shot.continues_previous]
+    assert continuing and all(clip.continuity is not None for clip in continuing)
+    for clip in continuing:
+        previous = story.clips[story.clips.index(clip) - 1]
+        if card.chains:
+            assert clip.continuity is Continuity.chained
+            asked = [r for r in on_simulator.requests() if r["vendor"] == vendor and r["status"] < 300]
+            assert any(previous.job_id in json.dumps(r.get("body")) for r in asked), (
+                "no request named the chain"
+            )
+        else:
+            assert clip.continuity is Continuity.last_frame
