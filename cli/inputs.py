@@ -23,7 +23,7 @@ def brief(path: Path, campaign_id: str | None) -> Brief:
         parsed = parsed.model_copy(update={"id": campaign_id})
     from providers.registry import unknown_preferences
 
-    problems = unknown_preferences(parsed.providers)
+    problems = unknown_preferences(parsed)
     if problems:
         raise BriefError(path.name, problems)
     return parsed

@@ -86,7 +86,17 @@ class Brand(BaseModel):
         return [c.upper() for c in palette]
 
 
-ProviderList = Annotated[list[text(40, 1)], Field(min_length=1, max_length=12)]
+#: Providers best first; each `name` or `name:model` (kling:kling-v2-1-master, fal:fal-ai/ltx-video/image-to-video).
+ProviderList = Annotated[list[text(120, 1)], Field(min_length=1, max_length=12)]
+
+
+class ShotEngines(BaseModel):
+    """Video engines per kind of shot: the hero shot (a story's opening) on one, the rest on another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hero: ProviderList = Field(description="Engines for each story's hero shot, best first.")
+    default: ProviderList = Field(description="Engines for every other shot, best first.")
 
 
 class Brief(BaseModel):
@@ -117,11 +127,11 @@ class Brief(BaseModel):
     )
     quality_target: finite(ge=0, le=100) = Field(default=85, description="Score (0-100) an asset must reach.")
     max_iterations: int = Field(default=5, ge=1, le=20, description="Most refinement rounds per asset.")
-    providers: dict[str, ProviderList] = Field(
+    providers: dict[str, ProviderList | ShotEngines] = Field(
         default_factory=dict,
         description="Preferred providers per capability ("
         + ", ".join(c.value for c in Capability)
-        + "), best first.",
+        + "), best first, each 'name' or 'name:model'; video may also be {hero: [...], default: [...]}.",
     )
 
     @field_validator("channels")
@@ -131,13 +141,34 @@ class Brief(BaseModel):
 
     @field_validator("providers")
     @classmethod
-    def _known_capabilities(cls, providers: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _known_capabilities(
+        cls, providers: dict[str, list[str] | ShotEngines]
+    ) -> dict[str, list[str] | ShotEngines]:
         capabilities = [c.value for c in Capability]
         unknown = sorted(set(providers) - set(capabilities))
         if unknown:
             named = ", ".join(quote(u, 30) for u in unknown[:5])
             raise ValueError(f"unknown capability {named}; use one of {', '.join(capabilities)}")
+        split = sorted(
+            k for k, v in providers.items() if isinstance(v, ShotEngines) and k != Capability.video
+        )
+        if split:
+            raise ValueError(f"only video takes {{hero, default}} engines, not {', '.join(split)}")
         return providers
+
+    def preferences(self, hero: bool = False) -> dict[str, list[str]]:
+        """Providers per capability, best first: for a hero shot's video when `hero`."""
+        return {
+            capability: (chosen.hero if hero else chosen.default)
+            if isinstance(chosen, ShotEngines)
+            else chosen
+            for capability, chosen in self.providers.items()
+        }
+
+    @property
+    def hero_engines(self) -> bool:
+        """Whether hero shots have engines of their own."""
+        return isinstance(self.providers.get(Capability.video.value), ShotEngines)
 
     @property
     def campaign_id(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from cutroom.capabilities import Capability
+from cutroom.plan import Shot
 
 
 class Pick(BaseModel, frozen=True):
@@ -23,11 +24,20 @@ class Pick(BaseModel, frozen=True):
 
 class Lineup(BaseModel, frozen=True):
     picks: dict[Capability, Pick]
+    hero_video: Pick | None = Field(
+        default=None,
+        description="The engine for each story's hero shot, when the brief names one of its own.",
+    )
     notes: tuple[str, ...] = ()
 
     def __getitem__(self, capability: Capability) -> Pick:
         return self.picks[capability]
 
+    def video_for(self, shot: Shot) -> Pick:
+        """The engine a shot is made on: the hero engine for a hero shot, where the brief names one."""
+        return self.hero_video if shot.hero and self.hero_video else self.picks[Capability.video]
+
     def providers(self) -> set[str]:
         """Every provider the lineup may use, fallbacks included."""
-        return {name for pick in self.picks.values() for name in (pick.name, *pick.fallbacks)}
+        every = [*self.picks.values(), *([self.hero_video] if self.hero_video else [])]
+        return {name for pick in every for name in (pick.name, *pick.fallbacks)}

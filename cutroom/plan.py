@@ -41,6 +41,10 @@ class Shot(BaseModel):
         default=False, description="Start from the previous shot's last frame, for visual continuity."
     )
     caption: str = ""
+    hero: bool = Field(
+        default=False,
+        description="The shot a story leads with; made on the brief's hero engine, if it names one.",
+    )
 
 
 class Story(BaseModel):

@@ -17,7 +17,7 @@ from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brief
 from cutroom.capabilities import Capability
 from cutroom.ledger import OverBudget
-from cutroom.lineup import Lineup
+from cutroom.lineup import Lineup, Pick
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Shot, Story
 from cutroom.review import NeedsReview
@@ -135,9 +135,10 @@ async def _shoot_chain(
             start = await stored(last_frame_of, out, previous, out, brief.campaign_id)
             if previous.job_id:  # a vendor that can chain generations continues from the job itself
                 start = start.model_copy(update={"continues": f"{previous.provider}:{previous.job_id}"})
-        video = lineup[Capability.video]
+        video = lineup.video_for(shot)
         spec = clip_spec(shot, brief, video.name, video.model, start, video.durations_s)
-        clips.append(await make(spec, brief, story, lineup, out, parent=clips[-1].sha256 if clips else None))
+        parent = clips[-1].sha256 if clips else None
+        clips.append(await make(spec, brief, story, lineup, out, parent=parent, pick=video))
     return clips
 
 
@@ -156,9 +157,11 @@ async def make(
     out: str,
     iteration: int = 1,
     parent: str | None = None,
+    pick: Pick | None = None,
 ) -> Asset:
     """Generate and score one asset. A cached result whose file has gone is made again, not trusted. A provider
-    that cannot serve the run at all (no key, a refused key, no credits) hands over to the brief's next one."""
+    that cannot serve the run at all (no key, a refused key, no credits) hands over to the brief's next one
+    (`pick`'s fallbacks: by default the lineup's for the asset's kind)."""
     where = {
         "out": out,
         "campaign_id": brief.campaign_id,
@@ -181,7 +184,7 @@ async def make(
 
     async def served(spec: AssetSpec) -> Asset:
         return await first_that_serves(
-            lineup[Capability(spec.kind.value)], spec, on, campaign_run.get() or ""
+            pick or lineup[Capability(spec.kind.value)], spec, on, campaign_run.get() or ""
         )
 
     asset = await made_despite_refusal(spec, served, lineup[Capability.refiner].name)

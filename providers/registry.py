@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cutroom.assets import AssetSpec
+from cutroom.boundary import quote
+from cutroom.brief import Brief
 from cutroom.capabilities import Capability
 from cutroom.lineup import Lineup, Pick
 from cutroom.settings import settings
@@ -32,23 +34,44 @@ def known(capability: Capability) -> list[str]:
     return [v.name for v in offering(capability)]
 
 
-def unknown_preferences(preferences: dict[str, list[str]]) -> list[str]:
+def named(entry: str) -> tuple[str, str | None]:
+    """A preference entry's provider and model: `luma` → (luma, None), `runware:klingai:5@3` → (runware, …)."""
+    name, _, model = entry.partition(":")
+    return name, model or None
+
+
+def unknown_preferences(brief: Brief) -> list[str]:
     """Problems with a brief's provider preferences, in words a marketer understands."""
+    named_in = {f"providers.{c}": entries for c, entries in brief.preferences().items()}
+    if brief.hero_engines:
+        named_in = {
+            **{k: v for k, v in named_in.items() if k != "providers.video"},
+            "providers.video.default": brief.preferences()[Capability.video.value],
+            "providers.video.hero": brief.preferences(hero=True)[Capability.video.value],
+        }
     problems = []
-    for capability, names in preferences.items():
-        names_known = known(Capability(capability))
-        problems += [
-            f"'providers.{capability}' names '{name}', which Cutroom does not know; "
-            f"known {capability} providers: {', '.join(names_known)}"
-            for name in names
-            if name not in names_known
-        ]
+    for where, entries in named_in.items():
+        capability = Capability(where.split(".")[1])
+        names_known = known(capability)
+        for entry in entries:
+            name, model = named(entry)
+            if name not in names_known:
+                problems.append(
+                    f"'{where}' names {quote(name, 40)}, which Cutroom does not know; "
+                    f"known {capability.value} providers: {', '.join(names_known)}"
+                )
+            elif model is not None:
+                try:
+                    model_for(capability, name, model)
+                except ProviderError as exc:
+                    problems.append(f"'{where}' names {quote(entry, 60)}: {exc.detail}")
     return problems
 
 
 @dataclass
 class Choice:
     vendor: Vendor
+    model: str | None = None
     passed_over: list[str] = field(default_factory=list)
     fallbacks: list[str] = field(default_factory=list)
 
@@ -58,45 +81,57 @@ class Choice:
 
 
 def choose(capability: Capability, preferences: list[str] | None = None) -> Choice:
-    """The first preferred provider that can run here; the ones passed over say why; the ready ones after it
-    are where a run moves when the chosen one fails it (a refused key, no credits)."""
+    """The first preferred provider (and model, where one is named) that can run here; the ones passed over say
+    why; the ready ones after it are where a run moves when the chosen one fails it (a refused key, no credits)."""
     order = list(dict.fromkeys([*(preferences or []), *FALLBACK]))
     by_name = {v.name: v for v in offering(capability)}
     chosen, passed_over, fallbacks = None, [], []
-    for name in order:
+    for entry in order:
+        name, model = named(entry)
         vendor = by_name.get(name)
         why = f"unknown {capability.value} provider" if vendor is None else vendor.missing()
         if why is not None:
             passed_over.append(f"{name}: {why}")
         elif chosen is None:
-            chosen = vendor
-        else:
+            chosen = Choice(vendor, model)
+        elif name != chosen.name and name not in fallbacks:
             fallbacks.append(name)
     if chosen is None:
         raise ProviderError(
             ErrorKind.not_configured, f"no {capability.value} provider can run: {'; '.join(passed_over)}"
         )
-    return Choice(chosen, passed_over, fallbacks)
+    chosen.passed_over, chosen.fallbacks = passed_over, fallbacks
+    return chosen
 
 
 def pick(capability: Capability, name: str, model: str | None = None) -> Pick:
     """A provider's pick for a capability: the model named (checked) or its default, with the durations a clip
     of that model snaps to."""
-    vendor = declarations.vendor(name)
-    card = vendor.card(model or vendor.default_model(capability), capability)
+    card = declarations.vendor(name).card(model_for(capability, name, model), capability)
     return Pick(name=name, model=card.model, durations_s=card.durations_s, inputs=card.inputs)
 
 
-def lineup(preferences: dict[str, list[str]]) -> Lineup:
+def chosen_pick(capability: Capability, preferences: list[str] | None) -> tuple[Pick, list[str]]:
+    """The pick for a capability from preferences, with notes on the providers passed over."""
+    choice = choose(capability, preferences)
+    chosen = pick(capability, choice.name, choice.model).model_copy(
+        update={"fallbacks": tuple(choice.fallbacks)}
+    )
+    return chosen, [f"{capability.value}: passed over {p}" for p in choice.passed_over]
+
+
+def lineup(preferences: dict[str, list[str]], hero_video: list[str] | None = None) -> Lineup:
+    """Who does what for a campaign; `hero_video`, when given, are the engines for each story's hero shot."""
     picks: dict[Capability, Pick] = {}
     notes: list[str] = []
     for capability in Capability:
-        choice = choose(capability, preferences.get(capability.value))
-        picks[capability] = pick(capability, choice.name).model_copy(
-            update={"fallbacks": tuple(choice.fallbacks)}
-        )
-        notes += [f"{capability.value}: passed over {p}" for p in choice.passed_over]
-    return Lineup(picks=picks, notes=tuple(notes))
+        picks[capability], passed = chosen_pick(capability, preferences.get(capability.value))
+        notes += passed
+    hero = None
+    if hero_video is not None:
+        hero, passed = chosen_pick(Capability.video, hero_video)
+        notes += [f"hero {note}" for note in passed]
+    return Lineup(picks=picks, hero_video=hero, notes=tuple(notes))
 
 
 def model_for(capability: Capability, name: str, model: str | None) -> str:

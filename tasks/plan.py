@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from prefect import task
 
-from cutroom.assets import InputRef
+from cutroom.assets import AssetSpec, InputRef
 from cutroom.brief import Brief
 from cutroom.capabilities import Capability
 from cutroom.lineup import Lineup
-from cutroom.plan import Plan, Story
+from cutroom.plan import Plan, Shot, Story
 from cutroom.specs import clip_spec, keyframe_spec, voice_spec
 from providers import registry
 from tasks.policy import in_thread, key_on, transient_only
@@ -28,7 +28,8 @@ async def plan_campaign(brief: Brief, planner: str) -> Plan:
 
 def lineup_for(brief: Brief) -> Lineup:
     """The provider and model each capability uses for this brief, and why others were passed over."""
-    lineup = registry.lineup(brief.providers)
+    hero = brief.preferences(hero=True)[Capability.video.value] if brief.hero_engines else None
+    lineup = registry.lineup(brief.preferences(), hero)
     image = lineup[Capability.image]
     if brief.brand.style_reference and "style_reference" not in image.inputs:
         note = f"image: {image.name}/{image.model} takes no style reference: keyframes will not follow brand.style_reference"
@@ -36,21 +37,33 @@ def lineup_for(brief: Brief) -> Lineup:
     return lineup
 
 
+def shot_costs(story: Story, brief: Brief, lineup: Lineup) -> list[tuple[Shot, AssetSpec, float]]:
+    """Each shot's clip as it will be asked for (the engine and model its kind of shot is made on) and what it
+    costs there."""
+    start = InputRef(role="keyframe", uri="estimate://keyframe", sha256="0" * 64)
+    costs = []
+    for shot in story.shots:
+        video = lineup.video_for(shot)
+        spec = clip_spec(shot, brief, video.name, video.model, start, video.durations_s)
+        costs.append((shot, spec, _priced(spec)))
+    return costs
+
+
 def estimate_story(story: Story, brief: Brief, lineup: Lineup) -> float:
     """The most a story can cost: every refinement round of its keyframe, a clip per shot, its voice."""
-    start = InputRef(role="keyframe", uri="estimate://keyframe", sha256="0" * 64)
-    image, video, speech = (lineup[c] for c in (Capability.image, Capability.video, Capability.speech))
+    image, speech = lineup[Capability.image], lineup[Capability.speech]
     follows = "style_reference" in image.inputs
     specs = [keyframe_spec(story, brief, image.name, image.model, story.keyframe_prompt, follows)]
     specs *= brief.max_iterations
-    specs += [
-        clip_spec(shot, brief, video.name, video.model, start, video.durations_s) for shot in story.shots
-    ]
     if story.voice_over:
         specs.append(voice_spec(story, speech.name, speech.model))
-    for spec in specs:
-        registry.check(spec)  # nothing is paid for until every planned request is one its model can make
-    return sum(registry.provider(Capability(s.kind.value), s.provider).estimate(s) for s in specs)
+    # Nothing is paid for until every planned request is one its model can make.
+    return sum(_priced(spec) for spec in specs) + sum(cost for _, _, cost in shot_costs(story, brief, lineup))
+
+
+def _priced(spec: AssetSpec) -> float:
+    registry.check(spec)
+    return registry.provider(Capability(spec.kind.value), spec.provider).estimate(spec)
 
 
 def estimate_plan(plan: Plan, brief: Brief, lineup: Lineup) -> dict[str, float]:

@@ -87,6 +87,7 @@ class LocalPlanner:
                     aspect=aspect,
                     camera_motion=motion,
                     continues_previous=n == 1,
+                    hero=n == 0,
                 )
             )
         _caption(shots, [copy.headline, copy.cta])

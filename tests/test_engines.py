@@ -1,0 +1,128 @@
+"""Engines per shot: a brief names `provider:model` and may give each story's hero shot engines of its own;
+`cutroom plan` shows each shot's engine and cost before anything is paid, and the campaign makes each shot there,
+joining a continuing shot to the one before as its engine allows, with the ledger matching the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import yaml
+
+from cutroom.brief import BriefError, parse_brief
+from cutroom.capabilities import Capability
+from cutroom.manifest import StoryStatus
+from providers import registry, simulation
+from tasks.plan import estimate_plan, lineup_for
+from tests.helpers import cutroom
+
+BRIEF = {
+    "campaign": "Mixed Engines",
+    "brand": {"name": "Osprey", "palette": ["#0D1B2A", "#E0E1DD", "#FF6B35"]},
+    "goal": "sell sea kayak tours",
+    "audience": "weekend adventurers",
+    "channels": ["tiktok"],
+    "stories": 1,
+    "quality_target": 1,
+    "max_iterations": 1,
+    "providers": {"video": {"hero": ["runway:gen4.5", "luma"], "default": ["luma:ray-flash-2", "local"]}},
+}
+KEYS = {"RUNWAYML_API_SECRET": "key_" + "0" * 128, "LUMAAI_API_KEY": "luma-test"}
+
+
+def test_a_brief_names_models_and_hero_engines_and_the_lineup_follows(monkeypatch):
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    lineup = lineup_for(parse_brief(BRIEF))
+    assert (lineup.hero_video.name, lineup.hero_video.model) == ("runway", "gen4.5")
+    assert (lineup[Capability.video].name, lineup[Capability.video].model) == ("luma", "ray-flash-2")
+    assert {"runway", "luma", "local"} <= lineup.providers()
+
+
+@pytest.mark.parametrize(
+    ("providers", "says"),
+    [
+        ({"video": ["luma:ray-9"]}, "'providers.video' names 'luma:ray-9': luma has no video model 'ray-9'"),
+        ({"video": {"hero": ["nobody"], "default": ["local"]}}, "'providers.video.hero' names 'nobody'"),
+        ({"image": {"hero": ["luma"], "default": ["local"]}}, "only video takes {hero, default} engines"),
+        ({"video": {"hero": ["luma"]}}, "default"),
+    ],
+)
+def test_a_brief_naming_engines_wrongly_is_refused_before_anything_runs(providers, says, tmp_path):
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(yaml.safe_dump({**BRIEF, "providers": providers}))
+    planned = cutroom("plan", str(brief))
+    assert planned.returncode == 2, planned.stdout
+    assert says in " ".join((planned.stdout + planned.stderr).split())
+    assert "Traceback" not in planned.stdout + planned.stderr
+
+
+def test_a_brief_with_split_engines_parses_and_a_plain_list_still_does():
+    assert parse_brief(BRIEF).hero_engines
+    plain = parse_brief({**BRIEF, "providers": {"video": ["luma", "local"]}})
+    assert not plain.hero_engines and plain.preferences(hero=True) == {"video": ["luma", "local"]}
+    with pytest.raises(BriefError):
+        parse_brief({**BRIEF, "providers": {"video": {"hero": [], "default": ["local"]}}})
+
+
+def test_cutroom_plan_shows_each_shots_engine_model_and_cost(tmp_path):
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(yaml.safe_dump(BRIEF))
+    planned = cutroom("plan", str(brief), env={**KEYS, "COLUMNS": "200"})
+    assert planned.returncode == 0, planned.stderr
+    rows = [line for line in planned.stdout.splitlines() if "/" in line and "$" in line]
+    assert len(rows) == 3, planned.stdout
+    assert "1 hero" in rows[0] and "runway/gen4.5" in rows[0] and "$0.48" in rows[0]  # 4 s at $0.12/s
+    assert (
+        "luma/ray-flash-2" in rows[1] and "last frame" in rows[1]
+    )  # another engine: joined by its last frame
+    assert "luma/ray-flash-2" in rows[2] and "$0.14" in rows[2]  # 4 s snaps to Luma's 5 s at $0.027/s
+    assert "hero shots → runway" in planned.stdout
+
+
+@pytest.fixture
+def on_simulator(simulator, s3, prefect_server, monkeypatch, tmp_path):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
+    registry.reset()
+    simulation._latency_scale.cache_clear()
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        yield simulator
+    registry.reset()
+    simulation._latency_scale.cache_clear()
+
+
+def test_a_campaign_mixing_engines_per_shot_completes_as_planned_and_says_how_each_clip_was_made(
+    on_simulator, s3
+):
+    from cutroom.storage import S3Storage
+    from flows.campaign import campaign
+
+    on_simulator.reset(latency_scale=0.01)
+    brief = parse_brief({**BRIEF, "id": "mixed-engines"})
+    out = f"s3://{s3.bucket}/mixed"
+    planned = estimate_plan(
+        registry.provider(Capability.planner, "local").plan(brief), brief, lineup_for(brief)
+    )
+    manifest = asyncio.run(campaign(brief, out))
+
+    (story,) = manifest.stories
+    assert story.status is StoryStatus.complete, story.error
+    made = [(c.provider, c.model, c.continuity) for c in story.clips]
+    assert made == [
+        ("runway", "gen4.5", None),
+        ("luma", "ray-flash-2", "last_frame"),
+        ("luma", "ray-flash-2", None),
+    ]
+    # Priced per second on each card: what the vendors charged is what the plan said, within 5 %.
+    assert manifest.ledger.spent_usd == pytest.approx(sum(planned.values()), rel=0.05)
+    assert manifest.ledger.spent_usd == pytest.approx(sum(c.cost_usd for c in story.clips))
+
+    storage = S3Storage(out)
+    stored = json.loads(storage.read_bytes("campaigns/mixed-engines/manifest.json"))
+    assert [c["continuity"] for c in stored["stories"][0]["clips"]] == [None, "last_frame", None]
+    report = storage.read_bytes("campaigns/mixed-engines/index.html").decode()
+    assert "runway/gen4.5 · $0.48" in report and "luma/ray-flash-2" in report
+    assert "from the last frame of clip 1" in report
