@@ -122,8 +122,11 @@ def generate(
             f"{'.'.join(map(str, problem['loc'])) or 'request'}: {problem['msg']}",
             "see `cutroom generate --help`",
         ) from None
+    # The asset is made and kept where campaigns are (CUTROOM_STORAGE), then copied to --out.
+    location = inputs.location(settings().out)
     try:
-        check(request)  # before Prefect starts: a request its model cannot make costs nothing
+        # Before Prefect starts: a request its model cannot make costs nothing.
+        check(request, links=location.startswith("s3://"))
     except ProviderError as exc:
         if exc.kind.value != "invalid_input":
             raise
@@ -133,8 +136,6 @@ def generate(
             else f"see `cutroom models --provider {provider} --options`"
         )
         raise UserError(exc.detail, hint) from None
-    # The asset is made and kept where campaigns are (CUTROOM_STORAGE), then copied to --out.
-    location = inputs.location(settings().out)
     with configured_prefect(location, verbose):
         from flows.generate import generate_one
 

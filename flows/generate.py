@@ -23,7 +23,7 @@ async def generate_one(request: AssetRequest, out: str = "cutroom-out") -> Asset
     clip with no start image starts from a keyframe made first. The model's own settings (`options`) are
     checked against its card before anything is paid for.
     """
-    check(request)
+    check(request, links=out.startswith("s3://"))
     keyframe = None
     if needs_keyframe(request):
         first = keyframe_spec(request)

@@ -15,6 +15,7 @@ from cutroom.ledger import EntryState, ledger_for
 from cutroom.storage import S3Storage, Storage, asset_key, open_storage, sha256_bytes
 from providers import registry
 from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.inputs import EXPECTED, checked_file
 from providers.polling import run_job, submit_job, wait_for
 from providers.protocol import Generator, JobRef, Output
 from tasks.judge import score_asset
@@ -22,18 +23,25 @@ from tasks.limits import vendor_slot
 from tasks.policy import in_thread, key_on, local_slots, transient_only
 
 
-def _reachable(spec: AssetSpec, storage: Storage) -> AssetSpec:
-    """Inputs kept on S3 handed to a provider as a local copy, plus a presigned link for vendors that fetch."""
-    if not isinstance(storage, S3Storage) or not any(i.uri.startswith("s3://") for i in spec.inputs):
+def _reachable(spec: AssetSpec, storage: Storage, campaign_id: str) -> AssetSpec:
+    """Inputs as a vendor can take them when the work is on S3: one kept on S3 as a local copy plus a presigned
+    link, and a local file (a `cutroom generate --image`) put beside the campaign's media first, so a vendor that
+    only fetches its inputs gets a short-lived link to it, never a public bucket."""
+    if not isinstance(storage, S3Storage):
         return spec
 
     def reachable(ref: InputRef) -> InputRef:
-        if not ref.uri.startswith("s3://"):
-            return ref
-        key = storage.key_of(ref.uri)
-        return ref.model_copy(
-            update={"uri": storage.local_path(key).as_uri(), "url": ref.url or storage.presigned_url(key)}
-        )
+        if ref.uri.startswith("s3://"):
+            key = storage.key_of(ref.uri)
+            return ref.model_copy(
+                update={"uri": storage.local_path(key).as_uri(), "url": ref.url or storage.presigned_url(key)}
+            )
+        if ref.uri.startswith("file:") and ref.url is None:
+            path, mime = checked_file(ref, spec.provider, EXPECTED.get(ref.role, ("image",)))
+            key = f"campaigns/{campaign_id}/inputs/{ref.sha256}"
+            storage.put_file(key, path, mime, metadata={"role": ref.role})
+            return ref.model_copy(update={"url": storage.presigned_url(key)})
+        return ref
 
     return spec.model_copy(update={"inputs": tuple(reachable(i) for i in spec.inputs)})
 
@@ -159,7 +167,7 @@ def _make(
 ) -> Asset:
     storage = open_storage(out)
     generator = registry.provider(Capability(spec.kind.value), spec.provider)
-    ready = _reachable(spec, storage)
+    ready = _reachable(spec, storage, campaign_id)
     if not registry.billable(spec.provider):  # free and in-process: nothing to journal or re-attach to
         with local_slots() if registry.cpu_bound(spec.provider) else contextlib.nullcontext():
             output = run_job(generator, ready)

@@ -10,6 +10,7 @@ from cutroom.channels import SIZES
 from cutroom.requests import AssetRequest
 from cutroom.storage import sha256_bytes, sha256_file
 from providers import declarations, registry
+from providers.inputs import public_link
 
 
 def model_of(request: AssetRequest) -> str:
@@ -84,14 +85,29 @@ PLANNED_KEYFRAME = InputRef(role="keyframe", uri="planned:keyframe", url="https:
                             sha256="0" * 64)  # fmt: skip
 
 
-def check(request: AssetRequest) -> None:
+def check(request: AssetRequest, links: bool = False) -> None:
     """Everything that can be known before the first paid call: the provider, its model, the options, the
-    inputs — for the keyframe a clip starts from as much as for the clip."""
+    inputs — for the keyframe a clip starts from as much as for the clip. With `links` (the work is on S3), a
+    local input will be handed to the vendor as a presigned link."""
     if needs_keyframe(request):
         registry.check(keyframe_spec(request))
-        registry.check(asset_spec(request, PLANNED_KEYFRAME))
+        spec = asset_spec(request, PLANNED_KEYFRAME)
     else:
-        registry.check(asset_spec(request))
+        spec = asset_spec(request)
+    if links:
+        planned = tuple(
+            ref.model_copy(update={"url": f"https://planned.invalid/{ref.sha256}"})
+            if ref.uri.startswith("file:") and ref.url is None
+            else ref
+            for ref in spec.inputs
+        )
+        spec = spec.model_copy(update={"inputs": planned})
+    vendor = declarations.vendor(spec.provider)
+    if vendor.links_only:
+        for ref in spec.inputs:
+            if ref.uri.startswith("file:") and ref.url is None:
+                public_link(ref, spec.provider, vendor.title)
+    registry.check(spec)
 
 
 def input_ref(value: str, role: str) -> InputRef:

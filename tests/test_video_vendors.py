@@ -9,12 +9,15 @@ import asyncio
 import json
 
 import pytest
+from PIL import Image
 
 from cutroom.assets import Continuity
 from cutroom.brief import parse_brief
 from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
+from cutroom.storage import S3Storage
 from providers import declarations, registry, simulation
+from tests.helpers import cutroom
 
 VIDEO_VENDORS = sorted(
     v.name
@@ -45,6 +48,45 @@ def on_simulator(simulator, s3, prefect_server, monkeypatch, tmp_path):
         yield simulator
     registry.reset()
     simulation._latency_scale.cache_clear()
+
+
+@pytest.mark.parametrize("vendor", VIDEO_VENDORS)
+def test_cutroom_generate_video_from_a_local_image_works_once_storage_is_on_s3(
+    vendor, simulator, s3, prefect_server, tmp_path
+):
+    simulator.reset(latency_scale=0.01)
+    start = tmp_path / "start.png"
+    Image.new("RGB", (720, 1280), (30, 90, 160)).save(start)
+    env = {"CUTROOM_SIMULATOR_URL": simulator.url, "CUTROOM_STORAGE": f"s3://{s3.bucket}/generate-{vendor}"}
+    made = cutroom("generate", "video", "--provider", vendor, "--prompt", "waves roll onto a pebble beach",
+                   "--aspect", "9:16", "--image", str(start), "--out", str(tmp_path / "clip.mp4"), env=env)  # fmt: skip
+    assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+    assert (tmp_path / "clip.mp4").stat().st_size > 0
+    paid = [job for job in simulator.jobs() if job["vendor"] == vendor]
+    assert len(paid) == 1, paid  # the clip only: the start image was the user's, uploaded, not made
+    inputs = S3Storage(env["CUTROOM_STORAGE"]).keys("")
+    assert any("/inputs/" in key for key in inputs), (
+        inputs
+    )  # beside the campaign, handed over by a presigned link
+
+
+LINKS_ONLY = [name for name in VIDEO_VENDORS if declarations.vendor(name).links_only]
+
+
+@pytest.mark.parametrize("vendor", LINKS_ONLY)
+def test_a_vendor_that_fetches_its_inputs_says_what_to_configure_when_storage_is_local(
+    vendor, simulator, prefect_server, tmp_path
+):
+    simulator.reset(latency_scale=0.01)
+    start = tmp_path / "start.png"
+    Image.new("RGB", (720, 1280), (30, 90, 160)).save(start)
+    env = {"CUTROOM_SIMULATOR_URL": simulator.url, "CUTROOM_STORAGE": str(tmp_path / "work")}
+    made = cutroom("generate", "video", "--provider", vendor, "--prompt", "waves roll onto a pebble beach",
+                   "--image", str(start), "--out", str(tmp_path / "clip.mp4"), env=env)  # fmt: skip
+    said = " ".join((made.stdout + made.stderr).split())
+    assert made.returncode == 2, said
+    assert "CUTROOM_STORAGE=s3://" in said and "Traceback" not in said
+    assert [r for r in simulator.requests() if r["vendor"] == vendor] == []
 
 
 def test_the_seeds_video_engines_are_declared():
