@@ -45,6 +45,8 @@ def models(
             notes = [] if not card.retired else [f"[red]retired[/]: {card.retired}"]
             notes += ["default"] if card.default and not card.retired else []
             notes += [f"edits: {', '.join(card.operations)}"] if card.operations else []
+            notes += ["extends its own clips"] if card.chains else []
+            notes += ["end frame"] if "last_frame" in card.inputs else []
             if options and card.options:
                 notes += [f"--option {name}=<{o.describe()}>" for name, o in card.options.items()]
             table.add_row(

@@ -13,7 +13,7 @@ import yaml
 from cutroom.brief import BriefError, parse_brief
 from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
-from providers import registry, simulation
+from providers import declarations, registry, simulation
 from tasks.plan import estimate_plan, lineup_for
 from tests.helpers import cutroom
 
@@ -126,3 +126,19 @@ def test_a_campaign_mixing_engines_per_shot_completes_as_planned_and_says_how_ea
     report = storage.read_bytes("campaigns/mixed-engines/index.html").decode()
     assert "runway/gen4.5 · $0.48" in report and "luma/ray-flash-2" in report
     assert "from the last frame of clip 1" in report
+
+
+def test_cutroom_models_lists_every_video_card_with_its_price_and_whether_it_extends_its_own_clips():
+    listed = cutroom("models", "--capability", "video", env={"COLUMNS": "400"})
+    assert listed.returncode == 0, listed.stderr
+    rows = {}
+    for line in listed.stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 8 and cells[0] != "provider":
+            rows[(cells[0], cells[1])] = cells
+    cards = [card for vendor in declarations.vendors().values() for card in vendor.cards(Capability.video)]
+    assert {(c.provider, c.model) for c in cards} == set(rows)
+    for card in cards:
+        price, notes = rows[(card.provider, card.model)][5], rows[(card.provider, card.model)][7]
+        assert price == "free" if not card.price.usd else price.startswith("$"), (card.model, price)
+        assert ("extends its own clips" in notes) == card.chains, (card.model, notes)
