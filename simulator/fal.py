@@ -21,6 +21,14 @@ balance". Faults: failed → result 500 `runner_server_error`; moderation → 42
 moderation_output → a black image with `has_nsfw_concepts[i]: true` (fal's safety checker; only while
 enable_safety_checker is on); expired → the file URL answers 404.
 
+Video (VIDEO_MODELS: Kling, Pika, WAN 2.2, wan-flf2v, LTX, Mochi): each endpoint's fields validated as its
+pydantic schema would (Kling's `duration` is "5" | "10", Pika's 5 | 10, WAN's `num_frames` a range …), the same
+late 422s; the result is `{"video": File, "seed"}` with a real MP4 of the asked length, at the asked
+`aspect_ratio`, else the start image's shape when it came inline, else 16:9 (u: links are not fetched offline);
+a flagged clip (moderation_output) is a 422 `content_policy_violation` at `["body"]` (u) and no file.
+Webhooks: a submit with `?fal_webhook=` gets fal's post `{request_id, gateway_request_id, status: OK|ERROR,
+payload, error}` when the run ends.
+
 Sources: fal_client/client.py (URL building, _parse_status, _raise_for_status, retries), fal docs pages on the
 queue, cancel, model errors, request errors, concurrency (via fal.md) and the models' llms.txt pages.
 Unverified (u): the image_size enum's pixel sizes (a third-party client's map; they match fal's names); ultra's
@@ -28,7 +36,7 @@ sizes (2048-px-square area at the ratio, rounded to 64: 16:9 → 2752x1536 is co
 the rest follow the rule); kontext's sizes (FLUX Kontext's preferred resolutions, as diffusers lists them); the
 text of 401/404/400 bodies other than "No user found for Key ID and Secret"; `error`/`error_type` on a COMPLETED
 status of a run that failed; the cancel status codes (fal documents the four status strings); the 404 body of an
-expired file; per-megapixel billing on exact megapixels. Not simulated: webhooks (`fal_webhook`), the SSE
+expired file; per-megapixel billing on exact megapixels; webhook signatures (not sent). Not simulated: the SSE
 status stream, file uploads (rest.fal.ai / v3.fal.media upload), concurrency of sync-host calls.
 """
 
@@ -36,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import heapq
 import io
+import json
 import math
 import re
 import threading
@@ -47,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -64,6 +75,7 @@ KEY_SHAPE = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}:[0-9a-f]{32}
 EXHAUSTED = "User is locked. Reason: Exhausted balance"
 DOCS = "https://docs.fal.ai/errors#"
 FLAGGED = "The content was flagged by a content checker."
+FLAGGED_VIDEO = "The generated video was flagged by a content checker."
 #: Namespaced apps keep three path segments in their request URLs (fal_client.client.APP_NAMESPACES).
 APP_NAMESPACES = ("workflows", "comfy")
 
@@ -85,6 +97,10 @@ FORMATS = {"jpeg": "image/jpeg", "png": "image/png"}
 DISPATCH_SHARE = 0.1
 #: A run that is refused (bad input, flagged prompt) stops after this share of its latency.
 REFUSED_SHARE = 0.1
+#: fal.md: a webhook post times out after 15 s; (u) tries and pause between them, scaled down from fal's.
+WEBHOOK_TIMEOUT_S = 15.0
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_PAUSE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -109,6 +125,73 @@ MODELS = {
     "fal-ai/flux-pro/kontext": Model(6.0, usd_per_image=0.04, sizing="kontext", guidance=(1, 20), pro=True,
                                      image_url=True),
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video endpoint's input schema, output and price, from its fal model page (fal.md; (u) where fal.md
+    gives no field list: LTX, Mochi, wan-flf2v's ranges)."""
+
+    latency_s: float
+    images: tuple[str, ...] = ()  # required image URL fields (a start frame; flf2v's start and end)
+    tail: str | None = None  # an optional end-frame field (Kling pro `tail_image_url`)
+    durations: tuple[str | int, ...] = ()  # the `duration` enum: Kling strings "5"/"10", Pika ints 5/10
+    frames: tuple[int, int, int] | None = None  # num_frames (min, max, default) with frames_per_second
+    fps: tuple[int, int, int] = (24, 24, 24)  # frames_per_second (min, max, default); fixed when min == max
+    length_s: float = 5.0  # the clip length of a model with no length field
+    resolutions: tuple[str, ...] = ()  # the `resolution` enum, fal's default first
+    short_side: int = 720  # without a resolution field
+    aspects: tuple[str, ...] = ()  # the `aspect_ratio` enum; without one the clip keeps its image's shape
+    cfg_scale: bool = False  # Kling's cfg_scale, 0 to 1
+    flags: tuple[str, ...] = ()  # boolean fields
+    usd_per_s: float = 0.0  # per clip second (WAN: seconds counted at 16 fps)
+    usd_per_video: float = 0.0
+    by_resolution: dict[str, float] = field(default_factory=dict)  # the rate by resolution, where it varies
+
+
+KLING_I2V = Video(120.0, images=("image_url",), durations=("5", "10"), cfg_scale=True)
+PIKA = Video(60.0, durations=(5, 10), resolutions=("720p", "1080p"), usd_per_s=0.04,
+             by_resolution={"720p": 0.04, "1080p": 0.09})  # fmt: skip
+WAN_ASPECTS = ("auto", "16:9", "9:16", "1:1")
+VIDEO_MODELS = {
+    "fal-ai/kling-video/v2.1/standard/image-to-video": dataclasses.replace(KLING_I2V, usd_per_s=0.056),
+    "fal-ai/kling-video/v2.1/pro/image-to-video": dataclasses.replace(
+        KLING_I2V, tail="tail_image_url", short_side=1080, usd_per_s=0.098
+    ),
+    "fal-ai/kling-video/v2.1/master/image-to-video": dataclasses.replace(
+        KLING_I2V, latency_s=240.0, short_side=1080, usd_per_s=0.28
+    ),
+    "fal-ai/kling-video/v2.1/master/text-to-video": dataclasses.replace(
+        KLING_I2V, latency_s=240.0, images=(), aspects=("16:9", "9:16", "1:1"), short_side=1080, usd_per_s=0.28
+    ),
+    "fal-ai/kling-video/v2.5-turbo/standard/image-to-video": dataclasses.replace(KLING_I2V, usd_per_s=0.042),
+    "fal-ai/kling-video/v2.5-turbo/pro/image-to-video": dataclasses.replace(
+        KLING_I2V, tail="tail_image_url", short_side=1080, usd_per_s=0.07
+    ),
+    "fal-ai/kling-video/v2.5-turbo/pro/text-to-video": dataclasses.replace(
+        KLING_I2V, images=(), aspects=("16:9", "9:16", "1:1"), short_side=1080, usd_per_s=0.07
+    ),
+    "fal-ai/pika/v2.2/image-to-video": dataclasses.replace(PIKA, images=("image_url",)),
+    "fal-ai/pika/v2.2/text-to-video": dataclasses.replace(
+        PIKA, aspects=("16:9", "9:16", "1:1", "4:5", "5:4", "3:2", "2:3")
+    ),
+    "fal-ai/wan/v2.2-a14b/image-to-video": Video(
+        60.0, images=("image_url",), frames=(17, 161, 81), fps=(4, 60, 16), resolutions=("720p", "480p", "580p"),
+        aspects=WAN_ASPECTS, flags=("enable_safety_checker", "enable_prompt_expansion"), usd_per_s=0.08,
+        by_resolution={"480p": 0.04, "580p": 0.06, "720p": 0.08},
+    ),
+    "fal-ai/wan-flf2v": Video(
+        90.0, images=("start_image_url", "end_image_url"), frames=(81, 100, 81), fps=(5, 24, 16),
+        resolutions=("720p", "480p"), aspects=WAN_ASPECTS, flags=("enable_safety_checker",), usd_per_video=0.4,
+        by_resolution={"480p": 0.2, "720p": 0.4},
+    ),
+    "fal-ai/ltx-video/image-to-video": Video(20.0, images=("image_url",), short_side=512,
+                                             usd_per_video=0.02),
+    "fal-ai/mochi-v1": Video(90.0, length_s=5.4, fps=(30, 30, 30), short_side=480,
+                             flags=("enable_prompt_expansion",), usd_per_video=0.4),
+}  # fmt: skip
+#: The short side of each resolution name, in pixels (u: fal's pages give the names only).
+SHORT_SIDES = {"480p": 480, "580p": 580, "720p": 720, "1080p": 1080}
 
 
 def error_response(status: int, message: str, retry_after: float | None = None) -> Response:
@@ -209,6 +292,100 @@ def validate(spec: Model, body: dict[str, Any]) -> tuple[list[dict[str, Any]], t
     return issues, source_size
 
 
+@dataclass(frozen=True)
+class Clip:
+    """What a valid video body makes: its frame size, length and rate, and the start image's bytes if inline."""
+
+    width: int
+    height: int
+    duration_s: float
+    fps: int
+    start: bytes | None = None
+
+
+def validate_video(spec: Video, body: dict[str, Any]) -> tuple[list[dict[str, Any]], Clip | None]:
+    """The runner's input errors for a video body, and the clip a valid one makes."""
+    issues: list[dict[str, Any]] = []
+    if "prompt" not in body:
+        issues.append(_issue("prompt", "missing", "Field required", body))
+    for name in ("prompt", "negative_prompt"):
+        if name in body and not isinstance(body[name], str):
+            issues.append(_issue(name, "string_type", "Input should be a valid string", body[name]))
+    for name in spec.flags:
+        if name in body and not isinstance(body[name], bool):
+            issues.append(_issue(name, "bool_type", "Input should be a valid boolean", body[name]))
+    if "seed" in body and not _is_int(body["seed"]):
+        issues.append(_issue("seed", "int_type", "Input should be a valid integer", body["seed"]))
+    if spec.durations:
+        issues += _literal(body, "duration", spec.durations)
+    if spec.frames:
+        issues += _number(body, "num_frames", spec.frames[0], spec.frames[1], integer=True)
+        issues += _number(body, "frames_per_second", spec.fps[0], spec.fps[1], integer=True)
+    if spec.resolutions:
+        issues += _choice(body, "resolution", spec.resolutions)
+    if spec.aspects:
+        issues += _choice(body, "aspect_ratio", spec.aspects)
+    if spec.cfg_scale:
+        issues += _number(body, "cfg_scale", 0, 1, integer=False)
+    images: dict[str, tuple[int, int] | None] = {}
+    for name in (*spec.images, spec.tail):
+        if name is None:
+            continue
+        if name not in body:
+            if name in spec.images:
+                issues.append(_issue(name, "missing", "Field required", body))
+            continue
+        problem, images[name] = _image_input(body[name], name)
+        if problem:
+            issues.append(problem)
+    if issues:
+        return issues, None
+    first = spec.images[0] if spec.images else None
+    start = media.data_uri(body[first]) if first else None
+    return [], _clip(spec, body, images.get(first) if first else None, start[1] if start else None)
+
+
+def _literal(body: dict[str, Any], name: str, allowed: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """An enum field as pydantic checks a Literal: "5" is not 5."""
+    if name not in body or any(type(body[name]) is type(a) and body[name] == a for a in allowed):
+        return []
+    expected = " or ".join(repr(a) for a in allowed)
+    return [_issue(name, "literal_error", f"Input should be {expected}", body[name], expected=expected)]
+
+
+def _clip(spec: Video, body: dict[str, Any], image: tuple[int, int] | None, start: bytes | None) -> Clip:
+    """The clip fal makes: the asked aspect ratio, else the start image's shape, else 16:9 (u: a linked image is
+    not fetched offline); its short side by resolution; its length by duration or frames."""
+    ratio = body.get("aspect_ratio", "auto")
+    if ratio != "auto":
+        a, b = (int(x) for x in ratio.split(":"))
+    elif image is not None:
+        a, b = image
+    else:
+        a, b = 16, 9
+    resolution = body.get("resolution", spec.resolutions[0] if spec.resolutions else None)
+    short = SHORT_SIDES[resolution] if resolution else spec.short_side
+    long = 16 * round(short * max(a, b) / min(a, b) / 16)
+    width, height = (long, short) if a >= b else (short, long)
+    fps = body.get("frames_per_second", spec.fps[2])
+    if spec.durations:
+        duration_s = float(body.get("duration", spec.durations[0]))
+    elif spec.frames:
+        duration_s = body.get("num_frames", spec.frames[2]) / fps
+    else:
+        duration_s = spec.length_s
+    return Clip(width - width % 2, height - height % 2, duration_s, fps, start)
+
+
+def video_price(spec: Video, body: dict[str, Any], clip: Clip) -> float:
+    """Per clip second (WAN's seconds counted at 16 fps) or per video, at the body's resolution's rate."""
+    resolution = body.get("resolution", spec.resolutions[0] if spec.resolutions else None)
+    if spec.usd_per_video:
+        return spec.by_resolution.get(resolution, spec.usd_per_video)
+    seconds = body.get("num_frames", 0) / 16 if spec.frames else clip.duration_s
+    return seconds * spec.by_resolution.get(resolution, spec.usd_per_s)
+
+
 def _image_size_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
     size = body.get("image_size")
     if size is None or (isinstance(size, str) and size in IMAGE_SIZES):
@@ -228,20 +405,20 @@ def _image_size_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _image_input(value: Any) -> tuple[dict[str, Any] | None, tuple[int, int] | None]:
+def _image_input(value: Any, name: str = "image_url") -> tuple[dict[str, Any] | None, tuple[int, int] | None]:
     """A data URI must hold a whole image; an http(s) URL is accepted by syntax (the simulator is offline)."""
     if not isinstance(value, str):
-        return _issue("image_url", "string_type", "Input should be a valid string", value), None
+        return _issue(name, "string_type", "Input should be a valid string", value), None
     if value.startswith(("http://", "https://")):
         return None, None
     if not value.startswith("data:"):
         msg = "Failed to download the file. Please check if the URL is accessible."
-        return _issue("image_url", "file_download_error", msg, value), None
+        return _issue(name, "file_download_error", msg, value), None
     decoded = media.data_uri(value)
     size = media.image_size(decoded[1]) if decoded else None
     if size is None:
         msg = "Failed to load the image. Please ensure the image file is not corrupted and is in a supported format."
-        return _issue("image_url", "image_load_error", msg, value[:64]), None
+        return _issue(name, "image_load_error", msg, value[:64]), None
     return None, size
 
 
@@ -290,6 +467,7 @@ class Run:
     cancelled: bool = False
     timed_out: bool = False
     files: list[str] = field(default_factory=list)
+    clip: Clip | None = None  # a video run's clip; None for an image run
 
     @property
     def ready(self) -> float:
@@ -388,6 +566,7 @@ def router(sim: Simulator) -> APIRouter:
 
     sim.on_reset(forget)
     by_id: dict[str, tuple[str, Run]] = {}  # request id → (key id of its account, run)
+    webhooks: set[asyncio.Task[None]] = set()
     lock = threading.Lock()
     hosted = Hosted(sim, PREFIX, gone=lambda: JSONResponse({"detail": "Not Found"}, status_code=404))
     api = APIRouter()
@@ -402,26 +581,34 @@ def router(sim: Simulator) -> APIRouter:
                 "cancel_url": root + "/cancel"}  # fmt: skip
 
     def new_run(model_id: str, body: dict[str, Any], request: Request) -> Run:
-        spec = MODELS[model_id]
-        issues, source = validate(spec, body)
+        clip = None
+        if model_id in VIDEO_MODELS:
+            video = VIDEO_MODELS[model_id]
+            issues, clip = validate_video(video, body)
+            latency_s, size = video.latency_s, (clip.width, clip.height) if clip else (0, 0)
+        else:
+            spec = MODELS[model_id]
+            issues, source = validate(spec, body)
+            latency_s, size = spec.latency_s, (0, 0) if issues else output_size(spec, body, source)
         fault = None
         if not issues:  # only a valid input gets as far as generating (or being moderated)
             fault = sim.draw(Fault.failed, Fault.moderation, Fault.moderation_output, Fault.expired)
-        latency = sim.latency(spec.latency_s)
+        latency = sim.latency(latency_s)
         refused = issues or fault is Fault.moderation
         timeout = request.headers.get("x-fal-request-timeout")
         seed = body.get("seed") if _is_int(body.get("seed")) else sim.random.randrange(2**31)
         return Run(
             id=str(uuid.uuid4()), model_id=model_id, body=body, created=time.monotonic(),
             run_s=latency * REFUSED_SHARE if refused else latency, fault=fault, issues=issues,
-            size=(0, 0) if issues else output_size(spec, body, source), seed=seed,
-            start_timeout=float(timeout) if timeout else None,
+            size=size, seed=seed, start_timeout=float(timeout) if timeout else None, clip=clip,
         )  # fmt: skip
 
     def price(run: Run) -> float:
-        spec, count = MODELS[run.model_id], run.body.get("num_images", 1)
         if run.issues or run.fault is Fault.failed:  # 5xx failures are not billed
             return 0.0
+        if run.clip is not None:
+            return video_price(VIDEO_MODELS[run.model_id], run.body, run.clip)
+        spec, count = MODELS[run.model_id], run.body.get("num_images", 1)
         return count * (spec.usd_per_image or spec.usd_per_mp * run.size[0] * run.size[1] / 1e6)
 
     async def body_of(request: Request) -> dict[str, Any] | Response:
@@ -448,7 +635,33 @@ def router(sim: Simulator) -> APIRouter:
             return _model_error([flagged])
         if run.fault is Fault.failed:
             return _request_error(500, "Internal Server Error", "runner_server_error", **headers)
+        if run.clip is not None:
+            if video_flagged(run):  # (u) a flagged clip is not handed out: a general (body-wide) policy error
+                return _model_error(
+                    [{**_issue("body", "content_policy_violation", FLAGGED_VIDEO), "loc": ["body"]}]
+                )
+            return JSONResponse(video_result(run, run.clip, base), headers=headers)
         return JSONResponse(result(run, base), headers=headers)
+
+    def video_flagged(run: Run) -> bool:
+        return run.fault is Fault.moderation_output and run.body.get("enable_safety_checker", True)
+
+    def video_result(run: Run, clip: Clip, base: str) -> dict[str, Any]:
+        name = f"{uuid.uuid4().hex}_output.mp4"
+        with lock:  # the file is made once, whichever GET comes first
+            if not run.files:
+                prompt = run.body.get("prompt", "")
+
+                def make() -> bytes:
+                    return media.clip(prompt, clip.width, clip.height, clip.duration_s, clip.fps, clip.start)
+
+                shape = (VENDOR, "video", clip.width, clip.height, clip.duration_s, clip.fps)
+                hosted.put(name, make, "video/mp4", shape=shape, ready_at=min(run.end, time.monotonic()),
+                           fault=run.fault)  # fmt: skip
+                run.files.append(name)
+        (name,) = run.files
+        video = {"url": f"{base}{PREFIX}{MEDIA_PATH}/{name}", "content_type": "video/mp4", "file_name": name}
+        return {"video": video, "seed": run.seed}
 
     def result(run: Run, base: str) -> dict[str, Any]:
         width, height = run.size
@@ -498,7 +711,10 @@ def router(sim: Simulator) -> APIRouter:
         return body
 
     def run_logs(run: Run, until: float) -> list[dict[str, Any]]:
-        steps = run.body.get("num_inference_steps") or (MODELS[run.model_id].steps or (0, 0, 20))[2]
+        image = MODELS.get(run.model_id)
+        steps = (
+            run.body.get("num_inference_steps") or (image.steps if image and image.steps else (0, 0, 20))[2]
+        )
         done = int(steps * max(0.0, min(1.0, (until - run.start) / max(run.run_s, 1e-9))))
         stamp = datetime.now(UTC).isoformat()
         return [{"message": f"{k}/{steps} steps", "level": "INFO", "source": "user", "timestamp": stamp}
@@ -516,7 +732,35 @@ def router(sim: Simulator) -> APIRouter:
             return FLAGGED, None
         if run.fault is Fault.failed:
             return "Internal Server Error", "runner_server_error"
+        if run.clip is not None and video_flagged(run):
+            return FLAGGED_VIDEO, None
         return None, None
+
+    async def notify(run: Run, key_id: str, base: str, url: str) -> None:
+        """POST the run's outcome to its fal_webhook once it has ended, as fal does: status OK with the result
+        as payload, or ERROR with the error body; a refused post is sent again (u: fal retries 10 times over
+        ~2 h, here WEBHOOK_ATTEMPTS times WEBHOOK_PAUSE_S apart)."""
+        while True:
+            with lock:
+                _schedule(account(key_id).runs, limits.concurrency, time.monotonic(), commit=True)
+                ended = run.status(time.monotonic()) == "COMPLETED"
+            if ended:
+                break
+            await asyncio.sleep(0.02)
+        answer = await run_in_threadpool(outcome, run, base, {})
+        payload = json.loads(bytes(answer.body))
+        ok = answer.status_code == 200
+        body = {"request_id": run.id, "gateway_request_id": run.id, "status": "OK" if ok else "ERROR",
+                "payload": payload, "error": None if ok else f"Invalid status code: {answer.status_code}"}  # fmt: skip
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
+            for attempt in range(WEBHOOK_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(WEBHOOK_PAUSE_S)
+                try:
+                    if (await http.post(url, json=body)).is_success:
+                        return
+                except httpx.HTTPError:
+                    pass  # an unreachable receiver is its own problem; the run is done either way
 
     def find(key_id: str, app: str, request_id: str) -> Run | None:
         """The caller's run, polled at its owner/alias path (a full model path is not a request URL)."""
@@ -555,7 +799,7 @@ def router(sim: Simulator) -> APIRouter:
         key_id = _bearer_key(request)
         if isinstance(key_id, Response):
             return key_id
-        if model_id not in MODELS:
+        if model_id not in MODELS and model_id not in VIDEO_MODELS:
             return _request_error(404, f"Application '{model_id}' not found", None)
         body = await body_of(request)
         if isinstance(body, Response):
@@ -633,7 +877,7 @@ def router(sim: Simulator) -> APIRouter:
         key_id = _bearer_key(request)
         if isinstance(key_id, Response):
             return key_id
-        if model_id not in MODELS:
+        if model_id not in MODELS and model_id not in VIDEO_MODELS:
             return _request_error(404, f"Application '{model_id}' not found", None)
         body = await body_of(request)
         if isinstance(body, Response):
@@ -655,6 +899,10 @@ def router(sim: Simulator) -> APIRouter:
             sim.record_job(VENDOR, run.id, wall, wall + end - run.created, started=wall + start - run.created)
             waiting = [r for r in acct.runs if r.start is None and r.end is None]
         base = str(request.base_url).rstrip("/")
+        if webhook := request.query_params.get("fal_webhook"):
+            task = asyncio.create_task(notify(run, key_id, base, webhook))
+            webhooks.add(task)  # kept until done: the loop holds tasks weakly
+            task.add_done_callback(webhooks.discard)
         handle = {"status": "IN_QUEUE", **urls(base, run), "logs": None, "metrics": {},
                   "queue_position": waiting.index(run) if run in waiting else 0}  # fmt: skip
         return JSONResponse(handle, headers={"x-fal-request-id": run.id})

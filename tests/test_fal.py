@@ -1,10 +1,15 @@
-"""The fal adapter against simulator/fal.py over loopback: what the contract suite does not check — the input
-JSON fal receives, sizes and aspect ratios, options, image inputs, the queue's late errors, cancel, re-attaching."""
+"""The fal adapters (FLUX images, video) against simulator/fal.py over loopback: what the contract suite does not
+check — the input JSON fal receives per model, sizes, lengths and aspect ratios, options, start and end frames, the
+queue's late errors, moderation, cancel, re-attaching, webhooks."""
 
 from __future__ import annotations
 
 import io
+import json
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +18,13 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef, Operation
+from cutroom.assets import AssetKind, AssetSpec, Continuity, InputRef, Operation
+from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect
-from providers import fal, simulation
+from providers import declarations, fal, simulation
+from providers.callbacks import CallbackNews
 from providers.errors import ErrorKind, JobFailed
-from providers.fal import FalImage
+from providers.fal import FalImage, FalVideo
 from providers.polling import run_job, wait_for
 from providers.protocol import JobState
 from providers.sizes import nearest_ratio
@@ -28,6 +35,7 @@ from tests.vendor_helpers import image_spec, on_simulator, refused
 KEY = "5b2e9c70-1d3f-4a8e-b6c2-7f90a1d2e3c4:0123456789abcdef0123456789abcdef"
 SCALE = 0.01
 LINK = "https://cdn.example.com/bottle.png"
+FAL = declarations.vendor("fal")
 
 
 @pytest.fixture
@@ -366,3 +374,233 @@ def test_a_finished_image_decodes_whole(sim):
     made = run_job(adapter(sim, "fal-ai/flux/schnell"), spec("fal-ai/flux/schnell", Aspect.square))
     Image.open(io.BytesIO(made.data)).load()
     assert (made.width, made.height) == (1080, 1080)
+
+
+# -- video ---------------------------------------------------------------------------------------------------------
+
+WAN = "fal-ai/wan/v2.2-a14b/image-to-video"
+KLING = "fal-ai/kling-video/v2.1/standard/image-to-video"
+KLING_PRO = "fal-ai/kling-video/v2.1/pro/image-to-video"
+FLF2V = "fal-ai/wan-flf2v"
+PIKA_T2V = "fal-ai/pika/v2.2/text-to-video"
+CLIP_PROMPT = "waves roll onto a pebble beach"
+
+
+def video(sim: Any, model: str | None = None, **options: Any) -> FalVideo:
+    return on_simulator(FalVideo, sim, model, scale=SCALE, timeout=5.0, **{"api_key": KEY, **options})
+
+
+def clip(model: str = WAN, aspect: Aspect | None = Aspect.vertical, **changes: Any) -> AssetSpec:
+    fields: dict[str, Any] = {"kind": AssetKind.video, "provider": "fal", "model": model, "prompt": CLIP_PROMPT,
+                              "duration_s": 5.0, "fps": 24, "seed": 42}  # fmt: skip
+    if aspect is not None:
+        fields |= {"aspect": aspect, "width": SIZES[aspect][0], "height": SIZES[aspect][1]}
+    return AssetSpec(**{**fields, **changes})
+
+
+def frame(role: str = "keyframe", url: str | None = LINK, **changes: Any) -> InputRef:
+    return InputRef(role=role, uri="s3://bucket/frame.png", url=url, sha256="0" * 64, **changes)
+
+
+def test_the_default_clip_is_wan_at_480p_in_the_specs_aspect_and_16_fps_frames(sim):
+    made = run_job(video(sim), clip(inputs=(frame(),)))
+
+    assert submitted(sim) == {
+        "prompt": CLIP_PROMPT, "seed": 42, "num_frames": 81, "frames_per_second": 16, "aspect_ratio": "9:16",
+        "resolution": "480p", "enable_safety_checker": True, "image_url": LINK,
+    }  # fmt: skip
+    assert made.mime == "video/mp4" and made.width < made.height
+    assert made.width / made.height == pytest.approx(9 / 16, rel=0.08)
+    assert made.duration_s == pytest.approx(5.0, abs=0.2)
+    assert made.cost_usd == pytest.approx(0.04 * 5)  # $0.04 a second at 480p
+
+
+def test_a_named_resolution_is_sent_and_priced(sim):
+    made = run_job(video(sim), clip(inputs=(frame(),), duration_s=2.0, options={"resolution": "720p"}))
+
+    body = submitted(sim)
+    assert (body["resolution"], body["num_frames"]) == ("720p", 33)
+    assert max(made.width, made.height) == 1280 and made.cost_usd == pytest.approx(0.08 * 2)
+
+
+def test_kling_takes_its_duration_as_a_string_and_keeps_a_local_keyframes_shape(sim, tmp_path):
+    start = reference(png(tmp_path / "start.png", (360, 640)), role="keyframe")
+    made = run_job(video(sim, KLING), clip(KLING, Aspect.vertical, duration_s=10.0, inputs=(start,)))
+
+    body = submitted(sim)
+    assert body["duration"] == "10" and body["image_url"].startswith("data:image/png;base64,")
+    assert "aspect_ratio" not in body and "seed" not in body  # Kling i2v has neither field
+    assert made.width / made.height == pytest.approx(360 / 640, rel=0.08)
+    assert made.duration_s == pytest.approx(10.0, abs=0.6)
+    assert made.cost_usd == pytest.approx(0.56)
+
+
+def test_kling_pro_ends_on_the_last_frame_and_standard_refuses_one_unsent(sim):
+    ends = (frame(), frame("last_frame", "https://cdn.example.com/end.png"))
+    run_job(video(sim, KLING_PRO), clip(KLING_PRO, inputs=ends))
+
+    body = submitted(sim)
+    assert (body["image_url"], body["tail_image_url"]) == (LINK, "https://cdn.example.com/end.png")
+    ended = refused(lambda: video(sim, KLING).submit(clip(KLING, inputs=ends)), ErrorKind.invalid_input)
+    assert "last_frame" in str(ended) and len(calls(sim, "POST")) == 1
+
+
+def test_wan_flf2v_sends_start_and_end_frames_and_needs_both(sim):
+    ends = (frame("first_frame"), frame("last_frame", "https://cdn.example.com/end.png"))
+    made = run_job(video(sim, FLF2V), clip(FLF2V, inputs=ends))
+
+    body = submitted(sim)
+    assert (body["start_image_url"], body["end_image_url"]) == (LINK, "https://cdn.example.com/end.png")
+    assert made.cost_usd == pytest.approx(0.2)  # per video at 480p
+    ended = refused(lambda: video(sim, FLF2V).submit(clip(FLF2V, inputs=ends[:1])), ErrorKind.invalid_input)
+    assert "without a last_frame input" in str(ended)
+
+
+def test_pika_text_to_video_takes_an_integer_duration_its_aspect_and_resolution(sim):
+    made = run_job(video(sim, PIKA_T2V), clip(PIKA_T2V, options={"resolution": "1080p"}))
+
+    body = submitted(sim)
+    assert (body["duration"], body["aspect_ratio"], body["resolution"]) == (5, "9:16", "1080p")
+    assert "image_url" not in body and (made.width, made.height) == (1080, 1920)
+    assert made.cost_usd == pytest.approx(0.45)
+
+
+def test_a_continuing_shot_starts_from_the_previous_clips_last_frame_it_does_not_chain(sim):
+    last = frame(continues="fal:764cabcf-b745-4b3e-ae38-1200304cf45b")
+    spec = clip(inputs=(last,))
+    generator = video(sim)
+
+    run_job(generator, spec)
+
+    assert submitted(sim)["image_url"] == LINK
+    assert generator.card(spec).continuity(spec) is Continuity.last_frame
+
+
+@pytest.mark.parametrize(
+    ("model", "seconds", "words"),
+    [(KLING, 7.0, "duration 5 or 10 s"), (WAN, 11.0, "17-161 frames at 16 fps (1-10 s)"),
+     ("fal-ai/mochi-v1", 5.0, "5.4 s clips only")],
+)  # fmt: skip
+def test_a_length_the_models_field_cannot_carry_is_refused_unsent(
+    sim, model: str, seconds: float, words: str
+):
+    generator = video(sim, model)
+    spec = clip(model, None, duration_s=seconds, inputs=(frame(),) if "mochi" not in model else ())
+
+    ended = refused(lambda: generator.create(spec, generator.card(spec)), ErrorKind.invalid_input)
+
+    assert words in str(ended) and calls(sim) == []
+
+
+def test_two_start_frames_are_refused(sim):
+    ended = refused(lambda: video(sim).submit(clip(inputs=(frame(), frame("first_frame")))))
+    assert ended.kind is ErrorKind.invalid_input and "starts from one image" in str(ended)
+
+
+class KlingDurationAsNumber(FalVideo):
+    """Sends Kling's duration as the number a careless client would, to meet the queue's late validation."""
+
+    def arguments(self, spec: AssetSpec, card: Any) -> dict[str, Any]:
+        return super().arguments(spec, card) | {"duration": 5}
+
+
+def test_kling_refuses_a_numeric_duration_late_as_invalid_input(sim):
+    generator = KlingDurationAsNumber(
+        KLING, base_url=f"{sim.url}/fal", api_key=KEY, time_scale=SCALE, timeout=5.0
+    )
+
+    with pytest.raises(JobFailed) as caught:
+        run_job(generator, clip(KLING, inputs=(frame(),)))
+
+    assert caught.value.kind is ErrorKind.invalid_input
+    assert "duration: Input should be '5' or '10' (literal_error)" in str(caught.value)
+
+
+def test_a_flagged_clip_is_moderation_output_unless_the_checker_is_off(sim):
+    sim.configure(fault_rate=1.0, faults=["moderation_output"])
+
+    with pytest.raises(JobFailed) as caught:
+        run_job(video(sim), clip(inputs=(frame(),)))
+    assert caught.value.kind is ErrorKind.moderation_output
+    assert not [r for r in sim.requests() if "/_media/" in r["path"]]  # never downloaded
+
+    made = run_job(video(sim), clip(inputs=(frame(),), options={"enable_safety_checker": False}))
+    assert made.data
+
+
+def test_a_flagged_prompt_is_moderation_input(sim):
+    sim.configure(fault_rate=1.0, faults=["moderation"])
+    with pytest.raises(JobFailed) as caught:
+        run_job(video(sim, KLING), clip(KLING, inputs=(frame(),)))
+    assert caught.value.kind is ErrorKind.moderation_input
+
+
+def test_every_video_card_agrees_with_its_wire_and_the_simulators_schema():
+    for card in FAL.cards(Capability.video):
+        wire, schema = fal.WIRES[card.model], sim_fal.VIDEO_MODELS[card.model]
+        assert (
+            ("last_frame" in card.inputs) == (wire.end is not None) == bool(schema.tail or schema.images[1:])
+        )
+        assert bool(card.inputs) == (wire.start is not None) == bool(schema.images), card.model
+        assert set(card.sizes) == set(schema.resolutions), card.model
+        assert wire.aspect_ratio == bool(schema.aspects) and (card.aspects or not wire.aspect_ratio), (
+            card.model
+        )
+        assert set(card.aspects) <= set(schema.aspects or card.aspects), card.model
+        for seconds in card.durations_s:  # every length the card offers, the field can carry
+            FalVideo(card.model, base_url="http://127.0.0.1:9/fal", api_key=KEY)._length(seconds, card, wire)
+
+
+class _Hooks(BaseHTTPRequestHandler):
+    """Records webhook posts; refuses the first with a 500, so fal's retry shows."""
+
+    posts: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        self.posts.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(500 if len(self.posts) == 1 else 200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep pytest's output clean
+
+
+@pytest.fixture
+def hooks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    posts: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Hooks", (_Hooks,), {"posts": posts}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/fal-hook", posts
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_webhook_rides_on_the_submit_and_fals_post_reads_as_the_run_ended(sim, hooks):
+    url, posts = hooks
+    generator = video(sim, callback_url=url)
+    job = generator.submit(clip(inputs=(frame(),)))
+    made = wait_for(generator, job, first_look_s=0)
+    deadline = time.monotonic() + 5
+    while len(posts) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    (post,) = calls(sim, "POST")
+    assert post["path"] == f"/fal/{WAN}?fal_webhook={url}"
+    assert made.data and len(posts) == 2 and posts[0] == posts[1]  # the refused post was sent again
+    assert posts[-1]["status"] == "OK" and posts[-1]["payload"]["video"]["url"]
+    assert fal.webhook_news(posts[-1]) == CallbackNews(job_id=job.job_id, ended=True)
+    assert fal.webhook_news({"id": job.job_id, "state": "completed"}) is None  # another vendor's post
+
+
+def test_a_failed_runs_webhook_says_error(sim, hooks):
+    url, posts = hooks
+    sim.configure(fault_rate=1.0, faults=["failed"])
+    generator = video(sim, callback_url=url)
+    with pytest.raises(JobFailed):
+        run_job(generator, clip(inputs=(frame(),)))
+    deadline = time.monotonic() + 5
+    while len(posts) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert posts[-1]["status"] == "ERROR" and posts[-1]["error"] == "Invalid status code: 500"
+    assert fal.webhook_news(posts[-1]).ended
