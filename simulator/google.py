@@ -1,6 +1,6 @@
-"""Google's Gemini API (generativelanguage.googleapis.com) image generation, as `google-genai` 3.6.1 calls it.
+"""Google's Gemini API (generativelanguage.googleapis.com) images and Veo video, as `google-genai` 3.6.1 calls it.
 
-Two synchronous endpoints, answered in the request after the model's latency:
+Two synchronous image endpoints, answered in the request after the model's latency:
 
 - `POST /{v1|v1beta}/models/{gemini image model}:generateContent`: contents of text and inline reference
   images, generationConfig.responseModalities and .imageConfig {aspectRatio, imageSize}; the answer is
@@ -10,6 +10,23 @@ Two synchronous endpoints, answered in the request after the model's latency:
   {bytesBase64Encoded, mimeType}. The SDK's generate_images no longer runs on the Gemini API (3.6.1 raises
   ValueError outside Vertex), so this is the REST contract (google_imagen.md) and the Gemini-API mapping of
   older SDKs (which fields they sent, which they refused as "not supported in Gemini API").
+
+Veo is a long-running operation:
+
+- `POST /v1beta/models/{veo model}:predictLongRunning`: instances[{prompt, image, lastFrame, referenceImages}]
+  (images as {bytesBase64Encoded, mimeType}, the wire shape of the SDK's Image) and parameters {aspectRatio,
+  durationSeconds, resolution, negativePrompt, personGeneration, sampleCount}; the answer is the operation,
+  `{"name": "models/{model}/operations/{id}"}`. (3.6.1's generate_videos raises ValueError outside Vertex, so the
+  request is the Gemini-API mapping of earlier SDKs (`_GenerateVideosParameters_to_mldev`) and Google's REST docs.)
+- `GET /v1beta/models/{model}/operations/{id}` (what the SDK's operations.get sends on the Gemini API): `{name}`
+  while it runs, then `{name, done: true, response: {generateVideoResponse: {generatedSamples: [{video: {uri}}]}}}`,
+  `{name, done: true, error: {code, message}}` (Fault.failed), or a response without samples that says
+  raiMediaFilteredCount and raiMediaFilteredReasons (moderation: a refused prompt or input image, or a withheld
+  clip, told apart only by the reason's words).
+- The video's uri is `https://generativelanguage.googleapis.com/v1beta/files/{id}:download?alt=media`, as Google
+  answers it: the SDK's files.download keeps only the file id and asks its own base URL, so the simulator is
+  asked too. `GET /v1beta/files/{id}:download` needs the key and redirects (302) to a signed, expiring link
+  (simulator/outputs.py), as Google's docs' `curl -L` suggests; Fault.expired makes that link answer 403.
 
 Auth is `x-goog-api-key` (or `?key=`): none is 403 PERMISSION_DENIED, a malformed one 400 INVALID_ARGUMENT with
 reason API_KEY_INVALID (both seen in the wild). Errors are Google RPC bodies {"error": {code, message, status,
@@ -21,6 +38,10 @@ promptFeedback.blockReason and no candidates, :predict a 400 (u); moderation_out
 finishReason IMAGE_SAFETY / IMAGE_PROHIBITED_CONTENT and no image, :predict drops the images (raiFilteredReason
 with includeRaiReason, else `{}`). There is no output link, so Fault.expired changes nothing. Billing and daily
 quota are set through `POST /google/_sim/account`.
+
+Unverified (u), Veo: the durations, resolutions and input fields each model takes, the rules tying 1080p and
+reference images to 8 s clips, the messages of every refusal, the moderation reasons' words, the 302 of the file
+download, the operation and file id shapes, latencies.
 
 Unverified (u): pixel sizes of the Gemini 3 models and of Imagen (from memory of Google's tables; the Gemini 2.5
 Flash Image table is from a copy of the official one), validation messages other than the auth, 404, bad
@@ -46,7 +67,9 @@ from starlette.concurrency import run_in_threadpool
 
 from simulator import media
 from simulator.core import Fault, Simulator
-from simulator.jobs import start_job
+from simulator.jobs import JOB_FAULTS as VIDEO_FAULTS
+from simulator.jobs import Phase, SimJob, start_job
+from simulator.outputs import Hosted
 
 VENDOR = "google"
 PREFIX = "/google"
@@ -128,6 +151,58 @@ IMAGEN_MODELS = {
     "imagen-4.0-ultra-generate-001": ImagenModel(0.06, 15.0),
     "imagen-4.0-fast-generate-001": ImagenModel(0.02, 4.0, ()),
 }
+
+
+@dataclass(frozen=True)
+class VeoModel:
+    """(u) A Veo model on the Gemini API: the lengths and resolutions it makes, the images it takes."""
+
+    durations: tuple[int, ...]
+    resolutions: tuple[str, ...]
+    latency_s: float
+    last_frame: bool = False
+    references: bool = False
+
+
+VEO_MODELS = {
+    "veo-3.1-generate-preview": VeoModel(
+        (4, 6, 8), ("720p", "1080p"), 90.0, last_frame=True, references=True
+    ),
+    "veo-3.1-fast-generate-preview": VeoModel((4, 6, 8), ("720p", "1080p"), 45.0, last_frame=True),
+    "veo-3.0-generate-001": VeoModel((8,), ("720p", "1080p"), 90.0),
+    "veo-3.0-fast-generate-001": VeoModel((8,), ("720p", "1080p"), 45.0),
+    "veo-2.0-generate-001": VeoModel((5, 6, 7, 8), ("720p",), 60.0),
+}
+#: Pixels per resolution and aspect ratio.
+VEO_FRAMES = {
+    ("720p", "16:9"): (1280, 720), ("720p", "9:16"): (720, 1280),
+    ("1080p", "16:9"): (1920, 1080), ("1080p", "9:16"): (1080, 1920),
+}  # fmt: skip
+VEO_FPS = 24
+#: What a Veo instance and its parameters may hold on the Gemini API.
+VEO_INSTANCE_FIELDS = {"prompt", "image", "lastFrame", "referenceImages", "video"}
+VEO_PARAMETERS = {
+    "aspectRatio",
+    "durationSeconds",
+    "resolution",
+    "negativePrompt",
+    "personGeneration",
+    "sampleCount",
+}
+VEO_IMAGE_FIELDS = {"bytesBase64Encoded", "mimeType", "gcsUri"}
+VEO_INPUT_MIME = ("image/png", "image/jpeg", "image/webp")
+MAX_VEO_REFERENCES = 3
+#: Where Google's answers say a video lives; the SDK keeps only the file id and asks its own base URL.
+FILES_URI = "https://generativelanguage.googleapis.com/v1beta/files/{id}:download?alt=media"
+#: (u) Why Veo made no video, by the fault: a refused prompt or image, or a clip withheld after it was made.
+VEO_INPUT_REFUSED = (
+    "Veo could not generate videos because the input prompt violates Google's Responsible AI practices. Try "
+    "rephrasing the prompt. If you think this was an error, send feedback. Support codes: 29310472"
+)
+VEO_OUTPUT_FILTERED = (
+    "Veo filtered out the generated video because it may violate Google's usage guidelines. You will not be "
+    "charged for it. Support codes: 64151117"
+)
 
 #: Fields the Gemini API's protos know (camelCase), per object, as google-genai 3.6.1 sends them.
 REQUEST_FIELDS = {"contents", "generationConfig", "systemInstruction", "safetySettings", "tools", "toolConfig",
@@ -458,11 +533,159 @@ def _image_request(model: str, body: dict[str, Any]) -> ImageRequest:
     return ImageRequest(model, spec, prompt, wanted, aspect, image_size, include_thoughts)
 
 
+@dataclass
+class VideoAsk:
+    """A :predictLongRunning request, checked as the API checks it."""
+
+    model: str
+    prompt: str
+    aspect: str
+    resolution: str
+    duration: int
+
+    @property
+    def frame(self) -> tuple[int, int]:
+        return VEO_FRAMES[(self.resolution, self.aspect)]
+
+    @property
+    def log(self) -> dict[str, Any]:
+        return {"model": self.model, "aspectRatio": self.aspect, "resolution": self.resolution,
+                "durationSeconds": self.duration}  # fmt: skip
+
+
+def _veo_image(image: Any, where: str) -> tuple[int, int]:
+    """An input image as the SDK's Image goes on the wire: base64 bytes and their type; no Cloud Storage here."""
+    image = _known(image, VEO_IMAGE_FIELDS, where)
+    if "gcsUri" in image:
+        raise GoogleError(400, f"{where}.gcsUri is not supported in Gemini API. Send the image bytes.")
+    data = _bytes(image.get("bytesBase64Encoded"))
+    if data is None:
+        raise _field_error(f"{where}.bytes_base64_encoded", f"Invalid value at '{where}.bytes_base64_encoded' "
+                           "(TYPE_BYTES), Base64 decoding failed")  # fmt: skip
+    mime = image.get("mimeType")
+    if mime not in VEO_INPUT_MIME:
+        raise GoogleError(
+            400, f"Unsupported MIME type for {where}: {mime}. Use image/png, image/jpeg or image/webp."
+        )
+    size = media.image_size(data)
+    if size is None:
+        raise GoogleError(
+            400, f"Unable to process input image ({where}). Please retry or report in {TROUBLESHOOTING}"
+        )
+    return size
+
+
+def _int(value: Any) -> int | None:
+    """A protobuf int32 from JSON: a number or a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _video_request(model: str, body: dict[str, Any]) -> VideoAsk:
+    spec = VEO_MODELS[model]
+    body = _known(body, {"instances", "parameters"}, "")
+    instances = body.get("instances")
+    if not isinstance(instances, list) or len(instances) != 1:
+        raise GoogleError(400, "Exactly one instance is required: instances must hold one video request.")
+    instance = _known(instances[0], VEO_INSTANCE_FIELDS, "instances[0]")
+    parameters = _known(body.get("parameters"), VEO_PARAMETERS, "parameters")
+    if "video" in instance:
+        raise GoogleError(400, "instances[0].video: video extension is not simulated.")
+    prompt = instance.get("prompt", "")
+    if not isinstance(prompt, str) or (not prompt.strip() and "image" not in instance):
+        raise GoogleError(400, "instances[0].prompt is required unless an image is given.")
+    if "image" in instance:
+        _veo_image(instance["image"], "instances[0].image")
+    if "lastFrame" in instance:
+        if not spec.last_frame:
+            raise GoogleError(400, f"lastFrame isn't supported by {model}.")
+        if "image" not in instance:
+            raise GoogleError(400, "instances[0].lastFrame needs instances[0].image: a last frame ends a clip that "
+                              "starts from an image.")  # fmt: skip
+        _veo_image(instance["lastFrame"], "instances[0].lastFrame")
+    references = instance.get("referenceImages")
+    if references is not None:
+        if not spec.references:
+            raise GoogleError(400, f"referenceImages isn't supported by {model}.")
+        if not isinstance(references, list) or not 1 <= len(references) <= MAX_VEO_REFERENCES:
+            raise GoogleError(400, f"referenceImages takes 1 to {MAX_VEO_REFERENCES} images.")
+        if "image" in instance or "lastFrame" in instance:
+            raise GoogleError(400, "referenceImages cannot be combined with image or lastFrame.")
+        for i, reference in enumerate(references):
+            reference = _known(reference, {"image", "referenceType"}, f"instances[0].referenceImages[{i}]")
+            if reference.get("referenceType") != "asset":
+                raise GoogleError(400, "referenceType must be 'asset' on the Gemini API.")
+            _veo_image(reference.get("image"), f"instances[0].referenceImages[{i}].image")
+    aspect = parameters.get("aspectRatio", "16:9")
+    if aspect not in ("16:9", "9:16"):
+        raise GoogleError(400, f"Unsupported aspect ratio: {aspect}. Supported: 16:9, 9:16.")
+    duration = _int(parameters.get("durationSeconds", 8))
+    if duration not in spec.durations:
+        allowed = ", ".join(map(str, spec.durations))
+        raise GoogleError(400, f"The value of durationSeconds for {model} must be one of: {allowed}; got "
+                          f"{parameters.get('durationSeconds')!r}.")  # fmt: skip
+    if "resolution" in parameters and len(spec.resolutions) == 1:
+        raise GoogleError(400, f"resolution isn't supported by {model}.")
+    resolution = parameters.get("resolution", "720p")
+    if resolution not in spec.resolutions:
+        raise GoogleError(
+            400, f"Unsupported resolution: {resolution}. Supported: {', '.join(spec.resolutions)}."
+        )
+    if duration != 8 and (resolution != "720p" or references is not None):
+        raise GoogleError(400, "durationSeconds must be 8 for 1080p or with reference images.")
+    if _int(parameters.get("sampleCount", 1)) != 1:
+        raise GoogleError(400, "sampleCount must be 1 on the Gemini API.")
+    if parameters.get("personGeneration", "allow_adult") not in ("allow_all", "allow_adult", "dont_allow"):
+        raise GoogleError(400, "personGeneration must be one of allow_all, allow_adult, dont_allow.")
+    return VideoAsk(model, prompt, aspect, resolution, duration)
+
+
+@dataclass
+class Operation:
+    """A Veo operation: its job and what it makes, at the file it will name."""
+
+    job: SimJob
+    ask: VideoAsk
+    file_id: str
+
+    @property
+    def name(self) -> str:
+        return f"models/{self.ask.model}/operations/{self.job.id}"
+
+    def view(self) -> dict[str, Any]:
+        """The operation as GET answers it: a name while it runs, then its error or its response."""
+        phase = self.job.phase()
+        if not phase.ended:
+            return {"name": self.name}
+        done: dict[str, Any] = {"name": self.name, "done": True}
+        if self.job.fault is Fault.failed:
+            return done | {"error": {"code": 13, "message": INTERNAL}}
+        answer: dict[str, Any]
+        if self.job.fault in (Fault.moderation, Fault.moderation_output):
+            reason = VEO_INPUT_REFUSED if self.job.fault is Fault.moderation else VEO_OUTPUT_FILTERED
+            answer = {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [reason]}
+        else:
+            answer = {"generatedSamples": [{"video": {"uri": FILES_URI.format(id=self.file_id)}}]}
+        kind = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+        return done | {"response": {"@type": kind, "generateVideoResponse": answer}}
+
+
 def router(sim: Simulator) -> APIRouter:
     api = APIRouter()
     account = Account()
 
     sim.keeps_fresh(account, Account)  # a reset starts the account afresh
+    hosted = Hosted(sim, PREFIX)
+    hosted.route(api)
+    operations: dict[str, Operation] = {}  # Veo operations by id
+    files: dict[str, Operation] = {}  # and by the id of the file each names
+    sim.on_reset(operations.clear)
+    sim.on_reset(files.clear)
 
     def quota(model: str, imagen: bool) -> None:
         """Billing and the day's quota, checked after the request is read, as Google's frontend does."""
@@ -612,6 +835,50 @@ def router(sim: Simulator) -> APIRouter:
             predictions.append({"safetyAttributes": attributes, "contentType": "Positive Prompt"})
         return JSONResponse({"predictions": predictions})
 
+    async def predict_long_running(request: Request, model: str) -> Response:
+        ask = _video_request(model, await _json_body(request))
+        quota(model, imagen=False)
+        job = start_job(sim, VENDOR, VEO_MODELS[model].latency_s, ask.log, faults=VIDEO_FAULTS,
+                        job_id=uuid.uuid4().hex[:12])  # fmt: skip
+        operation = Operation(job, ask, uuid.uuid4().hex[:12])
+        operations[job.id] = files[operation.file_id] = operation
+        width, height = ask.frame
+        hosted.put(
+            f"{operation.file_id}.mp4",
+            lambda: media.clip(ask.prompt or "a picture set in motion", width, height, ask.duration, VEO_FPS),
+            "video/mp4",
+            shape=(VENDOR, "veo", width, height, ask.duration),
+            ready_at=job.ends,
+            fault=job.fault,
+        )
+        return JSONResponse({"name": operation.name})
+
+    @api.get("/{version}/models/{model}/operations/{operation_id}")
+    async def get_operation(version: str, model: str, operation_id: str, request: Request) -> Response:
+        try:
+            _authorise(request)
+            operation = operations.get(operation_id)
+            if operation is None or operation.ask.model != model or version not in VERSIONS:
+                raise GoogleError(404, f"Operation not found: models/{model}/operations/{operation_id}")
+            return JSONResponse(operation.view())
+        except GoogleError as exc:
+            return error_response(exc.status, exc.message, details=exc.details)
+
+    @api.get("/{version}/files/{target}")
+    async def download_file(version: str, target: str, request: Request) -> Response:
+        """A made video's bytes, for the key's owner: a redirect to a signed link that expires."""
+        try:
+            _authorise(request)
+            file_id, _, method = target.partition(":")
+            operation = files.get(file_id)
+            if method != "download" or operation is None or operation.job.phase() is not Phase.succeeded:
+                raise GoogleError(404, f"File files/{file_id} not found or not downloadable.")
+            if request.query_params.get("alt") != "media":
+                raise GoogleError(400, "files.download needs alt=media.")
+            return Response(status_code=302, headers={"location": hosted.url(request, f"{file_id}.mp4")})
+        except GoogleError as exc:
+            return error_response(exc.status, exc.message, details=exc.details)
+
     @api.post("/{version}/models/{target}")
     async def model_method(version: str, target: str, request: Request) -> Response:
         try:
@@ -621,6 +888,8 @@ def router(sim: Simulator) -> APIRouter:
                 return await generate_content(request, model)
             if method == "predict" and version == "v1beta" and model in IMAGEN_MODELS:
                 return await predict(request, model)
+            if method == "predictLongRunning" and version == "v1beta" and model in VEO_MODELS:
+                return await predict_long_running(request, model)
             raise _not_found(model, version, method or "generateContent")
         except GoogleError as exc:
             return error_response(exc.status, exc.message, details=exc.details)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,14 +16,16 @@ from google import genai
 from google.genai import types
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetKind, AssetSpec, Continuity, InputRef
 from cutroom.channels import SIZES, Aspect
+from providers import declarations
 from providers.errors import ErrorKind, JobFailed
-from providers.google import GoogleImage, aspect_ratio, retry_delay
+from providers.google import GoogleImage, GoogleVideo, aspect_ratio, operation_error_kind, retry_delay
 from providers.polling import run_job
+from providers.protocol import JobRef
 from simulator import google as sim_google
 from tests.simulator_fixture import SimulatorHandle
-from tests.vendor_helpers import image_spec, on_simulator, refused
+from tests.vendor_helpers import image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
 KEY = sim_google.SIMULATOR_KEY
@@ -394,3 +397,163 @@ def test_a_genai_client_handed_in_on_its_own_transport_maps_errors_the_same(sim)
     assert error.kind is ErrorKind.rate_limited and error.retry_after == 2.0
     sim.configure(faults=["reset"])
     assert refused(lambda: handed_in(KEY).submit(spec())).kind is ErrorKind.generation_failed
+
+
+# -- Veo ------------------------------------------------------------------------------------------------------------
+
+VEO = "veo-3.1-fast-generate-preview"
+VEO_FULL = "veo-3.1-generate-preview"
+VEO_2 = "veo-2.0-generate-001"
+
+
+def video_adapter(sim: SimulatorHandle, model: str = VEO, **options: Any) -> GoogleVideo:
+    return on_simulator(GoogleVideo, sim, model, scale=SCALE, timeout=10.0, **options)
+
+
+def clip_spec(model: str = VEO, aspect: Aspect = Aspect.vertical, **changes: Any) -> AssetSpec:
+    fields: dict[str, Any] = {"kind": AssetKind.video, "provider": "google", "model": model,
+                              "prompt": "waves roll onto a pebble beach", "aspect": aspect,
+                              "width": SIZES[aspect][0], "height": SIZES[aspect][1], "duration_s": 4.0, "fps": 24}  # fmt: skip
+    return AssetSpec(**{**fields, **changes})
+
+
+def veo_creates(sim: SimulatorHandle) -> list[dict[str, Any]]:
+    return [r for r in calls(sim) if r["path"].endswith(":predictLongRunning")]
+
+
+def test_a_clip_from_start_and_end_frames_is_one_operation_with_both_images_inline(sim, tmp_path):
+    first, last = image_file(tmp_path, "first.png", (720, 1280)), image_file(tmp_path, "last.jpg", fmt="JPEG")
+    asked = clip_spec(
+        inputs=(ref(tmp_path, "first.png", "keyframe"), ref(tmp_path, "last.jpg", "last_frame"))
+    )
+    generator = video_adapter(sim)
+    job = generator.submit(asked)
+    made = run_job(generator, asked)
+
+    assert re.fullmatch(rf"models/{VEO}/operations/[0-9a-z]+", job.job_id)  # the operation is the job
+    body = veo_creates(sim)[0]["body"]
+    instance = body["instances"][0]
+    assert instance["prompt"] == asked.prompt
+    assert base64.b64decode(instance["image"]["bytesBase64Encoded"]) == first
+    assert instance["image"]["mimeType"] == "image/png"
+    assert instance["lastFrame"] == {
+        "bytesBase64Encoded": base64.b64encode(last).decode(),
+        "mimeType": "image/jpeg",
+    }
+    assert body["parameters"] == {"aspectRatio": "9:16", "durationSeconds": 4, "resolution": "720p"}
+    assert made.mime == "video/mp4" and (made.width, made.height) == (720, 1280)
+    assert made.duration_s == pytest.approx(4.0, abs=0.3)
+    assert made.cost_usd == pytest.approx(4 * 0.15)
+
+
+def test_the_operation_is_polled_and_the_video_fetched_with_the_key_but_the_signed_link_without(sim):
+    run_job(video_adapter(sim), clip_spec(duration_s=6.0))
+    asked = [r for r in sim.requests() if r["vendor"] == "google" and "/_sim/" not in r["path"]]
+    create, *polls, download, media = asked
+    assert create["method"] == "POST" and create["headers"]["x-goog-api-key"] == "…"
+    name = f"/google/v1beta/models/{VEO}/operations/"
+    assert polls and all(p["method"] == "GET" and p["path"].startswith(name) for p in polls)
+    assert re.fullmatch(r"/google/v1beta/files/[0-9a-z]+:download\?alt=media", download["path"])
+    assert download["status"] == 302 and download["headers"]["x-goog-api-key"] == "…"
+    assert media["path"].startswith("/google/_media/") and "x-goog-api-key" not in media["headers"]
+
+
+def test_veo_2_makes_its_one_resolution_without_being_told(sim):
+    made = run_job(video_adapter(sim, VEO_2), clip_spec(VEO_2, Aspect.landscape, duration_s=5.0))
+    assert veo_creates(sim)[0]["body"]["parameters"] == {"aspectRatio": "16:9", "durationSeconds": 5}
+    assert (made.width, made.height) == (1280, 720)
+
+
+def test_reference_images_go_as_assets_on_veo_3_1(sim, tmp_path):
+    image_file(tmp_path, "a.png")
+    image_file(tmp_path, "b.png")
+    refs = (ref(tmp_path, "a.png"), ref(tmp_path, "b.png"))
+    run_job(video_adapter(sim, VEO_FULL), clip_spec(VEO_FULL, duration_s=8.0, inputs=refs))
+    instance = veo_creates(sim)[0]["body"]["instances"][0]
+    assert [r["referenceType"] for r in instance["referenceImages"]] == ["asset", "asset"]
+    assert "image" not in instance and "lastFrame" not in instance
+
+
+def test_a_continuing_shot_starts_from_the_previous_clips_last_frame(sim, tmp_path):
+    frame = image_file(tmp_path, "last-frame.png", (720, 1280))
+    previous = f"google:models/{VEO}/operations/abc123def456"
+    start = ref(tmp_path, "last-frame.png", "keyframe").model_copy(update={"continues": previous})
+    asked = clip_spec(inputs=(start,))
+    assert video_adapter(sim).card(asked).continuity(asked) is Continuity.last_frame
+    run_job(video_adapter(sim), asked)
+    instance = veo_creates(sim)[0]["body"]["instances"][0]
+    assert base64.b64decode(instance["image"]["bytesBase64Encoded"]) == frame
+    assert "video" not in instance  # Veo's extension answers the whole video, 7 s longer: not a clip of ours
+
+
+def test_inputs_and_lengths_veo_cannot_take_are_refused_before_any_request(sim, tmp_path):
+    image_file(tmp_path, "p.png")
+    start, end = ref(tmp_path, "p.png", "keyframe"), ref(tmp_path, "p.png", "last_frame")
+    reference = ref(tmp_path, "p.png")
+    cases = {
+        "an end frame alone": (VEO, {"inputs": (end,)}),
+        "two start frames": (VEO, {"inputs": (start, start.model_copy(update={"role": "first_frame"}))}),
+        "references with frames": (VEO_FULL, {"inputs": (start, reference), "duration_s": 8.0}),
+        "four references": (VEO_FULL, {"inputs": (reference,) * 4, "duration_s": 8.0}),
+        "references on a short clip": (VEO_FULL, {"inputs": (reference,), "duration_s": 4.0}),
+        "references on a model without them": (VEO, {"inputs": (reference,), "duration_s": 8.0}),
+        "an end frame on Veo 3": ("veo-3.0-generate-001", {"inputs": (start, end), "duration_s": 8.0}),
+        "1080p on a short clip": (VEO, {"options": {"resolution": "1080p"}, "duration_s": 6.0}),
+        "1080p on Veo 2": (VEO_2, {"options": {"resolution": "1080p"}, "duration_s": 5.0}),
+        "a square clip": (VEO, {"aspect": Aspect.square}),
+        "no prompt and no image": (VEO, {"prompt": " "}),
+        "a start image that is no image": (VEO, {"inputs": (not_an_image(tmp_path / "x.png", "keyframe"),)}),
+    }
+    for case, (model, changes) in cases.items():
+        error = refused(
+            lambda model=model, changes=changes: video_adapter(sim, model).submit(clip_spec(model, **changes))
+        )
+        assert error.kind is ErrorKind.invalid_input, f"{case}: {error}"
+    assert calls(sim) == []
+
+
+def test_google_refuses_what_the_check_would_have_refused(sim):
+    """The simulator keeps Google's rules too: 1080p at 4 s, sent past the adapter's check, is a 400
+    (invalid_input)."""
+    generator = video_adapter(sim)
+    asked = clip_spec(options={"resolution": "1080p"})
+    error = refused(lambda: _sent(generator, asked))
+    assert error.kind is ErrorKind.invalid_input and "durationSeconds must be 8" in str(error)
+
+
+def _sent(generator: GoogleVideo, asked: AssetSpec) -> str:
+    """The paid call without the checks before it."""
+    with generator.calling("create"):
+        return generator.create(asked, generator.card(asked))
+
+
+def test_an_operation_google_no_longer_keeps_is_not_found_not_a_bad_model(sim):
+    job = JobRef(provider="google", job_id=f"models/{VEO}/operations/zzz999", spec_key="0")
+    assert refused(lambda: video_adapter(sim).poll(job)).kind is ErrorKind.not_found
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "words"),
+    [("moderation", ErrorKind.moderation_input, "refused the prompt"),
+     ("moderation_output", ErrorKind.moderation_output, "withheld the clip"),
+     ("failed", ErrorKind.generation_failed, "Veo failed (13)")],
+)  # fmt: skip
+def test_a_done_operation_without_a_video_says_why(sim, fault, kind, words):
+    sim.configure(fault_rate=1.0, faults=[fault])
+    error = refused(lambda: run_job(video_adapter(sim), clip_spec()))
+    assert isinstance(error, JobFailed) and error.kind is kind and words in str(error), str(error)
+
+
+def test_a_failed_operations_code_says_whose_fault_it_was():
+    assert operation_error_kind(3, "Invalid argument: durationSeconds") is ErrorKind.invalid_input
+    assert operation_error_kind(13, "Internal error") is ErrorKind.generation_failed
+    assert operation_error_kind(3, sim_google.PROMPT_REFUSED) is ErrorKind.moderation_input
+    assert operation_error_kind(None, "") is ErrorKind.generation_failed
+
+
+def test_a_job_id_is_an_operation_name_and_nothing_else():
+    vendor = declarations.vendor("google")
+    assert vendor.checks_job_id(f"models/{VEO}/operations/abc123")
+    for bad in (f"models/{VEO}/operations/../../x", "models/veo-../operations/a", "operations/abc",
+                f"models/{VEO}/operations/a?key=1", "models/gemini-2.5-flash-image/operations/a"):  # fmt: skip
+        assert refused(lambda bad=bad: vendor.checks_job_id(bad)).kind is ErrorKind.invalid_input
