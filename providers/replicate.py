@@ -1,4 +1,5 @@
-"""Replicate's predictions API for images (ReplicateImage), through plain httpx on the shared vendor base.
+"""Replicate's predictions API for images (ReplicateImage) and video (ReplicateVideo), through plain httpx on
+the shared vendor base.
 
 A card's model is Replicate's own reference: `owner/name` runs an official model at its latest version
 (`POST /v1/models/{owner}/{name}/predictions`), `owner/name:<64-hex version>` runs a community model pinned to
@@ -18,7 +19,12 @@ retry (Replicate refused it, or it never arrived), never ours.
 Fast models are created with `Prefer: wait=N` (N about twice their latency): the create is held until the
 prediction ends, so it usually comes back with its output and no poll is needed. The read timeout is the wait
 plus our timeout, so a held create is never cut off and re-sent; an answer held past N says `starting` and the
-job is polled as any other.
+job is polled as any other. Video models never are: a clip takes minutes.
+
+Video (ReplicateVideo) runs the official models ByteDance Seedance 1 Lite, Kling 2.1, MiniMax Video-01, Veo 3 Fast
+and Wan 2.2 i2v fast, each with its own input names (VIDEO_WIRING). None continues an earlier prediction, so a
+continuing shot starts from the previous clip's last frame; an end frame goes where the model takes one. The clip
+is downloaded as soon as the prediction succeeds: Replicate deletes API outputs after an hour.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.polling import PollSchedule
 from providers.protocol import JobRef, JobState, JobStatus, Output
-from providers.sizes import asked_size, nearest_ratio, ratio_of, strays
+from providers.sizes import asked_size, named_ratio, nearest_ratio, ratio_of, strays
 from providers.vendor import VendorAdapter
 
 NAME = "replicate"
@@ -121,6 +127,41 @@ WIRING = {
 ROLE_FIELDS = {"source": "source", "reference": "reference", "style_reference": "style_references"}
 
 
+@dataclass(frozen=True)
+class VideoWiring:
+    """Where a video model takes its frames and its length: each names them its own way."""
+
+    #: The input of the image the clip starts from (a continuing shot's: the previous clip's last frame).
+    start: str
+    #: The input of the image it ends on, where the model takes one.
+    end: str | None = None
+    #: "duration": whole seconds; "frames": num_frames at frames_per_second (Wan); None: one length only.
+    length: str | None = "duration"
+    #: Takes aspect_ratio (the others frame the clip as their start image is framed, or make one frame only).
+    aspect: bool = True
+    seed: bool = True
+    #: The option and value an end frame needs (Kling 2.1 takes end_image in pro mode only).
+    end_needs: tuple[str, str] | None = None
+
+
+#: By `owner/name`, from the models' input schemas on replicate.com (from memory, (u) where the TOML says so).
+VIDEO_WIRING = {
+    "bytedance/seedance-1-lite": VideoWiring(start="image", end="last_frame_image"),
+    "kwaivgi/kling-v2.1": VideoWiring(
+        start="start_image", end="end_image", aspect=False, seed=False, end_needs=("mode", "pro")
+    ),
+    "minimax/video-01": VideoWiring(start="first_frame_image", length=None, aspect=False, seed=False),
+    "google/veo-3-fast": VideoWiring(start="image"),
+    "wan-video/wan-2.2-i2v-fast": VideoWiring(start="image", length="frames", aspect=False),
+}
+#: Input roles of a clip's first and last frame.
+START_ROLES = ("keyframe", "first_frame")
+END_ROLE = "last_frame"
+#: Wan's num_frames range, and its frame rate when the spec names none.
+WAN_FRAMES = (81, 121)
+WAN_FPS = 16
+
+
 def model_ref(model: str) -> tuple[str, str | None]:
     """A card's model as Replicate's `owner/name` and its pinned version (None: the official model)."""
     name, _, version = model.partition(":")
@@ -160,9 +201,10 @@ def _nearest(target: float, ratios: list[str] | tuple[str, ...]) -> str | None:
     return None if strays(ratio_of(best), target, RATIO_TOLERANCE) else best
 
 
-class ReplicateImage(VendorAdapter):
+class _Replicate(VendorAdapter):
+    """What images and video share: the create (held or not), states, outputs, cancel and errors."""
+
     vendor_name = NAME
-    capability = Capability.image
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -172,18 +214,9 @@ class ReplicateImage(VendorAdapter):
 
     # -- the request ------------------------------------------------------------------------------------------
 
-    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
-        roles = [ref.role for ref in spec.inputs]
-        for role in dict.fromkeys(roles):
-            _field(card.model, role)
-        for role in ("source", "reference"):
-            if roles.count(role) > 1:
-                raise ProviderError(
-                    ErrorKind.invalid_input,
-                    f"{card.model} takes one {role} image; got {roles.count(role)}",
-                    provider=NAME,
-                )
-        self._size(spec, card)
+    def _input(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """The model's `input` object."""
+        raise NotImplementedError
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         name, version = model_ref(card.model)
@@ -216,48 +249,6 @@ class ReplicateImage(VendorAdapter):
                 prediction = {**prediction, "status": "succeeded"}
             self._seen[job_id] = prediction
         return job_id if isinstance(job_id, str) else ""
-
-    def _input(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
-        """The model's input: prompt, size, seed, one output, the card's options, the spec's images."""
-        wiring = wiring_of(card.model)
-        prompt = spec.prompt[: wiring.prompt_chars] if wiring.prompt_chars else spec.prompt
-        values: dict[str, Any] = {"prompt": prompt, **self._size(spec, card)}
-        if seed := spec.seed % SEED_RANGE:
-            values["seed"] = seed
-        if wiring.num_outputs:
-            values["num_outputs"] = 1  # one asset per job; a second image would be paid and thrown away
-        for option, value in card.settings(spec).items():
-            values[wiring.steps if option == "steps" else option] = value
-        for ref in spec.inputs:
-            field = _field(card.model, ref.role)
-            if ref.role == "style_reference":
-                values.setdefault(field, []).append(self._image(ref))
-            else:
-                values[field] = self._image(ref)
-        return values
-
-    def _size(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
-        """The model's frame nearest the spec's shape (its aspect, else its width and height); none asked, none
-        sent (the model's default)."""
-        if (shape := asked_size(spec)) is None:
-            return {}
-        target = shape[0] / shape[1]
-        wiring = wiring_of(card.model)
-        ratios = list(FRAMES) if wiring.size == "width_height" else list(card.aspects)
-        if spec.aspect is not None and spec.aspect.value in ratios:
-            chosen: str | None = spec.aspect.value
-        else:
-            chosen = _nearest(target, ratios)
-        if chosen is None:
-            raise ProviderError(
-                ErrorKind.invalid_input,
-                f"{card.model} has no frame near {target:.3g}:1 (it has {', '.join(ratios) or 'none declared'})",
-                provider=NAME,
-            )
-        if wiring.size == "width_height":
-            width, height = FRAMES[chosen]
-            return {"width": width, "height": height}
-        return {"aspect_ratio": chosen}
 
     def _image(self, ref: InputRef) -> str:
         """An image input as Replicate takes it: its public link, else the local image (sniffed) as a data
@@ -353,6 +344,65 @@ class ReplicateImage(VendorAdapter):
         return error
 
 
+class ReplicateImage(_Replicate):
+    capability = Capability.image
+
+    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
+        roles = [ref.role for ref in spec.inputs]
+        for role in dict.fromkeys(roles):
+            _field(card.model, role)
+        for role in ("source", "reference"):
+            if roles.count(role) > 1:
+                raise ProviderError(
+                    ErrorKind.invalid_input,
+                    f"{card.model} takes one {role} image; got {roles.count(role)}",
+                    provider=NAME,
+                )
+        self._size(spec, card)
+
+    def _input(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """The model's input: prompt, size, seed, one output, the card's options, the spec's images."""
+        wiring = wiring_of(card.model)
+        prompt = spec.prompt[: wiring.prompt_chars] if wiring.prompt_chars else spec.prompt
+        values: dict[str, Any] = {"prompt": prompt, **self._size(spec, card)}
+        if seed := spec.seed % SEED_RANGE:
+            values["seed"] = seed
+        if wiring.num_outputs:
+            values["num_outputs"] = 1  # one asset per job; a second image would be paid and thrown away
+        for option, value in card.settings(spec).items():
+            values[wiring.steps if option == "steps" else option] = value
+        for ref in spec.inputs:
+            field = _field(card.model, ref.role)
+            if ref.role == "style_reference":
+                values.setdefault(field, []).append(self._image(ref))
+            else:
+                values[field] = self._image(ref)
+        return values
+
+    def _size(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """The model's frame nearest the spec's shape (its aspect, else its width and height); none asked, none
+        sent (the model's default)."""
+        if (shape := asked_size(spec)) is None:
+            return {}
+        target = shape[0] / shape[1]
+        wiring = wiring_of(card.model)
+        ratios = list(FRAMES) if wiring.size == "width_height" else list(card.aspects)
+        if spec.aspect is not None and spec.aspect.value in ratios:
+            chosen: str | None = spec.aspect.value
+        else:
+            chosen = _nearest(target, ratios)
+        if chosen is None:
+            raise ProviderError(
+                ErrorKind.invalid_input,
+                f"{card.model} has no frame near {target:.3g}:1 (it has {', '.join(ratios) or 'none declared'})",
+                provider=NAME,
+            )
+        if wiring.size == "width_height":
+            width, height = FRAMES[chosen]
+            return {"width": width, "height": height}
+        return {"aspect_ratio": chosen}
+
+
 def _field(model: str, role: str) -> str:
     """The model's input that takes an image of this role."""
     field = getattr(wiring_of(model), ROLE_FIELDS.get(role, ""), None)
@@ -399,3 +449,66 @@ def _fitted(data: bytes, ref: InputRef) -> tuple[bytes, str]:
         if data_uri_size(buffer.tell(), "image/jpeg") <= DATA_URI_LIMIT or min(image.size) <= 64:
             return buffer.getvalue(), "image/jpeg"
         image = image.resize((max(1, image.width // 2), max(1, image.height // 2)))
+
+
+class ReplicateVideo(_Replicate):
+    """Clips from the official video models: a start image (a continuing shot's is the previous clip's last
+    frame: no Replicate model continues a prediction), an end image where the model takes one, the length and
+    frame as each model names them (VIDEO_WIRING). Never held with `Prefer: wait`: a clip takes minutes, past
+    its 60 s, so the create answers at once and the prediction is polled."""
+
+    capability = Capability.video
+
+    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
+        wiring = _video_wiring(card.model)
+        roles = [ref.role for ref in spec.inputs]
+        problems = []
+        if sum(role in START_ROLES for role in roles) > 1:
+            problems.append("more than one start frame (keyframe or first_frame)")
+        if roles.count(END_ROLE) > 1:
+            problems.append("more than one last_frame")
+        if END_ROLE in roles and wiring.end is None:
+            problems.append("an end frame (it takes none)")
+        elif END_ROLE in roles and wiring.end_needs:
+            option, value = wiring.end_needs
+            if card.settings(spec).get(option) != value:
+                problems.append(f"an end frame without {option}={value}")
+        if wiring.length == "frames" and not WAN_FRAMES[0] <= _frame_count(spec) <= WAN_FRAMES[1]:
+            problems.append(f"{_frame_count(spec)} frames (num_frames {WAN_FRAMES[0]} to {WAN_FRAMES[1]})")
+        if problems:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"{card.model} cannot take {'; '.join(problems)}", provider=NAME
+            )
+
+    def _input(self, spec: AssetSpec, card: ModelCard) -> dict[str, Any]:
+        """Prompt, frame, length, seed, the card's options and the start and end images, by the model's names."""
+        wiring = _video_wiring(card.model)
+        values: dict[str, Any] = {"prompt": spec.prompt}
+        if wiring.aspect and (aspect := named_ratio(spec, card.aspects)):
+            values["aspect_ratio"] = aspect
+        if wiring.length == "duration" and spec.duration_s is not None:
+            values["duration"] = int(spec.duration_s)
+        elif wiring.length == "frames":
+            values |= {"num_frames": _frame_count(spec), "frames_per_second": spec.fps or WAN_FPS}
+        if wiring.seed and (seed := spec.seed % SEED_RANGE):
+            values["seed"] = seed
+        values |= card.settings(spec)
+        for ref in spec.inputs:
+            values[wiring.end if ref.role == END_ROLE else wiring.start] = self._image(ref)
+        return values
+
+
+def _video_wiring(model: str) -> VideoWiring:
+    wiring = VIDEO_WIRING.get(model_ref(model)[0])
+    if wiring is None:
+        raise ProviderError(
+            ErrorKind.invalid_input,
+            f"{model} is no video model this adapter knows the inputs of ({', '.join(VIDEO_WIRING)})",
+            provider=NAME,
+        )
+    return wiring
+
+
+def _frame_count(spec: AssetSpec) -> int:
+    """Wan's num_frames for the spec's length at its frame rate: one more than the frames between."""
+    return round((spec.duration_s or 5.0) * (spec.fps or WAN_FPS)) + 1

@@ -1,4 +1,5 @@
-"""Runware's task-array REST API: FLUX and HiDream images by AIR id (RunwareImage).
+"""Runware's task-array REST API: FLUX and HiDream images (RunwareImage) and Seedance, Kling, Veo and Hailuo video
+(RunwareVideo) by AIR id.
 
 Plain httpx through the base's `request`: the `runware` SDK (0.5.24) runs inference over a WebSocket only, and its
 one base-URL knob must be a ws(s):// URL, so it cannot be pointed at the REST endpoint (or the simulator). Every
@@ -23,6 +24,10 @@ and every reference role goes to FLUX.2 as `inputs.referenceImages`; a link is s
 a local image as a data URI after it was sniffed (providers.inputs.local_media). Every task asks for
 `safety.checkContent` (the SDK's replacement of the deprecated `checkNSFW`): an image marked `NSFWContent` is never
 fetched (moderation_output). Every task asks for `includeCost`: the job is booked at the USD cost Runware reports.
+
+Video is the same exchange with a `videoInference` task (Runware delivers video async only): the card's size of
+the spec's shape, its length, and the start and end images as `frameImages` (`{inputImage, frame: first|last}`), a
+link as it is, a local image as a data URI. The result item's `videoURL` is downloaded at once.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -39,9 +44,9 @@ from cutroom.capabilities import Capability
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.http import status_kind
-from providers.inputs import data_uri, link, local_media
+from providers.inputs import check_local_inputs, data_uri, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
-from providers.sizes import asked_size
+from providers.sizes import asked_size, dimensions, strays
 from providers.vendor import VendorAdapter
 
 NAME = "runware"
@@ -58,6 +63,11 @@ MAX_IMAGE_BYTES = 20 * 1024 * 1024
 REFERENCE_ROLES = ("reference", "style_reference", "character_reference")
 #: Models that take their images as inputs.referenceImages; the others take one `reference` as a seed image.
 REFERENCE_IMAGE_MODELS = frozenset({"runware:400@1"})
+#: Input roles of a clip's first frame (a continuing shot's: the previous clip's last frame) and of its last.
+START_ROLES = ("keyframe", "first_frame")
+END_ROLE = "last_frame"
+#: How far a video size may stray from the asked shape.
+RATIO_TOLERANCE = 0.08
 #: Error codes by kind (docs "Errors" and the SDK; those after insufficientCredits are (u), named by pattern).
 CODES = {
     "invalidApiKey": ErrorKind.auth,
@@ -70,6 +80,8 @@ CODES = {
     "timeoutQueue": ErrorKind.generation_failed,
     "internalServerError": ErrorKind.generation_failed,
     "taskNotFound": ErrorKind.not_found,
+    # (u) the code of a clip the provider's moderation blocked after it was made: not in the docs or the SDK.
+    "outputContentModerated": ErrorKind.moderation_output,
 }
 #: What a task refused for these reasons is refused for again: its UUID's refusal stands.
 LASTING = (ErrorKind.invalid_input, ErrorKind.moderation_input, ErrorKind.moderation_output)
@@ -127,19 +139,130 @@ def _said(error: dict[str, Any]) -> str:
     return f"{said} ({error['parameter']})" if error.get("parameter") else said
 
 
-class RunwareImage(VendorAdapter):
+class _Runware(VendorAdapter):
+    """What images and video share: the task sent once under the spec's UUID, getResponse, outputs, errors."""
+
     vendor_name = NAME
-    capability = Capability.image
+    #: The result item's field holding the output's link.
+    url_field: ClassVar[str]
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        # The image items a successful getResponse saw, so fetching needs no second look.
+        # The result items a successful getResponse saw, so fetching needs no second look.
         self._finished: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def account(self) -> str:
         """The key's digest: task UUIDs of one account never meet another's. Never the key itself."""
         return hashlib.sha256(self.api_key.encode()).hexdigest()[:32]
+
+    # -- the request ---------------------------------------------------------------------------------------------
+
+    def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
+        """The inference task under this taskUUID."""
+        raise NotImplementedError
+
+    def _send(self, task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One task's data items and its error item, whatever the HTTP status of their envelope; a failure of
+        the request as a whole (auth, 429, 5xx, no envelope) raises, for the base to map."""
+        task_id = task["taskUUID"]
+        try:
+            response = self.request("POST", "", json=[task])
+        except httpx.HTTPStatusError as exc:
+            errors = _items(_body(exc.response), "errors", task_id)
+            if not errors:
+                raise
+            return [], {**errors[0], "status_code": exc.response.status_code}
+        body = response.json()
+        items, errors = _items(body, "data", task_id), _items(body, "errors", task_id)
+        if errors:
+            return items, errors[0]
+        if not items:
+            raise ProviderError(
+                ErrorKind.generation_failed, f"Runware answered without task {task_id}", provider=NAME
+            )
+        return items, None
+
+    def _look(self, task: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        return self._send({"taskType": "getResponse", "taskUUID": task})
+
+    def _refusal(self, error: dict[str, Any]) -> ProviderError:
+        kind = code_kind(str(error.get("code", "")), error.get("status_code"))
+        return ProviderError(kind, _said(error), provider=NAME)
+
+    def create(self, spec: AssetSpec, card: ModelCard) -> str:
+        for attempt in range(MAX_ATTEMPTS):
+            task = task_uuid(spec, self.account, attempt)
+            _, error = self._send(self.task(spec, card, task))
+            if error is None:
+                return task
+            if error.get("code") != "conflictTaskUUID":
+                raise self._refusal(error)
+            # Taken: by this spec's own create whose answer was lost, or by an attempt that made nothing.
+            _, earlier = self._look(task)
+            if earlier is None:
+                return task  # running or done: the job already paid for
+            if self._refusal(earlier).kind in LASTING:
+                raise self._refusal(earlier)
+        raise ProviderError(
+            ErrorKind.generation_failed, f"{MAX_ATTEMPTS} tasks of this spec made nothing", provider=NAME
+        )
+
+    # -- the job ---------------------------------------------------------------------------------------------------
+
+    def status(self, job: JobRef) -> JobStatus:
+        items, error = self._look(job.job_id)
+        if error is not None:
+            refusal = self._refusal(error)
+            if refusal.kind is ErrorKind.not_found:
+                raise refusal
+            return JobStatus(state=JobState.FAILED, error=refusal.detail, error_kind=refusal.kind)
+        outputs = [i for i in items if isinstance(i.get(self.url_field), str)]
+        if not outputs:  # `processing` (the SDK also knows queued, pending …): keep looking
+            return JobStatus(state=JobState.RUNNING)
+        if any(i.get("NSFWContent") for i in outputs):  # asked for with safety.checkContent: never fetched
+            return JobStatus(
+                state=JobState.FAILED,
+                error="the output was marked NSFWContent by Runware's content check",
+                error_kind=ErrorKind.moderation_output,
+            )
+        self._finished[job.job_id] = outputs
+        return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+
+    def result(self, job: JobRef) -> Output:
+        outputs = self._finished.pop(job.job_id, None)
+        if outputs is None:
+            ended = self.status(job)
+            outputs = self._finished.pop(job.job_id, None)
+            if outputs is None:
+                raise ProviderError(
+                    ended.error_kind or ErrorKind.not_found,
+                    f"task {job.job_id} has no output ({ended.error or ended.state.value})",
+                    provider=NAME,
+                )
+        output = self.download(outputs[0][self.url_field])
+        cost = sum(float(i["cost"]) for i in outputs if isinstance(i.get("cost"), int | float))
+        # Booked to 1/100 cent like every Cutroom price; 0 (no cost reported) leaves the card's price.
+        return output.model_copy(update={"cost_usd": round(cost, 4)})
+
+    # -- errors ------------------------------------------------------------------------------------------------------
+
+    def error_detail(self, body: Any, response: httpx.Response) -> str:
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return _said(errors[0])
+        return super().error_detail(body, response)
+
+    def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
+            return code_kind(str(errors[0]["code"]), status)
+        return None
+
+
+class RunwareImage(_Runware):
+    capability = Capability.image
+    url_field = "imageURL"
 
     def estimate(self, spec: AssetSpec) -> float:
         """The card's price at the size Runware is sent (the grid's, not the spec's)."""
@@ -198,99 +321,71 @@ class RunwareImage(VendorAdapter):
             body["seedImage"] = images[0]
         return body | card.settings(spec)  # the options are named as Runware names them
 
-    def _send(self, task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One task's data items and its error item, whatever the HTTP status of their envelope; a failure of
-        the request as a whole (auth, 429, 5xx, no envelope) raises, for the base to map."""
-        task_id = task["taskUUID"]
-        try:
-            response = self.request("POST", "", json=[task])
-        except httpx.HTTPStatusError as exc:
-            errors = _items(_body(exc.response), "errors", task_id)
-            if not errors:
-                raise
-            return [], {**errors[0], "status_code": exc.response.status_code}
-        body = response.json()
-        items, errors = _items(body, "data", task_id), _items(body, "errors", task_id)
-        if errors:
-            return items, errors[0]
-        if not items:
+
+class RunwareVideo(_Runware):
+    """videoInference, delivered async and polled with getResponse like an image: the size of the card's nearest
+    the spec's shape and pixel count, its length, a first frame and (where the card takes one) a last frame as
+    `frameImages`. No Runware model continues an earlier task, so a continuing shot starts from the previous
+    clip's last frame. The job is booked at the cost Runware reports (includeCost)."""
+
+    capability = Capability.video
+    url_field = "videoURL"
+
+    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
+        roles, problems = [ref.role for ref in spec.inputs], []
+        if len(spec.prompt.strip()) < MIN_PROMPT:
+            problems.append(f"a prompt under {MIN_PROMPT} characters")
+        if sum(role in START_ROLES for role in roles) > 1:
+            problems.append("more than one first frame (keyframe or first_frame)")
+        if roles.count(END_ROLE) > 1:
+            problems.append("more than one last_frame")
+        if problems:
             raise ProviderError(
-                ErrorKind.generation_failed, f"Runware answered without task {task_id}", provider=NAME
+                ErrorKind.invalid_input, f"{card.model} cannot take {'; '.join(problems)}", provider=NAME
             )
-        return items, None
+        video_size(spec, card)
+        # A local file that is not an image is refused here, before any request.
+        check_local_inputs(spec, NAME)
 
-    def _look(self, task: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        return self._send({"taskType": "getResponse", "taskUUID": task})
+    def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
+        """The videoInference task: async delivery, one MP4 by URL, its cost, the frames."""
+        width, height = video_size(spec, card)
+        seconds = spec.duration_s or card.durations_s[0]
+        body: dict[str, Any] = {
+            "taskType": "videoInference",
+            "taskUUID": task,
+            "model": card.model,
+            "positivePrompt": spec.prompt.strip()[:MAX_PROMPT],
+            "width": width,
+            "height": height,
+            "duration": int(seconds) if float(seconds).is_integer() else seconds,
+            "outputType": "URL",
+            "outputFormat": "MP4",
+            "numberResults": 1,
+            "deliveryMethod": "async",
+            "includeCost": True,
+        }
+        # A model whose rates the card knows is told the spec's; another keeps its own.
+        if spec.fps is not None and card.frame_rates:
+            body["fps"] = spec.fps
+        if spec.seed >= 1:
+            body["seed"] = spec.seed
+        frames = [{"inputImage": image_value(ref), "frame": "last" if ref.role == END_ROLE else "first"}
+                  for ref in spec.inputs]  # fmt: skip
+        if frames:
+            body["frameImages"] = frames
+        return body | card.settings(spec)
 
-    def _refusal(self, error: dict[str, Any]) -> ProviderError:
-        kind = code_kind(str(error.get("code", "")), error.get("status_code"))
-        return ProviderError(kind, _said(error), provider=NAME)
 
-    def create(self, spec: AssetSpec, card: ModelCard) -> str:
-        for attempt in range(MAX_ATTEMPTS):
-            task = task_uuid(spec, self.account, attempt)
-            _, error = self._send(self.task(spec, card, task))
-            if error is None:
-                return task
-            if error.get("code") != "conflictTaskUUID":
-                raise self._refusal(error)
-            # Taken: by this spec's own create whose answer was lost, or by an attempt that made nothing.
-            _, earlier = self._look(task)
-            if earlier is None:
-                return task  # running or done: the job already paid for
-            if self._refusal(earlier).kind in LASTING:
-                raise self._refusal(earlier)
+def video_size(spec: AssetSpec, card: ModelCard) -> tuple[int, int]:
+    """The card's size of the spec's shape nearest its pixel count (the model's first size when it asks none)."""
+    sizes = [dimensions(size) for size in card.sizes]
+    asked = asked_size(spec) or sizes[0]
+    fitting = [s for s in sizes if not strays(s[0] / s[1], asked[0] / asked[1], RATIO_TOLERANCE)]
+    if not fitting:
         raise ProviderError(
-            ErrorKind.generation_failed, f"{MAX_ATTEMPTS} tasks of this spec made nothing", provider=NAME
+            ErrorKind.invalid_input,
+            f"{card.model} makes no size near {asked[0]}x{asked[1]} (it makes {', '.join(card.sizes)})",
+            provider=NAME,
         )
-
-    # -- the job ---------------------------------------------------------------------------------------------------
-
-    def status(self, job: JobRef) -> JobStatus:
-        items, error = self._look(job.job_id)
-        if error is not None:
-            refusal = self._refusal(error)
-            if refusal.kind is ErrorKind.not_found:
-                raise refusal
-            return JobStatus(state=JobState.FAILED, error=refusal.detail, error_kind=refusal.kind)
-        images = [i for i in items if isinstance(i.get("imageURL"), str)]
-        if not images:  # `processing` (the SDK also knows queued, pending …): keep looking
-            return JobStatus(state=JobState.RUNNING)
-        if any(i.get("NSFWContent") for i in images):  # asked for with safety.checkContent: never fetched
-            return JobStatus(
-                state=JobState.FAILED,
-                error="the image was marked NSFWContent by Runware's content check",
-                error_kind=ErrorKind.moderation_output,
-            )
-        self._finished[job.job_id] = images
-        return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
-
-    def result(self, job: JobRef) -> Output:
-        images = self._finished.pop(job.job_id, None)
-        if images is None:
-            ended = self.status(job)
-            images = self._finished.pop(job.job_id, None)
-            if images is None:
-                raise ProviderError(
-                    ended.error_kind or ErrorKind.not_found,
-                    f"task {job.job_id} has no image ({ended.error or ended.state.value})",
-                    provider=NAME,
-                )
-        output = self.download(images[0]["imageURL"])
-        cost = sum(float(i["cost"]) for i in images if isinstance(i.get("cost"), int | float))
-        # Booked to 1/100 cent like every Cutroom price; 0 (no cost reported) leaves the card's price.
-        return output.model_copy(update={"cost_usd": round(cost, 4)})
-
-    # -- errors ------------------------------------------------------------------------------------------------------
-
-    def error_detail(self, body: Any, response: httpx.Response) -> str:
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return _said(errors[0])
-        return super().error_detail(body, response)
-
-    def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict) and errors[0].get("code"):
-            return code_kind(str(errors[0]["code"]), status)
-        return None
+    return min(fitting, key=lambda s: abs(s[0] * s[1] - asked[0] * asked[1]))

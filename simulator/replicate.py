@@ -51,14 +51,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from simulator.core import Fault, Simulator
 from simulator.jobs import JOB_FAULTS, Phase, SimJob
-from simulator.media import MIME, data_uri, image_size, still
+from simulator.media import MIME, clip, data_uri, image_size, still
 from simulator.outputs import Hosted
 
 VENDOR = "replicate"
@@ -75,6 +78,12 @@ E005 = "The input or output was flagged as sensitive. Please try again with diff
 INTERRUPTED = "Prediction interrupted; please retry (code: PA)"
 FLUX_NSFW = "All generated images contained NSFW content. Try running it again with a different prompt."
 SD_NSFW = "NSFW content detected. Try running it again, or try a different prompt."
+#: (u) Wan's safety checker, worded as the other open-weight checkers.
+WAN_NSFW = "NSFW content detected in the generated video. Try running it again, or try a different prompt."
+#: Hosts whose links a video's start image is fetched from, within a time and a size.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+FETCH_TIMEOUT_S = 5.0
+MAX_FETCH_BYTES = 20 * 1024 * 1024
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 
@@ -201,6 +210,60 @@ def _sdxl_size(inp: dict[str, Any], source: Size | None) -> Size:
     return source or (inp.get("width", 1024), inp.get("height", 1024))
 
 
+#: Seedance 1 Lite's frames by resolution and ratio (BytePlus' table for Seedance 1.0; (u) on Replicate).
+SEEDANCE_FRAMES = {
+    "480p": {"16:9": (864, 480), "4:3": (736, 544), "1:1": (640, 640), "3:4": (544, 736), "9:16": (480, 864),
+             "21:9": (960, 416), "9:21": (416, 960)},
+    "720p": {"16:9": (1248, 704), "4:3": (1120, 832), "1:1": (960, 960), "3:4": (832, 1120), "9:16": (704, 1248),
+             "21:9": (1504, 640), "9:21": (640, 1504)},
+    "1080p": {"16:9": (1920, 1088), "4:3": (1664, 1248), "1:1": (1440, 1440), "3:4": (1248, 1664),
+              "9:16": (1088, 1920), "21:9": (2176, 928), "9:21": (928, 2176)},
+}  # fmt: skip
+#: (u) Kling 2.1's frames by mode; Veo 3 Fast's and Wan 2.2's by resolution; MiniMax Video-01's one frame.
+KLING_FRAMES = {
+    "standard": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)},
+    "pro": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)},
+}
+VEO_FRAMES = {
+    "720p": {"16:9": (1280, 720), "9:16": (720, 1280)},
+    "1080p": {"16:9": (1920, 1080), "9:16": (1080, 1920)},
+}
+WAN_FRAMES = {
+    "480p": {"16:9": (832, 480), "9:16": (480, 832), "1:1": (640, 640)},
+    "720p": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)},
+}
+MINIMAX_FRAMES = {"720p": {"16:9": (1280, 720)}}
+#: (u) Replicate's wording when a partner video model's own filter blocks the clip it made.
+VIDEO_NSFW = "NSFW content detected in the generated video. Try running it again with a different prompt."
+#: (u) Kling 2.1's failure when an end image comes in standard mode (its schema allows the pair).
+KLING_END_IN_STANDARD = "end_image is only supported in pro mode"
+
+
+@dataclass(frozen=True)
+class Video:
+    """What a video model makes of its input: the frame of its resolution (or mode) nearest its start image's
+    ratio when it follows the image, else its aspect_ratio; the length and rate; the clip's price."""
+
+    start: str
+    frames: dict[str, dict[str, Size]]
+    #: The input choosing the frame table, and its default.
+    tier: tuple[str, str]
+    seconds: Callable[[dict[str, Any]], float]
+    fps: Callable[[dict[str, Any]], int]
+    usd: Callable[[dict[str, Any]], float]
+    #: The clip takes its start image's ratio (aspect_ratio, if any, is then ignored).
+    follows_image: bool = True
+    #: The model's own failure for an input combination its schema lets through.
+    problem: Callable[[dict[str, Any]], str | None] = lambda inp: None
+
+    def frame(self, inp: dict[str, Any], source: Size | None) -> Size:
+        table = self.frames[str(inp.get(self.tier[0], self.tier[1]))]
+        if self.follows_image and source is not None:
+            ratio = source[0] / source[1]
+            return min(table.values(), key=lambda size: abs(math.log(size[0] / size[1] / ratio)))
+        return table.get(str(inp.get("aspect_ratio")), next(iter(table.values())))
+
+
 @dataclass(frozen=True)
 class Model:
     name: str
@@ -222,6 +285,8 @@ class Model:
     #: The input that sets the denoising steps and its default, for the progress bar in the logs.
     steps: tuple[str, int] | None = None
     description: str = ""
+    #: What a video model makes of its input (None: an image model).
+    video: Video | None = None
 
     def value(self, inp: dict[str, Any], name: str) -> Any:
         return inp.get(name, self.fields[name].default)
@@ -305,6 +370,62 @@ MODELS = (
          "apply_watermark": Field("boolean", True), "lora_scale": _num(0.6, 0, 1), "disable_safety_checker": BOOL},
         _sdxl_size, default_format="png", official=False, required=(), latency_s=20.0, starting_share=0.5,
         usd_per_second=0.0014, checker=SD_NSFW, steps=("num_inference_steps", 50), description="SDXL 1.0",
+    ),
+    # Video models: official, run by name; their version ids are placeholders of the right shape (u).
+    *(
+        Model(name, version, fields, video.frame, default_format="mp4", single=True, required=required,
+              latency_s=latency, starting_share=0.05, checker=checker, description=description, video=video)
+        for name, version, fields, video, required, latency, checker, description in (
+            (
+                "bytedance/seedance-1-lite", "b6519549e375404f45af5ef2e4b01f651d4014f3b57d3270b430e0523bad9835",
+                {"prompt": STR, "image": URI, "last_frame_image": URI, "duration": _int(5, 2, 12),
+                 "resolution": _enum("720p", *SEEDANCE_FRAMES), "aspect_ratio": _enum("16:9", *SEEDANCE_FRAMES["480p"]),
+                 "fps": Field("integer", 24, (24,)), "camera_fixed": BOOL, "seed": _int(), "reference_images": URIS},
+                Video("image", SEEDANCE_FRAMES, ("resolution", "720p"), lambda inp: inp.get("duration", 5),
+                      lambda inp: 24, lambda inp: inp.get("duration", 5) * {"480p": 0.018, "720p": 0.036,
+                      "1080p": 0.072}[inp.get("resolution", "720p")]),
+                ("prompt",), 60.0, VIDEO_NSFW, "Seedance 1 Lite",
+            ),
+            (
+                "kwaivgi/kling-v2.1", "daad218feb714b03e2a1ac445986aebb9d05243cd00da2af17be2e4049f48f69",
+                {"prompt": STR, "start_image": URI, "end_image": URI, "mode": _enum("standard", *KLING_FRAMES),
+                 "duration": Field("integer", 5, (5, 10)), "negative_prompt": STR},
+                Video("start_image", KLING_FRAMES, ("mode", "standard"), lambda inp: inp.get("duration", 5),
+                      lambda inp: 24, lambda inp: inp.get("duration", 5) * (0.09 if inp.get("mode") == "pro" else 0.05),
+                      problem=lambda inp: KLING_END_IN_STANDARD if "end_image" in inp and inp.get("mode") != "pro"
+                      else None),
+                ("prompt", "start_image"), 150.0, VIDEO_NSFW, "Kling 2.1",
+            ),
+            (
+                "minimax/video-01", "5aa835260ff7f40f4069c41185f72036accf99e29957bb4a3b3a911f3b6c1912",
+                {"prompt": STR, "first_frame_image": URI, "subject_reference": URI,
+                 "prompt_optimizer": Field("boolean", True)},
+                Video("first_frame_image", MINIMAX_FRAMES, ("-", "720p"), lambda inp: 6.0, lambda inp: 25,
+                      lambda inp: 0.5, follows_image=False),
+                ("prompt",), 180.0, VIDEO_NSFW, "MiniMax Video-01",
+            ),
+            (
+                "google/veo-3-fast", "8c5a9b1d1b8e3f7c0c2f4b5e6d7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
+                {"prompt": STR, "image": URI, "aspect_ratio": _enum("16:9", "16:9", "9:16"),
+                 "duration": Field("integer", 8, (4, 6, 8)), "resolution": _enum("720p", *VEO_FRAMES),
+                 "generate_audio": Field("boolean", True), "negative_prompt": STR, "seed": _int()},
+                Video("image", VEO_FRAMES, ("resolution", "720p"), lambda inp: inp.get("duration", 8),
+                      lambda inp: 24, lambda inp: inp.get("duration", 8) * (0.15 if inp.get("generate_audio", True)
+                      else 0.1), follows_image=False),
+                ("prompt",), 60.0, VIDEO_NSFW, "Veo 3 Fast",
+            ),
+            (
+                "wan-video/wan-2.2-i2v-fast", "6b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f809",
+                {"prompt": STR, "image": URI, "num_frames": _int(81, 81, 121), "frames_per_second": _int(16, 5, 30),
+                 "resolution": _enum("480p", *WAN_FRAMES), "go_fast": Field("boolean", True),
+                 "sample_shift": _num(12, 1, 20), "seed": _int(), "disable_safety_checker": BOOL},
+                Video("image", WAN_FRAMES, ("resolution", "480p"),
+                      lambda inp: inp.get("num_frames", 81) / inp.get("frames_per_second", 16),
+                      lambda inp: inp.get("frames_per_second", 16),
+                      lambda inp: 0.11 if inp.get("resolution") == "720p" else 0.05),
+                ("prompt", "image"), 40.0, WAN_NSFW, "Wan 2.2 i2v fast",
+            ),
+        )
     ),
 )  # fmt: skip
 BY_NAME = {m.name: m for m in MODELS}
@@ -508,9 +629,10 @@ class Prediction:
         if status in ("starting", "aborted"):
             return ""
         lines = [f"Using seed: {self.seed}"]
+        made = "video" if self.model.video else "image"
         if self.model.steps is None:
             lines[:0] = ["Running prediction... "]
-            lines.append("Generating image...")
+            lines.append(f"Generating {made}...")
         else:
             name, default = self.model.steps
             total = int(self.input.get(name, default))
@@ -523,7 +645,7 @@ class Prediction:
         if status == "succeeded":
             lines += self.notes
             if self.model.steps is None:
-                lines.append(f"Generated image in {self.job.latency * (1 - self.job.queued_share):.1f}sec")
+                lines.append(f"Generated {made} in {self.job.latency * (1 - self.job.queued_share):.1f}sec")
             else:
                 lines.append(f"Total safe images: {len(self.kept)} out of {self.model.count(self.input)}")
         return "\n".join(lines) + "\n"
@@ -603,6 +725,8 @@ def router(sim: Simulator) -> APIRouter:
                                 "Cancel-After must be a positive duration such as 30s, 5m or 1h.")  # fmt: skip
         count = model.count(inp)
         cost = model.usd_per_image * count + model.usd_per_second * model.latency_s
+        if model.video is not None:
+            cost += model.video.usd(inp)
         if billing["balance_usd"] < cost:
             return _problem(402, "Insufficient credit",
                             "You have insufficient credit to run this model. Go to "
@@ -611,6 +735,11 @@ def router(sim: Simulator) -> APIRouter:
         billing["balance_usd"] -= cost
         # A data URI the model cannot open, or a refused input (E005), fails before anything is generated.
         source, error = _read_images(model, inp)
+        start = None
+        if model.video is not None:
+            start = await _start_image(inp.get(model.video.start))
+            source = image_size(start) if start else None
+            error = error or model.video.problem(inp)
         early = error is not None
         fault = sim.draw(*JOB_FAULTS)
         kept, notes = list(range(count)), []
@@ -634,9 +763,14 @@ def router(sim: Simulator) -> APIRouter:
         token = secrets.token_urlsafe(30).replace("-", "x").replace("_", "y")
         files = [f"{token}-out-{i}.{fmt}" for i in kept]
         prompt = str(model.value(inp, "prompt") or "")
+        make: Callable[[], bytes] = partial(still, prompt, width, height, fmt)
+        shape: tuple[Any, ...] = (VENDOR, model.name, width, height, fmt)
+        if model.video is not None:
+            seconds, fps = float(model.video.seconds(inp)), int(model.video.fps(inp))
+            make = partial(clip, prompt, width, height, seconds, fps, start=start)
+            shape += (seconds, fps)
         for name in files:
-            hosted.put(name, lambda: still(prompt, width, height, fmt), MIME[fmt],
-                       shape=(VENDOR, model.name, width, height, fmt), ready_at=job.ends, fault=fault)  # fmt: skip
+            hosted.put(name, make, MIME[fmt], shape=shape, ready_at=job.ends, fault=fault)
         p = Prediction(
             id=job.id, model=model, input=inp, job=job, created_wall=created_wall, show_version=show_version,
             seed=int(inp.get("seed") or secrets.randbelow(65536)), files=files, error=error, kept=kept,
@@ -772,6 +906,22 @@ def _read_images(model: Model, inp: dict[str, Any]) -> tuple[Size | None, str | 
             if name == "image" and source is None:
                 source = size
     return source, None
+
+
+async def _start_image(value: Any) -> bytes | None:
+    """A video's start image: a data URI's bytes, or a loopback link's (the test S3 endpoint, as Replicate
+    fetches a presigned link); other links are not fetched (offline), and an unreadable one is None."""
+    if (decoded := data_uri(value)) is not None:
+        return decoded[1] if image_size(decoded[1]) else None
+    if not isinstance(value, str) or urlsplit(value).hostname not in LOOPBACK:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
+            response = await http.get(value)
+    except httpx.HTTPError:
+        return None
+    data = response.content if response.is_success and len(response.content) <= MAX_FETCH_BYTES else b""
+    return data if image_size(data) else None
 
 
 def _version_json(model: Model) -> dict[str, Any]:

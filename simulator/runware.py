@@ -1,4 +1,4 @@
-"""Runware's task-array REST API (`POST https://api.runware.ai/v1`), image inference as Cutroom uses it.
+"""Runware's task-array REST API (`POST https://api.runware.ai/v1`), image and video inference as Cutroom uses them.
 
 One endpoint takes a JSON array of tasks and answers `{"data": [...], "errors": [...]}`, each item matched to its task
 by `taskUUID` (a client UUID v4); one answer may hold both keys. Covered: `authentication` (or a Bearer header),
@@ -7,6 +7,12 @@ by `taskUUID` (a client UUID v4); one answer may hold both keys. Covered: `authe
 task UUID is single-use: sending one again gets `conflictTaskUUID`, and its results stay readable with `getResponse`
 (the SDK recovers a retried create that way).
 
+`videoInference` (async only): a model of VIDEO_MODELS at one of its sizes and lengths, `frameImages` of
+`{inputImage, frame: first|last}` as the model takes them (a first frame decoded from a data URI or fetched from a
+loopback link starts the clip), an ack, then `getResponse` items `processing` until `success` with `videoUUID`,
+`videoURL` and, with includeCost, `cost` (the SDK's IVideo); a failure is an error item. Real MP4 clips of the
+asked size and length are rendered on first download.
+
 Sources: ../shared/providers/runware.md; the `runware` 0.5.24 SDK (types.IImageInference / IImage wire names,
 `safety.checkContent` replacing the deprecated `checkNSFW`, `conflictTaskUUID`, `missingApiKey`, getResponse status
 values); runware.ai/docs platform pages "Errors" (envelope, fields, 400/401/402/403/404 statuses), "Task Polling"
@@ -14,7 +20,9 @@ values); runware.ai/docs platform pages "Errors" (envelope, fields, 400/401/402/
 `width` and `height` used together). Unverified (u): the codes other than invalidApiKey / insufficientCredits /
 timeoutProvider / conflictTaskUUID (named by pattern from invalidPositivePrompt / invalidModel), the HTTP status of
 an answer holding only provider or moderation errors, the ranges of steps / CFGScale / seed / numberResults, prices,
-the ack's shape, and what a REST `authentication` task answers.
+the ack's shape, and what a REST `authentication` task answers; for video, the AIR ids, sizes, lengths, frame
+rates and prices of VIDEO_MODELS, the error codes of a bad video field (named by pattern), the code of a clip
+blocked after it was made (OUTPUT_MODERATED), and that video is refused with sync delivery.
 """
 
 from __future__ import annotations
@@ -27,15 +35,18 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from simulator.core import Fault, Simulator
 from simulator.jobs import JOB_FAULTS, SimJob, start_job
-from simulator.media import MIME, data_uri, image_size, still
+from simulator.media import MIME, clip, data_uri, image_size, still
 from simulator.outputs import Hosted
 
 VENDOR = "runware"
@@ -44,6 +55,7 @@ PREFIX = "/runware"
 SIMULATOR_KEY = "RwSimulatorKey0123456789abcdefAB"
 KEY_RE = re.compile(r"^[A-Za-z0-9]{32}$")
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", re.I)
+Size = tuple[int, int]
 AIR_RE = re.compile(r"^[a-z0-9_-]+:[\w.-]+@[\w.-]+$")
 DOCS = "https://runware.ai/docs/image-inference/api-reference"
 INVALID_KEY = "Invalid API key. Get one at https://my.runware.ai/signup"  # docs: "Errors"
@@ -71,6 +83,53 @@ MODELS = {
     "runware:400@1": Model("FLUX.2 [dev]", 5.0, 0.0096),
     "runware:97@1": Model("HiDream-I1 Full", 6.0, 0.009),
 }
+
+
+@dataclass(frozen=True)
+class VideoModel:
+    name: str
+    latency_s: float
+    #: (u) USD per second of clip, at the one resolution tier each model is offered in here.
+    usd_per_s: float
+    sizes: tuple[Size, ...]
+    durations: tuple[float, ...]
+    fps: tuple[int, ...]
+    #: Frames it takes ("first", "last"); whether it makes nothing without a first frame.
+    frames: tuple[str, ...] = ("first",)
+    needs_first: bool = False
+
+
+#: (u) AIR ids, sizes, lengths and frame rates as Runware's provider pages were remembered; prices guessed.
+VIDEO_MODELS = {
+    "bytedance:1@1": VideoModel(
+        "Seedance 1.0 Lite", 60.0, 0.036,
+        ((1248, 704), (1120, 832), (960, 960), (832, 1120), (704, 1248), (1504, 640), (640, 1504)),
+        (5.0, 10.0), (24,), frames=("first", "last"),
+    ),
+    "bytedance:2@1": VideoModel(
+        "Seedance 1.0 Pro", 90.0, 0.125,
+        ((1920, 1088), (1664, 1248), (1440, 1440), (1248, 1664), (1088, 1920), (2176, 928), (928, 2176)),
+        (5.0, 10.0), (24,),
+    ),
+    "klingai:5@1": VideoModel(
+        "Kling 2.1 Standard", 150.0, 0.0504, ((1280, 720), (720, 720), (720, 1280)), (5.0, 10.0), (24,),
+        needs_first=True,
+    ),
+    "klingai:5@2": VideoModel(
+        "Kling 2.1 Pro", 180.0, 0.09, ((1920, 1080), (1080, 1080), (1080, 1920)), (5.0, 10.0), (24,),
+        frames=("first", "last"), needs_first=True,
+    ),
+    "google:3@1": VideoModel("Veo 3 Fast", 60.0, 0.1, ((1280, 720), (720, 1280)), (8.0,), (24,)),
+    "minimax:3@1": VideoModel("MiniMax Hailuo 02", 120.0, 0.045, ((1366, 768),), (6.0, 10.0), (25,)),
+}  # fmt: skip
+#: Runware also makes WEBM; the renderer makes MP4 only, so WEBM is refused here (not at Runware).
+VIDEO_FORMATS = {"MP4": "mp4"}
+#: (u) The code of a clip the provider's moderation blocked after it was made.
+OUTPUT_MODERATED = "outputContentModerated"
+#: Hosts whose links a start frame is fetched from (the test S3 endpoint); others are not fetched (offline).
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+FETCH_TIMEOUT_S = 5.0
+MAX_FETCH_BYTES = 20 * 1024 * 1024
 #: Integer and number ranges of imageInference fields (u except outputQuality, from the model pages).
 INT_RANGES = {"steps": (1, 100), "seed": (1, 2**63 - 1), "numberResults": (1, 20), "outputQuality": (20, 99)}
 NUMBER_RANGES = {"CFGScale": (0, 50), "strength": (0, 1)}
@@ -120,6 +179,28 @@ def _image_problem(value: Any, known: set[str]) -> str | None:
     return None if data is not None and image_size(data) is not None else "is not a readable image"
 
 
+async def _start_image(value: Any) -> bytes | None:
+    """A first frame's bytes to start the clip from: a data URI's, raw base64's, or a loopback link's (the test
+    S3 endpoint, as Runware fetches a presigned link); other links are not fetched (offline)."""
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        if urlsplit(value).hostname not in LOOPBACK:
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
+                response = await http.get(value)
+        except httpx.HTTPError:
+            return None
+        data = response.content if response.is_success and len(response.content) <= MAX_FETCH_BYTES else b""
+    elif (decoded := data_uri(value)) is not None:
+        data = decoded[1]
+    else:
+        try:
+            data = base64.b64decode(str(value), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return data if image_size(data) else None
+
+
 @dataclass
 class Task:
     uuid: str
@@ -130,6 +211,8 @@ class Task:
     extension: str = "jpg"
     cost: float = 0.0
     error: dict[str, Any] | None = None
+    #: A videoInference task's clip, by its videoUUID.
+    video: str | None = None
 
 
 @dataclass
@@ -290,16 +373,130 @@ def router(sim: Simulator) -> APIRouter:
             return [], [task.error]
         return await results(request, task, polled=False), []
 
+    def validate_video(task: dict[str, Any]) -> dict[str, Any] | None:
+        """The first problem with a videoInference task, as its error item."""
+        model = VIDEO_MODELS.get(task.get("model"))  # type: ignore[arg-type]
+        if model is None:
+            return _invalid(task, "model", f"{task.get('model')!r} is not an available video model.")
+        text = task.get("positivePrompt")
+        if not isinstance(text, str) or not 2 <= len(text.strip()) <= 3000:
+            return _invalid(task, "positivePrompt", "it must be 2 to 3000 characters.")
+        if (task.get("width"), task.get("height")) not in model.sizes:
+            sizes = ", ".join(f"{w}x{h}" for w, h in model.sizes)
+            return _invalid(
+                task, "width", f"{model.name} makes {sizes}; width and height must be one of them."
+            )
+        duration = task.get("duration")
+        if (
+            isinstance(duration, bool)
+            or not isinstance(duration, int | float)
+            or duration not in model.durations
+        ):
+            lengths = ", ".join(f"{d:g}" for d in model.durations)
+            return _invalid(task, "duration", f"{model.name} makes clips of {lengths} seconds.")
+        if "fps" in task and task["fps"] not in model.fps:
+            return _invalid(task, "fps", f"{model.name} makes {', '.join(map(str, model.fps))} fps.")
+        if task.get("deliveryMethod") != "async":
+            return _invalid(task, "deliveryMethod", "video inference is delivered async only.")
+        if str(task.get("outputFormat", "MP4")).upper() not in VIDEO_FORMATS:
+            return _invalid(task, "outputFormat", f"it must be one of {', '.join(VIDEO_FORMATS)}.")
+        if task.get("outputType", "URL") != "URL":
+            return _invalid(task, "outputType", "video is delivered as URL.")
+        if "includeCost" in task and not isinstance(task["includeCost"], bool):
+            return _invalid(task, "includeCost", "it must be a boolean.")
+        return frame_images(task, model)
+
+    def frame_images(task: dict[str, Any], model: VideoModel) -> dict[str, Any] | None:
+        """frameImages: a list of {inputImage, frame}, one first and one last frame at most, as the model takes."""
+        frames = task.get("frameImages", [])
+        if not isinstance(frames, list) or not all(isinstance(f, dict) for f in frames):
+            return _invalid(task, "frameImages", "it must be an array of {inputImage, frame}.")
+        positions = [f.get("frame", "first") for f in frames]
+        for position in positions:
+            if position not in model.frames:
+                return _invalid(task, "frameImages", f"{model.name} takes frames {', '.join(model.frames)}.")
+        if len(set(positions)) < len(positions):
+            return _invalid(task, "frameImages", "each frame position takes one image.")
+        if model.needs_first and "first" not in positions:
+            return _invalid(task, "frameImages", f"{model.name} needs a first frame image.")
+        known = known_images()
+        for frame in frames:
+            if problem := _image_problem(frame.get("inputImage"), known):
+                return _invalid(task, "frameImages", f"an inputImage {problem}.")
+        return None
+
+    async def video_inference(request: Request, body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+        if (problem := validate_video(body)) is not None:
+            return [], [problem]
+        task_uuid = body["taskUUID"]
+        model = VIDEO_MODELS[body["model"]]
+        seconds, width, height = float(body["duration"]), body["width"], body["height"]
+        cost = round(model.usd_per_s * seconds, 6)
+        with state.lock:
+            if task_uuid in state.tasks:
+                return [], [_error("conflictTaskUUID", f"Task UUID {task_uuid} has already been used.", body,
+                                   "taskUUID")]  # fmt: skip
+            if state.credits < cost:
+                return [], [_error("insufficientCredits", "Insufficient credits to run this task.", body)]
+            fault = sim.draw(*JOB_FAULTS)
+            task = Task(uuid=task_uuid, body=body, cost=cost, extension=VIDEO_FORMATS[
+                str(body.get("outputFormat", "MP4")).upper()])  # fmt: skip
+            state.tasks[task_uuid] = task
+            if fault is Fault.moderation:
+                task.error = _error("contentModerated", "The input was flagged by content moderation.", body,
+                                    "positivePrompt")  # fmt: skip
+                return [], [task.error]
+            state.credits -= cost
+        task.job = start_job(sim, VENDOR, model.latency_s, body, faults=(), job_id=task_uuid)
+        task.job.fault = fault
+        if fault is Fault.failed:
+            task.error = _error("timeoutProvider", "The provider timed out while generating the video.", body)
+        elif fault is Fault.moderation_output:
+            task.error = _error(
+                OUTPUT_MODERATED, "The generated video was flagged by content moderation.", body
+            )
+        else:
+            first = next((f["inputImage"] for f in body.get("frameImages", []) if f.get("frame", "first") == "first"),
+                         None)  # fmt: skip
+            start = await _start_image(first)
+            fps = body.get("fps") or model.fps[0]
+            task.video = str(uuid.uuid4())
+            cdn.put(
+                f"{task.video}.{task.extension}",
+                partial(clip, body["positivePrompt"], width, height, seconds, fps, start=start),
+                MIME[task.extension],
+                shape=(VENDOR, body["model"], width, height, seconds, fps),
+                ready_at=task.job.ends,
+                fault=fault,
+            )
+        return [{"taskType": "videoInference", "taskUUID": task_uuid, "status": "processing"}], []
+
+    def video_result(request: Request, task: Task) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "taskType": "videoInference",
+            "taskUUID": task.uuid,
+            "status": "success",
+            "videoUUID": task.video,
+            "videoURL": cdn.url(request, f"{task.video}.{task.extension}"),
+            "seed": task.body.get("seed") or 1 + int(task.uuid[:8], 16) % 2**31,
+        }
+        if task.body.get("includeCost"):
+            item["cost"] = task.cost
+        return item
+
     async def get_response(request: Request, body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         task = state.tasks.get(body["taskUUID"])
         if task is None:
             return [], [
                 _error("taskNotFound", f"No task found for taskUUID {body['taskUUID']}.", body, "taskUUID")
             ]
+        kind = task.body.get("taskType", "imageInference")
         if task.job is not None and time.monotonic() < task.job.ends:
-            return [{"taskType": "imageInference", "taskUUID": task.uuid, "status": "processing"}], []
+            return [{"taskType": kind, "taskUUID": task.uuid, "status": "processing"}], []
         if task.error is not None:
             return [], [{**task.error, "status": "error"}]
+        if kind == "videoInference":
+            return [video_result(request, task)], []
         return await results(request, task, polled=True), []
 
     def authenticate(request: Request, tasks: list[Any]) -> tuple[list[Any], dict[str, Any] | None]:
@@ -337,6 +534,8 @@ def router(sim: Simulator) -> APIRouter:
                 errors.append(_invalid(task, "taskUUID", "it must be a UUID v4."))
             elif kind == "imageInference":
                 runs.append(image_inference(request, task))
+            elif kind == "videoInference":
+                runs.append(video_inference(request, task))
             elif kind == "getResponse":
                 runs.append(get_response(request, task))
             else:

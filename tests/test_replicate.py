@@ -15,11 +15,11 @@ import pytest
 import replicate as replicate_sdk
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef, Operation
+from cutroom.assets import AssetSpec, Continuity, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
 from providers import replicate
 from providers.errors import ErrorKind, JobFailed, ProviderError
-from providers.polling import run_job
+from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
 from simulator import replicate as sim_replicate
 from tests.simulator_fixture import SimulatorHandle
@@ -407,3 +407,134 @@ def test_a_validation_error_is_invalid_input_with_the_field_named(sim):
         generator.request("POST", f"/v1/models/{SCHNELL}/predictions", json=body)
     assert caught.value.kind is ErrorKind.invalid_input
     assert "Input validation failed: - input.aspect_ratio" in str(caught.value)
+
+
+# -- video ---------------------------------------------------------------------------------------------------------
+
+SEEDANCE = "bytedance/seedance-1-lite"
+KLING = "kwaivgi/kling-v2.1"
+MINIMAX = "minimax/video-01"
+VEO = "google/veo-3-fast"
+WAN = "wan-video/wan-2.2-i2v-fast"
+LINK = "https://cdn.example.com/start.png"
+
+
+def video(sim: SimulatorHandle, **options: Any) -> replicate.ReplicateVideo:
+    return on_simulator(replicate.ReplicateVideo, sim, scale=SCALE, timeout=10.0, **options)
+
+
+def clip_spec(model: str = SEEDANCE, aspect: Aspect = Aspect.vertical, **changes: Any) -> AssetSpec:
+    width, height = SIZES[aspect]
+    fields: dict[str, Any] = {"kind": "video", "provider": "replicate", "model": model, "prompt": "waves on a reef",
+                              "aspect": aspect, "width": width, "height": height, "duration_s": 5.0, "fps": 24,
+                              "seed": 7}  # fmt: skip
+    return AssetSpec(**{**fields, **changes})
+
+
+def frame(role: str, uri: str = LINK, **fields: Any) -> InputRef:
+    return InputRef(role=role, uri=uri, sha256="0" * 64, **fields)
+
+
+def test_a_seedance_clip_is_polled_not_held_and_has_the_length_and_frame_asked(sim):
+    made = run_job(video(sim), clip_spec(duration_s=6.0))
+
+    assert made.mime == "video/mp4" and (made.width, made.height) == (704, 1248)  # 720p 9:16
+    assert made.duration_s == pytest.approx(6.0, abs=0.2)
+    assert made.cost_usd == pytest.approx(6 * 0.036)  # the card's 720p rate: Replicate reports no cost
+    [create] = creates(sim)
+    assert create["path"] == f"/replicate/v1/models/{SEEDANCE}/predictions"
+    assert "prefer" not in create["headers"]  # a clip takes minutes: never held
+    assert create["body"] == {"input": {"prompt": "waves on a reef", "aspect_ratio": "9:16", "duration": 6,
+                                        "seed": 7, "resolution": "720p"}}  # fmt: skip
+    assert polls(sim)
+
+
+def test_start_and_end_frames_go_where_each_model_takes_them(sim, tmp_path: Path):
+    start, end = frame("keyframe"), frame("last_frame", "https://cdn.example.com/end.png")
+    run_job(video(sim), clip_spec(inputs=(start, end)))
+    run_job(video(sim), clip_spec(KLING, inputs=(start, end), options={"mode": "pro"}))
+    run_job(video(sim), clip_spec(MINIMAX, Aspect.landscape, duration_s=6.0, inputs=(frame("first_frame"),)))
+    run_job(video(sim), clip_spec(VEO, duration_s=8.0, inputs=(start,)))
+    seedance, kling, minimax, veo = (c["body"]["input"] for c in creates(sim))
+
+    assert (seedance["image"], seedance["last_frame_image"]) == (LINK, "https://cdn.example.com/end.png")
+    assert kling == {
+        "prompt": "waves on a reef",
+        "duration": 5,
+        "mode": "pro",
+        "start_image": LINK,
+        "end_image": "https://cdn.example.com/end.png",
+    }  # fmt: skip  (no aspect_ratio, no seed)
+    assert minimax == {"prompt": "waves on a reef", "first_frame_image": LINK}  # one length, one frame
+    assert veo == {"prompt": "waves on a reef", "aspect_ratio": "9:16", "duration": 8, "seed": 7,
+                   "image": LINK, "resolution": "720p", "generate_audio": False}  # fmt: skip
+
+
+def test_wan_is_asked_for_frames_at_the_spec_s_rate(sim, tmp_path: Path):
+    start = image_ref_of(tmp_path / "start.png", (360, 640))
+    made = run_job(video(sim), clip_spec(WAN, inputs=(start,)))
+
+    sent = creates(sim)[0]["body"]["input"]
+    assert (sent["num_frames"], sent["frames_per_second"]) == (121, 24)
+    assert sent["image"].startswith("data:image/png;base64,")  # a local start image goes inline
+    assert made.duration_s == pytest.approx(5.0, abs=0.2)
+    assert made.width < made.height  # Wan frames the clip as its start image is framed
+
+
+def image_ref_of(path: Path, size: tuple[int, int], role: str = "keyframe") -> InputRef:
+    Image.new("RGB", size, (30, 90, 200)).save(path)
+    return InputRef(role=role, uri=path.as_uri(), sha256="0" * 64)
+
+
+def test_a_continuing_shot_starts_from_the_last_frame_not_a_chain(sim):
+    previous = frame("keyframe", continues="replicate:gm3qorzdhgbfurvjtvhg6dckhu")
+    generator = video(sim)
+    spec = clip_spec(inputs=(previous,))
+    run_job(generator, spec)
+
+    assert creates(sim)[0]["body"]["input"]["image"] == LINK
+    assert generator.card(spec).continuity(spec) is Continuity.last_frame
+
+
+def test_what_a_video_model_cannot_take_is_refused_before_any_request(sim, tmp_path: Path):
+    generator = video(sim)
+    start, end = frame("keyframe"), frame("last_frame")
+    cases = {
+        "an end frame in Kling's standard mode": clip_spec(KLING, inputs=(start, end)),
+        "two start frames": clip_spec(inputs=(start, frame("first_frame"))),
+        "an end frame MiniMax does not take": clip_spec(
+            MINIMAX, Aspect.landscape, duration_s=6.0, inputs=(end,)
+        ),  # fmt: skip
+        "9:16 from MiniMax": clip_spec(MINIMAX, duration_s=6.0),
+        "Kling without a start image": clip_spec(KLING),
+        "Wan at 30 fps (151 frames)": clip_spec(WAN, fps=30, inputs=(start,)),
+        "a length Seedance does not make": clip_spec(duration_s=13.0),
+        "a local start image that is no image": clip_spec(
+            inputs=(not_an_image(tmp_path / "s.png", "keyframe"),)
+        ),
+    }
+    for case, spec in cases.items():
+        error = refused(lambda spec=spec: generator.submit(spec))
+        assert error.kind is ErrorKind.invalid_input, f"{case}: {error}"
+    assert api(sim) == []
+
+
+def test_kling_fails_an_end_frame_in_standard_mode_that_is_sent_anyway(sim):
+    """Replicate's schema lets the pair through; the model refuses it when it runs: our check is what saves it."""
+    generator = video(sim)
+    spec = clip_spec(KLING, inputs=(frame("keyframe"), frame("last_frame")))
+    job_id = generator.create(spec, generator.card(spec))
+    job = JobRef(provider="replicate", job_id=job_id, spec_key=spec.key(), spec=spec)
+    with pytest.raises(JobFailed, match="pro mode"):
+        wait_for(generator, job)
+
+
+def test_a_blocked_clip_is_a_moderated_output_and_a_failed_one_is_retried(sim):
+    sim.configure(fault_rate=1.0, faults=["moderation_output"])
+    with pytest.raises(JobFailed) as blocked:
+        run_job(video(sim), clip_spec())
+    sim.configure(fault_rate=1.0, faults=["failed"])
+    with pytest.raises(JobFailed) as interrupted:
+        run_job(video(sim), clip_spec(seed=8))
+    assert blocked.value.kind is ErrorKind.moderation_output
+    assert interrupted.value.kind is ErrorKind.generation_failed and interrupted.value.kind.transient

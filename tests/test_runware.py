@@ -13,12 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetSpec, Continuity, InputRef
 from cutroom.channels import SIZES, Aspect
-from providers.errors import ErrorKind, JobFailed
+from providers import declarations
+from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job
 from providers.protocol import JobRef
-from providers.runware import CODES, RunwareImage, code_kind, fit_size, task_uuid
+from providers.runware import CODES, RunwareImage, RunwareVideo, code_kind, fit_size, task_uuid, video_size
 from simulator import runware as simulated
 from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
@@ -251,3 +252,111 @@ def test_error_codes_map_to_kinds(code: str, kind: ErrorKind) -> None:
 def test_an_unknown_code_keeps_its_status_s_meaning() -> None:
     assert code_kind("somethingNew", 403) is ErrorKind.auth
     assert code_kind("somethingNew", 502) is ErrorKind.generation_failed
+
+
+# -- video ---------------------------------------------------------------------------------------------------------
+
+SEEDANCE, KLING_STD, KLING_PRO, VEO = "bytedance:1@1", "klingai:5@1", "klingai:5@2", "google:3@1"
+LINK = "https://cdn.example.com/start.png"
+
+
+def _video(sim: Any, model: str | None = None) -> RunwareVideo:
+    return on_simulator(RunwareVideo, sim, model, scale=SCALE, timeout=10.0)
+
+
+def _clip(model: str = SEEDANCE, aspect: Aspect | None = Aspect.vertical, **changes: Any) -> AssetSpec:
+    width, height = SIZES[aspect] if aspect else (None, None)
+    fields: dict[str, Any] = {"kind": "video", "provider": "runware", "model": model, "prompt": "waves on a reef",
+                              "aspect": aspect, "width": width, "height": height, "duration_s": 5.0, "fps": 24,
+                              "seed": 7}  # fmt: skip
+    return AssetSpec(**{**fields, **changes})
+
+
+def _frame(role: str, uri: str = LINK, **fields: Any) -> InputRef:
+    return InputRef(role=role, uri=uri, sha256="0" * 64, **fields)
+
+
+def test_a_clip_is_one_async_video_task_at_the_card_s_size_booked_at_runware_s_cost(sim) -> None:
+    spec = _clip(inputs=(_frame("keyframe"), _frame("last_frame", "https://cdn.example.com/end.png")))
+    generator = _video(sim)
+    job = generator.submit(spec)
+    made = run_job(generator, spec)  # the same spec again: the same task, not a second one
+
+    sent = _tasks(sim, "videoInference")
+    assert [t["taskUUID"] for t in sent] == [job.job_id] * 2  # resent under its UUID: a conflict, not a job
+    assert sent[0] == {
+        "taskType": "videoInference", "taskUUID": job.job_id, "model": SEEDANCE,
+        "positivePrompt": "waves on a reef", "width": 704, "height": 1248, "duration": 5, "outputType": "URL",
+        "outputFormat": "MP4", "numberResults": 1, "deliveryMethod": "async", "includeCost": True, "fps": 24,
+        "seed": 7, "frameImages": [{"inputImage": LINK, "frame": "first"},
+                                   {"inputImage": "https://cdn.example.com/end.png", "frame": "last"}],
+    }  # fmt: skip
+    assert made.mime == "video/mp4" and (made.width, made.height) == (704, 1248)
+    assert made.duration_s == pytest.approx(5.0, abs=0.2)
+    assert made.cost_usd == pytest.approx(5 * 0.036) == pytest.approx(generator.estimate(spec))
+    assert _accepted(sim) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "aspect", "size"),
+    [(SEEDANCE, Aspect.square, (960, 960)), (SEEDANCE, Aspect.landscape, (1248, 704)),
+     (KLING_PRO, Aspect.vertical, (1080, 1920)), (VEO, Aspect.landscape, (1280, 720))],
+)  # fmt: skip
+def test_each_model_is_asked_for_its_size_of_the_shape_asked(model: str, aspect: Aspect, size) -> None:
+    spec = _clip(model, aspect, duration_s=8.0 if model == VEO else 5.0, inputs=(_frame("keyframe"),))
+    assert video_size(spec, declarations.vendor("runware").card(model)) == size
+
+
+def test_a_local_start_frame_goes_as_a_data_uri_and_starts_the_clip(sim, tmp_path: Path) -> None:
+    start = image_ref(tmp_path / "start.png", "first_frame", (720, 1280))
+    run_job(_video(sim, KLING_STD), _clip(KLING_STD, inputs=(start,)))
+    [task] = _tasks(sim, "videoInference")
+    [first] = task["frameImages"]
+    assert first["frame"] == "first" and first["inputImage"].startswith("data:image/png;base64,")
+    assert (task["width"], task["height"]) == (720, 1280)
+
+
+def test_a_continuing_shot_starts_from_the_previous_clip_s_last_frame(sim) -> None:
+    previous = _frame("keyframe", continues="runware:0b9ba3a4-0c7a-4f6e-9d3b-2f1d7c1e5a6b")
+    spec = _clip(inputs=(previous,))
+    generator = _video(sim)
+    run_job(generator, spec)
+    assert _tasks(sim, "videoInference")[0]["frameImages"] == [{"inputImage": LINK, "frame": "first"}]
+    assert generator.card(spec).continuity(spec) is Continuity.last_frame
+
+
+def test_what_a_video_model_cannot_take_is_refused_before_any_request(sim, tmp_path: Path) -> None:
+    start, end = _frame("keyframe"), _frame("last_frame")
+    cases = {
+        "a last frame Kling Standard does not take": _clip(KLING_STD, inputs=(start, end)),
+        "Kling without a first frame": _clip(KLING_STD),
+        "two first frames": _clip(inputs=(start, _frame("first_frame"))),
+        "a shape Veo does not make": _clip(VEO, aspect=None, width=1000, height=1000, duration_s=8.0),
+        "a length Seedance does not make": _clip(duration_s=6.0),
+        "a prompt of one character": _clip(prompt="x"),
+        "a start frame that is no image": _clip(inputs=(not_an_image(tmp_path / "s.png", "keyframe"),)),
+    }
+    for case, spec in cases.items():
+        error = refused(lambda spec=spec: _video(sim, spec.model).submit(spec))
+        assert error.kind is ErrorKind.invalid_input, f"{case}: {error}"
+    assert [r for r in sim.requests() if r["vendor"] == "runware"] == []
+
+
+def test_runware_refuses_a_last_frame_the_model_does_not_take_when_sent_anyway(sim) -> None:
+    generator = _video(sim, KLING_STD)
+    spec = _clip(KLING_STD, inputs=(_frame("keyframe"), _frame("last_frame")))
+    error = refused(lambda: generator.create(spec, generator.card(spec)))
+    assert error.kind is ErrorKind.invalid_input and "frameImages" in str(error)
+    assert _accepted(sim) == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("moderation_output", ErrorKind.moderation_output), ("moderation", ErrorKind.moderation_input),
+     ("failed", ErrorKind.generation_failed)],
+)  # fmt: skip
+def test_a_clip_that_ends_badly_says_why(sim, fault: str, kind: ErrorKind) -> None:
+    sim.configure(fault_rate=1.0, faults=[fault])
+    with pytest.raises((JobFailed, ProviderError)) as caught:
+        run_job(_video(sim), _clip())
+    assert caught.value.kind is kind

@@ -121,7 +121,7 @@ def test_auth_refusals_and_the_authentication_task(sim: SimulatorHandle) -> None
         ({"seedImage": "data:text/plain;base64,aGVsbG8=", "strength": 0.5}, "invalidSeedImage"),
         ({"seedImage": base64.b64encode(b"%PDF-1.4").decode()}, "invalidSeedImage"),
         ({"referenceImages": ["0b5f8e7e-7c3a-4d2b-9a1e-3f4c5d6e7f80"]}, "invalidReferenceImages"),
-        ({"taskType": "videoInference"}, "invalidTaskType"),
+        ({"taskType": "videoInference"}, "invalidModel"),
     ],
 )
 def test_a_bad_task_gets_its_own_error_item(api: httpx.Client, changes: dict[str, Any], code: str) -> None:
