@@ -1,7 +1,9 @@
 """Leonardo.ai's Production API v1 (`https://cloud.leonardo.ai/api/rest/v1`), image generation as Cutroom uses it.
 
 Covered: `POST /generations`, `GET|DELETE /generations/{id}`, `GET /me`, `POST /init-image` with the presigned S3
-upload it hands out (the simulator hosts the bucket too), outputs on a CDN through Hosted. Leonardo serves its REST
+upload it hands out (the simulator hosts the bucket too), video from the motion models (`POST
+/generations-image-to-video` from an UPLOADED init image or a GENERATED image, `POST /generations-text-to-video`,
+the clip at `generated_images[0].motionMP4URL`), outputs on a CDN through Hosted. Leonardo serves its REST
 API from Hasura: request bodies are GraphQL variables, so type errors, unknown fields and missing `prompt` come back
 as Hasura errors (`code: validation-failed`), a missing generation is `{"generations_by_pk": null}` with 200, and the
 action's own refusals are 400 `{"error", "path": "$", "code": "unexpected"}`.
@@ -14,7 +16,8 @@ expiry), the Phoenix / Flux / Lucid guides (model UUIDs, `contrast` required, al
 "Limits" (10 concurrent jobs). Unverified (u): the auth errors' statuses (500 for a malformed key, 401 for none),
 Hasura's exact validation texts and paths, refusing unknown fields, the 429 / insufficient-token bodies, the token
 prices, how an init image that is not an image is refused (here: S3 takes any bytes, as S3 does, and the create
-answers 400), and the max side of Lucid models.
+answers 400), and the max side of Lucid models; for video, each model's durations, resolutions, frames, end-frame support and
+token price (the models' guides and third-party listings).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from fastapi.responses import JSONResponse
 
 from simulator.core import Fault, Simulator
 from simulator.jobs import JOB_FAULTS, Phase, SimJob, start_job
-from simulator.media import MIME, image_size, still
+from simulator.media import MIME, clip, image_size, still
 from simulator.outputs import Hosted
 
 VENDOR = "leonardo"
@@ -118,6 +121,39 @@ ENUMS = {
     "canvasRequestType": ("canvasRequestType", ("INPAINT", "OUTPAINT", "SKETCH2IMG", "IMG2IMG")),
 }  # fmt: skip
 VARIABLES = {*BOOLEANS, *INTS, *FLOATS, *STRINGS, *LISTS, *ENUMS}
+
+
+@dataclass(frozen=True)
+class VideoModel:
+    latency_s: float
+    durations: tuple[int, ...]
+    resolutions: tuple[str, ...]
+    #: (u) API tokens per second of clip.
+    tokens_per_s: int
+    end_frame: bool = False
+
+
+#: The image-to-video `model` enum (npm SDK 4.21.3); (u) the bounds of each.
+VIDEO_MODELS = {
+    "MOTION2": VideoModel(60.0, (5,), ("RESOLUTION_480", "RESOLUTION_720"), 40),
+    "MOTION2FAST": VideoModel(30.0, (5,), ("RESOLUTION_480", "RESOLUTION_720"), 20),
+    "VEO3": VideoModel(90.0, (4, 6, 8), ("RESOLUTION_720", "RESOLUTION_1080"), 200),
+    "VEO3FAST": VideoModel(45.0, (4, 6, 8), ("RESOLUTION_720", "RESOLUTION_1080"), 75),
+    "KLING2_1": VideoModel(120.0, (5, 10), ("RESOLUTION_720", "RESOLUTION_1080"), 28, end_frame=True),
+    "KLING2_5": VideoModel(90.0, (5, 10), ("RESOLUTION_720", "RESOLUTION_1080"), 35, end_frame=True),
+}
+#: The short side of each resolution; a frame's long side may be up to 16:9 of it.
+SHORT_SIDES = {"RESOLUTION_480": 480, "RESOLUTION_720": 720, "RESOLUTION_1080": 1080}
+IMAGE_TYPES = ("GENERATED", "UPLOADED")
+#: The variables of the image-to-video action (leonardo.md); text-to-video takes the same but no frames.
+VIDEO_VARIABLES = {
+    "prompt": str, "imageId": str, "imageType": str, "model": str, "resolution": str, "duration": int,
+    "endFrameImage": dict, "negativePrompt": str, "promptEnhance": bool, "frameInterpolation": bool, "seed": int,
+    "styleIds": list, "elements": list, "width": int, "height": int, "isPublic": bool,
+}  # fmt: skip
+FRAME_VARIABLES = ("imageId", "imageType", "endFrameImage")
+#: Stand-in clips are rendered small (right aspect, real codec) so tests stay fast.
+RENDER_SHORT_SIDE = 360
 
 
 def error_response(status: int, message: str, retry_after: float | None = None, **extra: Any) -> Response:
@@ -205,6 +241,8 @@ class Generation:
     images: list[str]
     extension: str
     created_at: str
+    #: A video generation's clip length; None for images.
+    duration: int | None = None
 
     def status(self, now: float | None = None) -> str:
         phase = self.job.phase(now)
@@ -312,9 +350,12 @@ def router(sim: Simulator) -> APIRouter:
         images = []
         if status == "COMPLETE":
             nsfw = generation.job.fault is Fault.moderation_output  # Leonardo flags, it does not block
+            video = generation.duration is not None
             images = [
-                {"id": image_id, "url": cdn.url(request, f"{image_id}.{generation.extension}"), "nsfw": nsfw,
-                 "likeCount": 0, "motionMP4URL": None, "generated_image_variation_generics": []}
+                {"id": image_id, "url": cdn.url(request, f"{image_id}.{'jpg' if video else generation.extension}"),
+                 "nsfw": nsfw, "likeCount": 0,
+                 "motionMP4URL": cdn.url(request, f"{image_id}.mp4") if video else None,
+                 "generated_image_variation_generics": []}
                 for image_id in generation.images
             ]  # fmt: skip
         return {
@@ -426,6 +467,140 @@ def router(sim: Simulator) -> APIRouter:
                 }
             }
         )
+
+    def check_video(body: dict[str, Any], frames: bool) -> Response | VideoModel:
+        """The motion action's checks: its variables and types, the model's bounds, the frames it names."""
+        allowed = set(VIDEO_VARIABLES) - (set() if frames else set(FRAME_VARIABLES))
+        if unknown := sorted(set(body) - allowed):
+            return _invalid(f"unexpected variables in variableValues: {', '.join(unknown)}")
+        for name, value in body.items():
+            kind = VIDEO_VARIABLES[name]
+            if value is not None and (
+                not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+            ):
+                return _invalid(
+                    f"expected {kind.__name__} for {name}, but found {_found(value)}", f"$.{name}"
+                )
+        required = ("prompt", "imageId", "imageType") if frames else ("prompt",)
+        if missing := next((name for name in required if body.get(name) is None), None):
+            return _invalid(f'expecting a value for non-nullable variable: "{missing}"')
+        name = body.get("model", "MOTION2")
+        model = VIDEO_MODELS.get(name)
+        if model is None:
+            return _invalid(f"expected one of the values {list(VIDEO_MODELS)} for type 'MotionModel', "
+                            f"but found {json.dumps(name)}", "$.model")  # fmt: skip
+        if not body["prompt"].strip() or len(body["prompt"]) > MAX_PROMPT:
+            return _refused(f"prompt must be 1 to {MAX_PROMPT} characters")
+        resolution = body.get("resolution", model.resolutions[0])
+        if resolution not in model.resolutions:
+            return _refused(f"{name} supports resolution {', '.join(model.resolutions)}")
+        duration = body.get("duration", model.durations[0])
+        if duration not in model.durations:
+            return _refused(f"{name} supports duration {', '.join(map(str, model.durations))} seconds")
+        width, height = body.get("width"), body.get("height")
+        if width is not None or height is not None:
+            short, long = sorted((width or 0, height or 0))
+            if short != SHORT_SIDES[resolution] or long * 9 > short * 16 + 16 * 9 or long % 8:
+                return _refused(f"width and height do not match {resolution}")
+        if frames:
+            if body["imageType"] not in IMAGE_TYPES:
+                return _refused(f"imageType must be one of {list(IMAGE_TYPES)}")
+            if (refused := frame_image(body["imageId"], body["imageType"])) is not None:
+                return refused
+            end = body.get("endFrameImage")
+            if end is not None:
+                if not model.end_frame:
+                    return _refused(f"{name} does not support endFrameImage")
+                if set(end) != {"id", "type"} or end["type"] not in IMAGE_TYPES:
+                    return _invalid("endFrameImage needs id and type", "$.endFrameImage")
+                if (refused := frame_image(end["id"], end["type"])) is not None:
+                    return refused
+        return model
+
+    def frame_image(image_id: Any, image_type: str) -> Response | None:
+        """An UPLOADED frame is an init image with bytes; a GENERATED one an image a generation made."""
+        if image_type == "UPLOADED":
+            init = state.init_images.get(image_id)
+            if init is None or init.data is None:
+                return _refused(f"Init image {image_id} not found or not uploaded")
+            if image_size(init.data) is None:
+                return _refused(f"Init image {image_id} is not a valid {init.extension} image")
+            return None
+        generation = state.generations.get(state.images.get(image_id, ""))
+        if generation is None or generation.duration is not None:
+            return _refused(f"Generated image {image_id} not found")
+        return None
+
+    async def create_video(request: Request, frames: bool) -> Response:
+        if (refused := _check_auth(request)) is not None:
+            return refused
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        checked = check_video(body, frames)
+        if isinstance(checked, Response):
+            return checked
+        model, name = checked, body.get("model", "MOTION2")
+        fault = sim.draw(*JOB_FAULTS)
+        if fault is Fault.moderation:
+            term = re.findall(r"[A-Za-z]+", body["prompt"])[:1] or ["prompt"]
+            return _refused(f"content moderation filter: {term[0].lower()}")
+        resolution = body.get("resolution", model.resolutions[0])
+        short = SHORT_SIDES[resolution]
+        width, height = body.get("width") or short * 16 // 9 // 8 * 8, body.get("height") or short
+        duration = body.get("duration", model.durations[0])
+        tokens = model.tokens_per_s * duration
+        with state.lock:
+            state.jobs = [job for job in state.jobs if not job.phase().ended]
+            if len(state.jobs) >= state.limits.concurrency:
+                return error_response(
+                    429, f"You have reached your concurrency limit of {state.limits.concurrency} generations"
+                )
+            if state.limits.api_tokens < tokens:
+                return _refused(
+                    f"Not enough API tokens: this generation costs {tokens}, you have {state.limits.api_tokens}"
+                )
+            state.limits.api_tokens -= tokens
+            job = start_job(sim, VENDOR, model.latency_s, body, faults=())
+            job.fault = fault
+            state.jobs.append(job)
+            generation = Generation(
+                id=job.id, job=job, model_id=name, body=body, width=width, height=height,
+                images=[str(uuid.uuid4())], extension="mp4", created_at=_timestamp(), duration=duration,
+            )  # fmt: skip
+            state.generations[job.id] = generation
+        if fault is not Fault.failed:
+            image_id = generation.images[0]
+            state.images[image_id] = generation.id
+            init = (
+                state.init_images.get(body.get("imageId", ""))
+                if body.get("imageType") == "UPLOADED"
+                else None
+            )
+            start = init.data if init is not None else None
+            scale = RENDER_SHORT_SIDE / min(width, height)
+            small = (round(width * scale / 2) * 2, round(height * scale / 2) * 2)
+            cdn.put(f"{image_id}.mp4", lambda: clip(body["prompt"], *small, duration, start=start), MIME["mp4"],
+                    shape=(VENDOR, name, *small, duration), ready_at=job.ends, fault=fault)  # fmt: skip
+            cdn.put(f"{image_id}.jpg", lambda: still(body["prompt"], *small, "jpg"), MIME["jpg"],
+                    ready_at=job.ends, fault=fault)  # fmt: skip
+        return JSONResponse(
+            {
+                "motionVideoGenerationJob": {
+                    "generationId": generation.id,
+                    "apiCreditCost": tokens,
+                    "cost": {"amount": str(tokens), "unit": "CREDITS"},
+                }
+            }
+        )
+
+    @api.post(API + "/generations-image-to-video")
+    async def image_to_video(request: Request) -> Response:
+        return await create_video(request, frames=True)
+
+    @api.post(API + "/generations-text-to-video")
+    async def text_to_video(request: Request) -> Response:
+        return await create_video(request, frames=False)
 
     def by_pk(generation_id: str) -> Response | None:
         if not UUID_RE.match(generation_id):

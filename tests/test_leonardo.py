@@ -1,6 +1,7 @@
 """The Leonardo.ai adapter (plain httpx) against simulator/leonardo.py over loopback: what the contract suite does
 not see — the createGeneration body Leonardo receives, sizes per aspect and model, options, the init-image upload
-flow, and Leonardo's own answers (a 500 for a bad key, 200 null for a missing generation, nsfw flags, tokens)."""
+flow, and Leonardo's own answers (a 500 for a bad key, 200 null for a missing generation, nsfw flags, tokens); and
+video: the motion body per model family, start frames uploaded or GENERATED, end frames, the clip's link."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from cutroom.assets import AssetSpec, InputRef
+from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect
 from providers import declarations
 from providers.cards import ModelCard
-from providers.errors import ErrorKind, JobFailed
-from providers.leonardo import LeonardoImage, _dollars, fit_size, model_of
-from providers.polling import run_job
+from providers.errors import ErrorKind, JobFailed, ProviderError
+from providers.leonardo import LeonardoImage, LeonardoVideo, _dollars, fit_size, model_of
+from providers.polling import run_job, wait_for
 from providers.protocol import JobRef
 from simulator import leonardo as simulated
 from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
@@ -276,3 +277,142 @@ def test_a_cost_in_dollars_is_booked_as_it_is_and_credits_are_not() -> None:
     )  # fmt: skip
     made = run_job(generator, _spec(), sleep=lambda s: None)
     assert made.cost_usd == 0.0345 and (made.width, made.height) == (1280, 720)
+
+
+# -- video ---------------------------------------------------------------------------------------------------------
+
+
+def _video(sim: Any, model: str | None = None, **options: Any) -> LeonardoVideo:
+    return on_simulator(LeonardoVideo, sim, model, scale=SCALE, timeout=5.0, **options)
+
+
+def _clip(model: str = "motion-2.0", aspect: Aspect = Aspect.vertical, **changes: Any) -> AssetSpec:
+    width, height = SIZES[aspect]
+    card = LEONARDO.card(model, Capability.video)
+    fields = {"kind": AssetKind.video, "provider": "leonardo", "model": model, "prompt": "kayaks glide at dawn",
+              "aspect": aspect, "width": width, "height": height, "duration_s": card.durations_s[0]}  # fmt: skip
+    return AssetSpec(**{**fields, **changes})
+
+
+def _frame(tmp_path: Path, role: str = "keyframe", **changes: Any) -> InputRef:
+    return image_ref(tmp_path / f"{role}.png", role, (360, 640)).model_copy(update=changes)
+
+
+def test_the_default_video_model_makes_vertical_clips():
+    card = LEONARDO.card(LEONARDO.default_model(Capability.video), Capability.video)
+    assert card.model == "motion-2.0" and "9:16" in card.aspects
+
+
+@pytest.mark.parametrize(
+    ("model", "aspect", "wire", "resolution", "frame"),
+    [("motion-2.0", Aspect.vertical, "MOTION2", "RESOLUTION_720", (720, 1280)),
+     ("motion-2.0-fast", Aspect.landscape, "MOTION2FAST", "RESOLUTION_720", (1280, 720)),
+     ("veo-3", Aspect.vertical, "VEO3", "RESOLUTION_720", (720, 1280)),
+     ("veo-3-fast", Aspect.landscape, "VEO3FAST", "RESOLUTION_720", (1280, 720)),
+     ("kling-2.1", Aspect.square, "KLING2_1", "RESOLUTION_1080", (1080, 1080)),
+     ("kling-2.5", Aspect.vertical, "KLING2_5", "RESOLUTION_720", (720, 1280))],
+)  # fmt: skip
+def test_a_clip_from_a_keyframe_is_an_uploaded_image_to_video(sim, tmp_path, model, aspect, wire, resolution,
+                                                              frame):  # fmt: skip
+    spec = _clip(model, aspect, inputs=(_frame(tmp_path),))
+    made = run_job(_video(sim), spec)
+
+    (create,) = _calls(sim, "/generations-image-to-video")
+    body = create["body"]
+    assert (body["model"], body["resolution"], (body["width"], body["height"])) == (wire, resolution, frame)
+    assert body["imageType"] == "UPLOADED" and len(_calls(sim, "/init-image")) == 1
+    assert body["duration"] == int(spec.duration_s) and body["isPublic"] is False
+    assert made.mime == "video/mp4" and made.duration_s == pytest.approx(spec.duration_s, abs=0.6)
+    assert made.width / made.height == pytest.approx(frame[0] / frame[1], rel=0.02)
+    assert made.cost_usd == pytest.approx(LEONARDO.card(model).price_of(spec))  # credits: booked at the card
+
+
+def test_a_clip_without_a_frame_is_text_to_video_and_the_resolution_option_is_leonardo_s(sim):
+    run_job(_video(sim), _clip(options={"resolution": "480p", "promptEnhance": False}))
+    (create,) = _calls(sim, "/generations-text-to-video")
+    body = create["body"]
+    assert (body["resolution"], body["width"], body["height"]) == ("RESOLUTION_480", 480, 832)
+    assert body["promptEnhance"] is False and "imageId" not in body and "resolution" in body
+
+
+def test_an_end_frame_goes_as_end_frame_image_where_the_model_takes_one(sim, tmp_path):
+    start, end = _frame(tmp_path), image_ref(tmp_path / "end.png", "last_frame", (360, 600))  # other bytes
+    run_job(_video(sim), _clip("kling-2.1", inputs=(start, end)))
+    body = _calls(sim, "/generations-image-to-video")[0]["body"]
+    assert body["endFrameImage"]["type"] == "UPLOADED" and body["endFrameImage"]["id"] != body["imageId"]
+    assert len(_calls(sim, "/init-image")) == 2
+
+
+def test_a_leonardo_image_generation_is_sent_as_generated_by_its_image_id(sim):
+    image = _adapter(sim)
+    job = image.submit(_spec(aspect=Aspect.vertical))
+    run_job(image, _spec(aspect=Aspect.vertical))  # another, so a wrong pick would show
+    wait_for(image, job)
+    start = InputRef(role="keyframe", uri=f"job:leonardo:{job.job_id}", continues=f"leonardo:{job.job_id}",
+                     sha256="0" * 64)  # fmt: skip
+    run_job(_video(sim), _clip(inputs=(start,)))
+    body = _calls(sim, "/generations-image-to-video")[0]["body"]
+    looked = httpx.get(f"{sim.url}/leonardo/api/rest/v1/generations/{job.job_id}",
+                       headers={"Authorization": f"Bearer {KEY}"}).json()  # fmt: skip
+    assert body["imageType"] == "GENERATED"
+    assert body["imageId"] == looked["generations_by_pk"]["generated_images"][0]["id"] != job.job_id
+    assert _calls(sim, "/init-image") == []
+
+
+def test_a_continuing_shot_uploads_the_previous_clip_s_last_frame(sim, tmp_path):
+    previous = run_job(_video(sim), _clip())
+    assert previous.duration_s
+    job_id = sim.jobs()[0]["id"]
+    last = _frame(tmp_path, continues=f"leonardo:{job_id}")
+    run_job(_video(sim), _clip(inputs=(last,)))
+    assert _calls(sim, "/generations-image-to-video")[0]["body"]["imageType"] == "UPLOADED"
+
+
+@pytest.mark.parametrize("case", ["an end frame on motion", "an end frame alone", "two start frames", "a 10 s veo",
+                                  "a square motion clip", "1080p motion", "a frame that is no image",
+                                  "a video generation as the start"])  # fmt: skip
+def test_what_a_motion_model_cannot_take_is_refused_before_any_paid_request(sim, tmp_path, case):
+    start, end = _frame(tmp_path), image_ref(tmp_path / "end.png", "last_frame", (360, 640))
+    specs = {
+        "an end frame on motion": _clip(inputs=(start, end)),
+        "an end frame alone": _clip("kling-2.1", inputs=(end,)),
+        "two start frames": _clip(inputs=(start, start.model_copy(update={"role": "first_frame"}))),
+        "a 10 s veo": _clip("veo-3", duration_s=10.0),
+        "a square motion clip": _clip(aspect=Aspect.square),
+        "1080p motion": _clip(options={"resolution": "1080p"}),
+        "a frame that is no image": _clip(inputs=(not_an_image(tmp_path / "x.png", "keyframe"),)),
+        "a video generation as the start": None,
+    }
+    paid = 0
+    spec = specs[case]
+    if spec is None:  # a clip of ours cannot be a GENERATED start: its last frame (a file) is the way
+        run_job(_video(sim), _clip())
+        job_id, paid = sim.jobs()[0]["id"], 1
+        spec = _clip(inputs=(InputRef(role="keyframe", uri=f"job:leonardo:{job_id}",
+                                      continues=f"leonardo:{job_id}", sha256="0" * 64),))  # fmt: skip
+    refused(lambda: _video(sim).submit(spec), ErrorKind.invalid_input)
+    assert len(sim.jobs()) == paid and len(_calls(sim, "-to-video")) == paid
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("moderation", ErrorKind.moderation_input),
+                                             ("moderation_output", ErrorKind.moderation_output),
+                                             ("failed", ErrorKind.generation_failed)])  # fmt: skip
+def test_a_video_s_moderation_and_failure_are_told_apart(sim, fault, kind):
+    sim.configure(fault_rate=1.0, faults=[fault])
+    with pytest.raises((JobFailed, ProviderError)) as ended:
+        run_job(_video(sim), _clip())
+    assert ended.value.kind is kind
+
+
+def test_the_simulator_refuses_what_leonardo_refuses_in_its_shape(sim):
+    url, auth = f"{sim.url}/leonardo/api/rest/v1", {"Authorization": f"Bearer {KEY}"}
+    unknown = httpx.post(
+        f"{url}/generations-text-to-video", headers=auth, json={"prompt": "x", "imageId": "y"}
+    )
+    assert unknown.status_code == 400 and unknown.json()["code"] == "validation-failed"
+    end = httpx.post(f"{url}/generations-image-to-video", headers=auth,
+                     json={"prompt": "x", "imageId": "00000000-0000-0000-0000-000000000000", "imageType": "UPLOADED",
+                           "model": "MOTION2"})  # fmt: skip
+    assert end.status_code == 400 and "not found" in end.json()["error"]
+    assert httpx.post(f"{url}/generations-text-to-video", json={"prompt": "x"}).status_code == 401
+    assert sim.jobs() == []
