@@ -1,4 +1,5 @@
-"""Luma Dream Machine through the official `lumaai` SDK: Ray video (LumaVideo) and Photon images (LumaImage).
+"""Luma Dream Machine through the official `lumaai` SDK: Ray video (LumaVideo) and Photon images (LumaImage); and
+ray-3.2, which Luma serves only on its Luma Agents API, through the official `luma-agents` SDK (LumaAgentsVideo).
 
 Besides new generations: extend / reverse extend (keyframes frame0 / frame1 naming a generation), loop, Photon's
 image, style and character references (input roles reference, style_reference, character_reference), and the
@@ -11,6 +12,12 @@ SDK would otherwise repeat a POST after a 5xx or timeout with no idempotency key
 Transient failures surface as ProviderError(rate_limited | generation_failed); the Prefect task retries them
 (re-attaching to the journaled job id), and wait_for waits out a failing poll.
 
+Two APIs, one vendor: a user names `--model ray-3.2` on provider luma. The Agents API has its own base URL
+(LUMA_AGENTS_BASE_URL, else https://agents.lumalabs.ai/v1), its own key (LUMA_AGENTS_API_KEY), its own schema and
+states, and its own simulator mount; LumaVideo hands every call for a model of that API (the SDK's `Model` enum)
+to a LumaAgentsVideo, whose declaration is Luma's with those four changed (`agents_vendor`). Its jobs carry
+{"api": "agents"} in their journaled handle, so a process that takes one up again polls the right API.
+
 Callbacks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every create carries it as Luma's callback_url
 and the process's receiver (providers.callbacks) is started; Luma then posts each state change there, and
 wait_for looks as soon as a post says the generation ended. Posts are unsigned: only their id and state are
@@ -19,20 +26,25 @@ read, as a prompt to poll.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
+import luma_agents
 import lumaai
+from luma_agents.types import Generation as AgentsGeneration
+from luma_agents.types import Model as AgentsModel
 from lumaai.types import Generation
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.capabilities import Capability
 from cutroom.settings import settings
-from providers import callbacks
+from providers import callbacks, declarations
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
+from providers.declarations import Simulator, Vendor
 from providers.errors import ErrorKind, ProviderError
-from providers.inputs import link
+from providers.inputs import link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.vendor import VendorAdapter
 
@@ -65,6 +77,27 @@ ENDED_STATES = ("completed", "failed")
 UPSCALE_RESOLUTION = "1080p"
 #: Options that only one edit reads: with anything else they would be dropped unsent, so they are refused.
 EDIT_OPTIONS = {"mode": Operation.modify, "weight": Operation.modify}
+
+#: The models Luma serves on its Agents API only (luma-agents 0.5's `Model`), and where that API is.
+AGENTS_MODELS = frozenset(get_args(AgentsModel))
+AGENTS_BASE_URL = "https://agents.lumalabs.ai/v1"
+AGENTS_BASE_URL_ENV = "LUMA_AGENTS_BASE_URL"
+AGENTS_KEY = "LUMA_AGENTS_API_KEY"
+AGENTS_SIMULATOR = Simulator(prefix="/luma/agents/v1", key="luma-api-simulator")
+#: What the journaled handle of an Agents job says.
+AGENTS_HANDLE = {"api": "agents"}
+#: luma.md B: an image sent inline may be up to 50 MB (413 beyond).
+AGENTS_MAX_IMAGE_BYTES = 50 * 1024 * 1024
+#: An Agents failure_code as an error kind (luma.md B, the SDK's GenerationFailureCode); unknown codes fail
+#: transiently. (u) content_moderated does not say whether the input or the output was refused: the reason does.
+AGENTS_FAILURES = {
+    "content_moderated": ErrorKind.moderation_input,
+    "budget_exhausted": ErrorKind.insufficient_credits,
+    "image_too_large": ErrorKind.invalid_input,
+    "unsupported_format": ErrorKind.invalid_input,
+    "corrupt_input": ErrorKind.invalid_input,
+    "invalid_request": ErrorKind.invalid_input,
+}
 
 
 def callback_news(body: Any) -> CallbackNews | None:
@@ -218,7 +251,37 @@ class _Luma(VendorAdapter):
 
 
 class LumaVideo(_Luma):
+    """Ray on Dream Machine; a model of the Agents API (ray-3.2) is handed to a LumaAgentsVideo."""
+
     capability = Capability.video
+
+    def __init__(
+        self, model: str | None = None, *, agents: LumaAgentsVideo | None = None, **options: Any
+    ) -> None:
+        super().__init__(model, **options)
+        self._agents = agents
+
+    @property
+    def agents(self) -> LumaAgentsVideo:
+        """The Agents API's adapter, built on first use on this one's clock and timeout (its own URL and key)."""
+        if self._agents is None:
+            self._agents = LumaAgentsVideo(time_scale=self.time_scale, timeout=self.timeout)
+        return self._agents
+
+    def _on_agents(self, spec: AssetSpec | None) -> bool:
+        return spec is not None and (spec.model or self.model) in AGENTS_MODELS
+
+    def check(self, spec: AssetSpec) -> ModelCard:
+        return self.agents.check(spec) if self._on_agents(spec) else super().check(spec)
+
+    def submit(self, spec: AssetSpec) -> JobRef:
+        return self.agents.submit(spec) if self._on_agents(spec) else super().submit(spec)
+
+    def poll(self, job: JobRef) -> JobStatus:
+        return self.agents.poll(job) if job.handle == AGENTS_HANDLE else super().poll(job)
+
+    def fetch(self, job: JobRef) -> Output:
+        return self.agents.fetch(job) if job.handle == AGENTS_HANDLE else super().fetch(job)
 
     def _request(self, spec: AssetSpec, card: ModelCard) -> tuple[str, dict[str, Any]]:
         if spec.operation is not None:
@@ -319,6 +382,120 @@ class LumaImage(_Luma):
         if urls["character_ref"]:
             body["character_ref"] = {"identity0": {"images": urls["character_ref"]}}
         return "image", body
+
+
+def agents_vendor(luma: Vendor) -> Vendor:
+    """Luma's declaration as the Agents API is reached: its own base URL, base-URL variable, key and simulator
+    mount; the same cards, limits and job-id shape (a UUID)."""
+    return luma.model_copy(
+        update={
+            "title": "Luma Agents",
+            "keys": (AGENTS_KEY,),
+            "base_url": AGENTS_BASE_URL,
+            "base_url_env": AGENTS_BASE_URL_ENV,
+            "simulator": AGENTS_SIMULATOR,
+            "links_only": False,
+        }
+    )
+
+
+class LumaAgentsVideo(VendorAdapter):
+    """ray-3.2 on the Luma Agents API: `POST /generations` (type video), `GET /generations/{id}`, the clip at
+    `output[].url` (presigned, an hour). A start or end frame is a link, else the image inline (base64 `data`); a
+    continuing shot extends the previous ray-3.2 generation itself (`start_frame.generation_id`)."""
+
+    vendor_name = NAME
+    capability = Capability.video
+    transport_errors = (luma_agents.APIConnectionError,)
+    unreadable_errors = (luma_agents.APIResponseValidationError,)
+
+    def __init__(self, model: str | None = None, *, vendor: Vendor | None = None, **options: Any) -> None:
+        super().__init__(
+            model or "ray-3.2", vendor=vendor or agents_vendor(declarations.vendor(NAME)), **options
+        )
+        self._seen: dict[str, AgentsGeneration] = {}
+
+    def make_client(self) -> luma_agents.Luma:
+        return luma_agents.Luma(auth_token=self.api_key, **self.sdk_settings())
+
+    def handle_of(self, job_id: str) -> dict[str, str]:
+        return dict(AGENTS_HANDLE)
+
+    def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
+        roles = [ref.role for ref in spec.inputs]
+        problems = []
+        if card.model not in AGENTS_MODELS:
+            problems.append("a clip on the Agents API (it is a Dream Machine model)")
+        if sum(roles.count(r) for r in ("keyframe", "first_frame")) > 1:
+            problems.append("two start frames")
+        if spec.loop and spec.duration_s == 10.0:
+            problems.append("a 10 s loop (Luma loops 5 s clips only)")
+        if problems:
+            raise ProviderError(
+                ErrorKind.invalid_input, f"{card.model} cannot make {'; '.join(problems)}", provider=NAME
+            )
+
+    def create(self, spec: AssetSpec, card: ModelCard) -> str:
+        video: dict[str, Any] = {}
+        if spec.duration_s is not None:
+            video["duration"] = f"{spec.duration_s:g}s"
+        if resolution := _resolution(spec, card):
+            video["resolution"] = "1080p" if resolution == "4k" else resolution
+        if spec.loop:
+            video["loop"] = True
+        chained = card.chained_from(spec)
+        for ref in spec.inputs:
+            frame = "end_frame" if ref.role == "last_frame" else "start_frame"
+            if chained and ref.continues == f"{NAME}:{chained}":
+                video[frame] = {"generation_id": self.vendor.checks_job_id(chained)}
+            else:
+                video[frame] = self._image(ref)
+        body: dict[str, Any] = {"model": card.model, "type": "video", "prompt": spec.prompt, "video": video}
+        if spec.aspect is not None:
+            body["aspect_ratio"] = spec.aspect.value
+        return self.client.generations.create(**body).id
+
+    def _image(self, ref: InputRef) -> dict[str, str]:
+        """A frame as an ImageRef: its link, else the local image inline."""
+        if url := link(ref):
+            return {"url": url}
+        data, mime = local_media(ref, NAME, ("image",), AGENTS_MAX_IMAGE_BYTES)
+        encoded = base64.b64encode(data).decode("ascii")
+        return {"data": encoded, "media_type": mime}
+
+    def status(self, job: JobRef) -> JobStatus:
+        generation = self.client.generations.get(job.job_id)
+        if generation.state == "completed":
+            self._seen[job.job_id] = generation
+            return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+        if generation.state == "failed":
+            code = generation.failure_code or "generation_failed"
+            reason = generation.failure_reason or code
+            kind = AGENTS_FAILURES.get(code, ErrorKind.generation_failed)
+            if kind is ErrorKind.moderation_input and "output" in reason.lower():
+                kind = ErrorKind.moderation_output
+            return JobStatus(state=JobState.FAILED, error=f"{code}: {reason}", error_kind=kind)
+        if generation.state == "queued":
+            return JobStatus(state=JobState.PENDING, progress=0.0)
+        return JobStatus(state=JobState.RUNNING)
+
+    def result(self, job: JobRef) -> Output:
+        generation = self._seen.pop(job.job_id, None) or self.client.generations.get(job.job_id)
+        url = next((o.url for o in generation.output or [] if o.type == "video"), None)
+        if generation.state != "completed" or not url:
+            raise ProviderError(
+                ErrorKind.not_found,
+                f"generation {job.job_id} has no video (state {generation.state})",
+                provider=NAME,
+            )
+        return self.download(url)
+
+    def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
+        if status == 402:
+            return ErrorKind.insufficient_credits
+        if status == 413:
+            return ErrorKind.invalid_input
+        return None
 
 
 #: Each request the adapter makes, by the SDK method that sends it (the client is the max_retries=0 one).

@@ -1,9 +1,15 @@
-"""Luma Dream Machine as the `lumaai` 1.21 SDK calls it: generations, credits, concepts, and media on a fake CDN.
+"""Luma Dream Machine as the `lumaai` 1.21 SDK calls it: generations, credits, concepts, and media on a fake CDN;
+and, under its own mount (/luma/agents/v1), the Luma Agents API as `luma-agents` 0.5 calls it for ray-3.2 video.
 
 Jobs run queued → dreaming → completed | failed on the wall clock; outputs are real media from our offline
 renderers, made on the first download and cached. Edits (modify, reframe, upscale, audio) render from their
 source (an image modify, a still of its prompt in the source's frame); a job with a callback_url gets each
 state change POSTed to it from a background task.
+
+The Agents API (luma.md section B, the SDK's types) has its own keys (`luma-api-…`), its own schema (`POST
+/generations` → 201, `type` + a `video` object of options and frames as ImageRefs), its own states (queued →
+processing → completed | failed with a `failure_code`) and presigned outputs that expire after an hour. Its error
+body is FastAPI's `{"detail": …}` too, so the transport faults answer alike on both mounts.
 """
 
 from __future__ import annotations
@@ -31,9 +37,15 @@ from cutroom.media import MediaError, run_ffmpeg
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
 from simulator.core import Fault, Simulator
+from simulator.jobs import Phase, SimJob, start_job
+from simulator.media import clip, data_uri, image_size
+from simulator.outputs import Hosted
 
 VENDOR = "luma"
-PREFIX = "/luma/dream-machine/v1"
+PREFIX = "/luma"
+#: Each API's mount under PREFIX: Dream Machine (lumaai) and Agents (luma-agents).
+DREAM_MACHINE = "/dream-machine/v1"
+AGENTS = "/agents/v1"
 
 VIDEO_MODELS = ("ray-2", "ray-flash-2")
 IMAGE_MODELS = ("photon-1", "photon-flash-1")
@@ -163,7 +175,7 @@ def router(sim: Simulator) -> APIRouter:
         state = job.state(time.monotonic())
         assets: dict[str, str | None] = {"video": None, "image": None, "progress_video": None}
         if state == "completed":
-            assets[job.kind] = f"{base}{PREFIX}/_media/{job.id}.{job.extension}"
+            assets[job.kind] = f"{base}{PREFIX}{DREAM_MACHINE}/_media/{job.id}.{job.extension}"
         reason = None
         if state == "failed":
             reason = MODERATION_REASON if job.fault is Fault.moderation else FAILURE_REASON
@@ -256,7 +268,7 @@ def router(sim: Simulator) -> APIRouter:
         url = url.get("url") if isinstance(url, dict) else None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise LumaError(400, f"{name}.url must be an http(s) URL")
-        _, marker, tail = url.partition(f"{PREFIX}/_media/")
+        _, marker, tail = url.partition(f"{PREFIX}{DREAM_MACHINE}/_media/")
         return jobs.get(tail.rsplit(".", 1)[0]) if marker else None
 
     def check_weighted(name: str, ref: Any) -> None:
@@ -462,8 +474,9 @@ def router(sim: Simulator) -> APIRouter:
         return Response(media, media_type=mime)
 
     combined = APIRouter()
-    combined.include_router(api)
-    combined.include_router(cdn)
+    combined.include_router(api, prefix=DREAM_MACHINE)
+    combined.include_router(cdn, prefix=DREAM_MACHINE)
+    combined.include_router(agents_router(sim), prefix=AGENTS)
     return combined
 
 
@@ -565,3 +578,157 @@ def _still(prompt: str, width: int, height: int) -> bytes:
         kind=AssetKind.image, provider=VENDOR, model="photon", prompt=prompt, width=width, height=height
     )
     return LocalImage().render(spec).data
+
+
+# -- the Luma Agents API (ray-3.2) --------------------------------------------------------------------------------
+
+AGENTS_KEY_PREFIX = "luma-api-"
+AGENTS_MODELS = ("uni-1", "uni-1-max", "ray-3.2")
+AGENTS_TYPES = ("image", "image_edit", "video", "video_edit", "video_reframe", "layering")
+#: luma.md B: the aspect ratios a ray-3.2 video takes.
+AGENTS_VIDEO_ASPECTS = ("9:16", "3:4", "1:1", "4:3", "16:9", "21:9")
+AGENTS_DURATIONS = {"5s": 5.0, "10s": 10.0}
+AGENTS_RESOLUTIONS = ("360p", "540p", "720p", "1080p")
+AGENTS_VIDEO_OPTIONS = (
+    "duration", "edit", "end_frame", "exr_export", "hdr", "keyframe_indexes", "keyframes", "loop", "resolution",
+    "source_position", "start_frame",
+)  # fmt: skip
+AGENTS_BODY = (
+    "prompt", "aspect_ratio", "image_ref", "layering", "model", "output_format", "source", "style", "type",
+    "user_id", "video", "web_search",
+)  # fmt: skip
+IMAGE_REF_FIELDS = ("url", "data", "generation_id", "file_id")
+#: (u) ray-3.2's running time for a 5 s clip; Luma publishes none.
+AGENTS_LATENCY_S = 120.0
+#: Presigned output links expire after an hour (the SDK's GenerationOutput).
+AGENTS_OUTPUT_TTL_S = 3600.0
+AGENTS_STATES = {Phase.queued: "queued", Phase.running: "processing", Phase.succeeded: "completed"}
+
+
+class AgentsError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+@dataclass
+class AgentsGeneration:
+    job: SimJob
+    body: dict[str, Any]
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+def agents_router(sim: Simulator) -> APIRouter:
+    generations: dict[str, AgentsGeneration] = {}
+    sim.on_reset(generations.clear)
+    api = APIRouter()
+    cdn = Hosted(sim, PREFIX + AGENTS)
+
+    def authorised(request: Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.startswith(AGENTS_KEY_PREFIX):
+            raise AgentsError(401, "Invalid or missing API key")
+
+    def image_ref(name: str, ref: Any) -> bytes | None:
+        """An ImageRef: exactly one source; inline data must be an image; a generation a finished video."""
+        if not isinstance(ref, dict) or sum(ref.get(k) is not None for k in IMAGE_REF_FIELDS) != 1:
+            raise AgentsError(400, f"{name}: provide exactly one of url, data, generation_id, file_id")
+        if ref.get("data") is not None:
+            if not ref.get("media_type"):
+                raise AgentsError(400, f"{name}: media_type is required with data")
+            decoded = data_uri(f"data:{ref['media_type']};base64,{ref['data']}")
+            if decoded is None or image_size(decoded[1]) is None:
+                raise AgentsError(422, f"{name}: data is not a decodable image")
+            return decoded[1]
+        if ref.get("generation_id") is not None:
+            source = generations.get(str(ref["generation_id"]))
+            if source is None or source.job.phase() is not Phase.succeeded:
+                raise AgentsError(422, f"{name}: generation {ref['generation_id']} is not a completed video")
+        if ref.get("file_id") is not None:
+            raise AgentsError(422, f"{name}: file {ref['file_id']} not found")
+        return None
+
+    def check(body: Any) -> bytes | None:
+        """The create body as the Agents API validates it; the start frame's bytes when inline."""
+        if not isinstance(body, dict):
+            raise AgentsError(400, "body must be a JSON object")
+        if unknown := sorted(set(body) - set(AGENTS_BODY)):
+            raise AgentsError(400, f"unknown fields: {', '.join(unknown)}")
+        if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
+            raise AgentsError(400, "prompt is required")
+        if body.get("model", "uni-1") not in AGENTS_MODELS:
+            raise AgentsError(400, f"model must be one of {', '.join(AGENTS_MODELS)}")
+        if body.get("type", "image") not in AGENTS_TYPES:
+            raise AgentsError(400, f"type must be one of {', '.join(AGENTS_TYPES)}")
+        if body.get("type") != "video" or body.get("model") != "ray-3.2":
+            raise AgentsError(422, "the simulator makes type=video with model ray-3.2 only")
+        if body.get("aspect_ratio", "16:9") not in AGENTS_VIDEO_ASPECTS:
+            raise AgentsError(422, f"aspect_ratio for video must be one of {', '.join(AGENTS_VIDEO_ASPECTS)}")
+        video = body.get("video") or {}
+        if not isinstance(video, dict) or (unknown := sorted(set(video) - set(AGENTS_VIDEO_OPTIONS))):
+            raise AgentsError(400, f"video: unknown fields {unknown if isinstance(video, dict) else video}")
+        if video.get("duration", "5s") not in AGENTS_DURATIONS:
+            raise AgentsError(400, "video.duration must be 5s or 10s")
+        if video.get("resolution", "720p") not in AGENTS_RESOLUTIONS:
+            raise AgentsError(400, f"video.resolution must be one of {', '.join(AGENTS_RESOLUTIONS)}")
+        if video.get("loop") and (video.get("duration") == "10s" or video.get("hdr")):
+            raise AgentsError(422, "video.loop is not supported with duration 10s or hdr")
+        if video.get("keyframes") and (
+            video.get("start_frame") or video.get("end_frame") or video.get("loop")
+        ):
+            raise AgentsError(422, "video.keyframes cannot be combined with start_frame, end_frame or loop")
+        if video.get("end_frame") is not None:
+            image_ref("video.end_frame", video["end_frame"])
+        return image_ref("video.start_frame", video["start_frame"]) if video.get("start_frame") else None
+
+    def view(request: Request, generation: AgentsGeneration) -> dict[str, Any]:
+        phase = generation.job.phase()
+        body = generation.body
+        shown: dict[str, Any] = {"id": generation.job.id, "created_at": generation.created_at,
+                                 "model": body["model"], "type": body["type"]}  # fmt: skip
+        if phase in AGENTS_STATES:
+            shown["state"] = AGENTS_STATES[phase]
+        else:
+            code = "generation_failed" if phase is Phase.failed else "content_moderated"
+            reason = {
+                Phase.failed: "Generation failed: internal error",
+                Phase.moderated_input: "The prompt or input image was flagged by content moderation",
+                Phase.moderated_output: "The generated output was flagged by content moderation",
+            }[phase]
+            shown |= {"state": "failed", "failure_code": code, "failure_reason": reason}
+        if phase is Phase.succeeded:
+            shown["output"] = [{"type": "video", "url": cdn.url(request, f"{generation.job.id}.mp4")}]
+        return shown
+
+    @api.post("/generations", status_code=201)
+    async def create(request: Request) -> Response:
+        try:
+            authorised(request)
+            try:
+                body = await request.json()
+            except ValueError:
+                raise AgentsError(400, "body is not valid JSON") from None
+            start = check(body)
+        except AgentsError as exc:
+            return error_response(exc.status, exc.message, None)
+        job = start_job(sim, VENDOR, AGENTS_LATENCY_S, body)
+        generation = AgentsGeneration(job, body)
+        generations[job.id] = generation
+        width, height = _frame_size(body.get("aspect_ratio", "16:9"))
+        seconds = AGENTS_DURATIONS[(body.get("video") or {}).get("duration", "5s")]
+        cdn.put(f"{job.id}.mp4", lambda: clip(body["prompt"], width, height, seconds, FPS, start), "video/mp4",
+                ready_at=job.ends, fault=job.fault, lifetime_s=AGENTS_OUTPUT_TTL_S)  # fmt: skip
+        return JSONResponse(view(request, generation), status_code=201)
+
+    @api.get("/generations/{generation_id}")
+    async def get(generation_id: str, request: Request) -> Response:
+        try:
+            authorised(request)
+        except AgentsError as exc:
+            return error_response(exc.status, exc.message, None)
+        generation = generations.get(generation_id)
+        if generation is None:
+            return error_response(404, "Generation not found", None)
+        return JSONResponse(view(request, generation))
+
+    cdn.route(api)
+    return api

@@ -28,8 +28,15 @@ from cutroom.specs import keyframe_spec
 from providers import declarations, simulation
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.local.planner import LocalPlanner
-from providers.luma import IMAGE_REF_WEIGHT, LumaImage, LumaVideo
-from providers.polling import run_job
+from providers.luma import (
+    AGENTS_MODELS,
+    AGENTS_SIMULATOR,
+    IMAGE_REF_WEIGHT,
+    LumaAgentsVideo,
+    LumaImage,
+    LumaVideo,
+)
+from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
 from simulator import luma as sim_luma
 from tests.vendor_helpers import literals, on_simulator
@@ -44,6 +51,7 @@ KEY = LUMA.simulator.key  # type: ignore[union-attr]
 CREATE = "/generations/video"
 #: A Luma generation id that the simulator never handed out (the shape Luma's are).
 UNKNOWN_ID = "00000000-0000-0000-0000-000000000000"
+DREAM_MACHINE_VIDEO = [c for c in LUMA.cards(Capability.video) if c.model not in AGENTS_MODELS]
 
 
 @pytest.fixture
@@ -741,7 +749,7 @@ def test_a_local_style_reference_is_refused_by_luma_naming_the_brief_field(
     assert missing.value.problems == ["'brand.style_reference' points to 'nowhere.png', which does not exist"]
 
 
-@pytest.mark.parametrize("card", LUMA.cards(Capability.video), ids=lambda card: card.model)
+@pytest.mark.parametrize("card", DREAM_MACHINE_VIDEO, ids=lambda card: card.model)
 def test_the_ray_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
     """The declaration is data now: it must still be the SDK's own contract (the request types' enums)."""
     create = get_type_hints(VideoCreateParams)
@@ -761,3 +769,141 @@ def test_the_photon_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
     create = get_type_hints(ImageCreateParams)
     assert card.model in literals(create["model"])
     assert card.aspects == literals(create["aspect_ratio"])
+
+
+# -- ray-3.2 on the Luma Agents API -------------------------------------------------------------------------------
+
+AGENTS_PREFIX = AGENTS_SIMULATOR.prefix
+
+
+def agents(sim: SimulatorHandle, **options: Any) -> LumaAgentsVideo:
+    settings = {"base_url": sim.url + AGENTS_PREFIX, "api_key": AGENTS_SIMULATOR.key, "time_scale": SCALE}
+    return LumaAgentsVideo(**{**settings, **options})
+
+
+def ray32(sim: SimulatorHandle, **options: Any) -> LumaVideo:
+    """What a user gets from `--provider luma --model ray-3.2`: the Luma adapter, routing to the Agents API."""
+    return video(sim, **{"agents": agents(sim), **options})
+
+
+def agents_creates(sim: SimulatorHandle) -> list[dict[str, Any]]:
+    return [r for r in logged(sim, "POST", "/generations") if r["path"].startswith(AGENTS_PREFIX)]
+
+
+def frame_file(
+    tmp_path: Path, role: str = "keyframe", color: tuple[int, int, int] = (20, 90, 160)
+) -> InputRef:
+    path = tmp_path / f"{role}.png"
+    Image.new("RGB", (360, 640), color).save(path)
+    return InputRef(role=role, uri=path.as_uri(), sha256="0" * 64)
+
+
+def test_ray_3_2_goes_to_the_agents_api_with_its_own_key_and_schema(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    start = frame_file(tmp_path).model_copy(update={"url": "https://cdn.example.com/start.png"})
+    end = frame_file(tmp_path, "last_frame")
+    spec = video_spec(model="ray-3.2", duration_s=10.0, width=1080, height=1920, inputs=(start, end))
+    made = run_job(ray32(sim), spec)
+
+    assert made.mime == "video/mp4" and made.duration_s == pytest.approx(10.0, abs=0.6)
+    assert made.width and made.height and made.width < made.height
+    (create,) = agents_creates(sim)
+    headers = create["headers"]  # the key is redacted in the log: test_the_agents_key_is_its_own checks it
+    assert create["status"] == 201 and headers["user-agent"].startswith("Luma/Python")  # luma-agents
+    assert headers["x-stainless-retry-count"] == "0"
+    body = create["body"]
+    assert {k: body[k] for k in ("model", "type", "aspect_ratio")} == {
+        "model": "ray-3.2", "type": "video", "aspect_ratio": "9:16"}  # fmt: skip
+    assert body["video"]["duration"] == "10s" and body["video"]["resolution"] == "1080p"
+    assert body["video"]["start_frame"] == {"url": "https://cdn.example.com/start.png"}  # a link as it is
+    assert body["video"]["end_frame"]["media_type"] == "image/png"  # a local file inline
+    assert not [r for r in sim.requests() if "/dream-machine/" in r["path"]]
+    assert made.cost_usd == pytest.approx(LUMA.card("ray-3.2").price.usd * 10)
+
+
+def test_a_continuing_ray_3_2_shot_extends_the_previous_generation(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    generator = ray32(sim)
+    first = generator.submit(video_spec(model="ray-3.2"))
+    assert first.handle == {"api": "agents"}  # journaled: a process taking the job up polls the Agents API
+    wait_for(generator, first)  # a clip is extended once it is finished
+    last = frame_file(tmp_path).model_copy(update={"continues": f"luma:{first.job_id}"})
+    run_job(generator, video_spec(model="ray-3.2", inputs=(last,)))
+    body = agents_creates(sim)[-1]["body"]
+    assert body["video"]["start_frame"] == {"generation_id": first.job_id}
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("moderation", ErrorKind.moderation_input),
+                                             ("moderation_output", ErrorKind.moderation_output),
+                                             ("failed", ErrorKind.generation_failed)])  # fmt: skip
+def test_agents_failure_codes_are_told_apart(sim: SimulatorHandle, fault: str, kind: ErrorKind) -> None:
+    sim.configure(fault_rate=1.0, faults=[fault])
+    with pytest.raises(JobFailed) as failed:
+        run_job(ray32(sim), video_spec(model="ray-3.2"))
+    assert failed.value.kind is kind
+
+
+def test_the_agents_key_is_its_own(sim: SimulatorHandle) -> None:
+    """A Dream Machine key is refused by the Agents API: 401 is auth, and nothing is paid."""
+    with pytest.raises(ProviderError) as refused:
+        ray32(sim, agents=agents(sim, api_key=KEY)).submit(video_spec(model="ray-3.2"))
+    assert refused.value.kind is ErrorKind.auth
+    assert sim.jobs() == []
+
+
+def test_without_its_key_ray_3_2_names_the_agents_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    monkeypatch.delenv("LUMA_AGENTS_API_KEY", raising=False)
+    with pytest.raises(ProviderError) as missing:
+        LumaAgentsVideo().submit(video_spec(model="ray-3.2"))
+    assert missing.value.kind is ErrorKind.not_configured and "LUMA_AGENTS_API_KEY" in missing.value.detail
+
+
+def test_the_agents_base_url_has_its_own_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    monkeypatch.setenv("LUMA_AGENTS_BASE_URL", "https://agents.example.test/v1")
+    monkeypatch.setenv("LUMAAI_BASE_URL", "https://dream.example.test/v1")
+    assert LumaAgentsVideo().base_url == "https://agents.example.test/v1"
+    monkeypatch.delenv("LUMA_AGENTS_BASE_URL")
+    assert LumaAgentsVideo().base_url == "https://agents.lumalabs.ai/v1"
+
+
+@pytest.mark.parametrize(
+    "case", ["a 10 s loop", "a 9 s clip", "4k", "a Dream Machine model", "an agents job id"]
+)
+def test_what_ray_3_2_cannot_make_is_refused_before_any_request(sim: SimulatorHandle, case: str) -> None:
+    specs = {
+        "a 10 s loop": video_spec(model="ray-3.2", duration_s=10.0, loop=True),
+        "a 9 s clip": video_spec(model="ray-3.2", duration_s=9.0),
+        "4k": video_spec(model="ray-3.2", options={"resolution": "4k"}),
+        "a Dream Machine model": video_spec(model="ray-2"),
+    }
+    if case == "an agents job id":
+        job = JobRef(provider="luma", job_id="../credits", spec_key="k", handle={"api": "agents"})
+        with pytest.raises(ProviderError) as refused:
+            ray32(sim).poll(job)
+    else:
+        with pytest.raises(ProviderError) as refused:
+            agents(sim).submit(specs[case])
+    assert refused.value.kind is ErrorKind.invalid_input
+    assert [r for r in sim.requests() if r["path"].startswith(AGENTS_PREFIX)] == []
+
+
+def test_the_agents_simulator_answers_in_its_own_shapes(sim: SimulatorHandle) -> None:
+    url = sim.url + AGENTS_PREFIX + "/generations"
+    auth = {"Authorization": f"Bearer {AGENTS_SIMULATOR.key}"}
+    assert (
+        httpx.post(url, json={"prompt": "x"}, headers={"Authorization": f"Bearer {KEY}"}).status_code == 401
+    )
+    bad = httpx.post(url, headers=auth, json={"prompt": "x", "model": "ray-3.2", "type": "video",
+                                              "video": {"duration": "9s"}})  # fmt: skip
+    assert bad.status_code == 400 and "duration" in bad.json()["detail"]
+    inline = {"data": "bm90IGFuIGltYWdl", "media_type": "image/png"}
+    broken = httpx.post(url, headers=auth, json={"prompt": "x", "model": "ray-3.2", "type": "video",
+                                                 "video": {"start_frame": inline}})  # fmt: skip
+    assert broken.status_code == 422
+    missing = httpx.get(f"{url}/{UNKNOWN_ID}", headers=auth)
+    assert missing.status_code == 404 and missing.json() == {"detail": "Generation not found"}
+    assert sim.jobs() == []
