@@ -81,9 +81,11 @@ def generate(
     from cutroom.requests import AssetRequest
     from cutroom.settings import settings
     from providers.errors import ProviderError
-    from providers.registry import known
+    from providers.registry import known, retirement
     from tasks.requests import check
 
+    if retired := retirement(Capability(kind.value), provider, model):
+        raise UserError(retired, "run `cutroom models` to see the models there are")
     if provider not in known(Capability(kind.value)):
         raise UserError(
             f"'{provider}' cannot make {kind.value}; known: {', '.join(known(Capability(kind.value)))}",

@@ -55,7 +55,9 @@ def unknown_preferences(brief: Brief) -> list[str]:
         names_known = known(capability)
         for entry in entries:
             name, model = named(entry)
-            if name not in names_known:
+            if (retired := retirement(capability, name, model)) is not None:
+                problems.append(f"'{where}' names {quote(entry, 60)}: {retired}")
+            elif name not in names_known:
                 problems.append(
                     f"'{where}' names {quote(name, 40)}, which Cutroom does not know; "
                     f"known {capability.value} providers: {', '.join(names_known)}"
@@ -134,18 +136,25 @@ def lineup(preferences: dict[str, list[str]], hero_video: list[str] | None = Non
     return Lineup(picks=picks, hero_video=hero, notes=tuple(notes))
 
 
+def retirement(capability: Capability, name: str, model: str | None) -> str | None:
+    """Why a provider's model can no longer be used, when its card is retired: a vendor keeps the cards of models
+    it shut down (OpenAI's Sora, though OpenAI makes no video now), so naming one says what to use instead."""
+    vendor = declarations.vendors().get(name)
+    card = next((c for c in vendor.cards(capability) if c.model == model), None) if vendor and model else None
+    return f"{card.model}: {card.retired}" if card and card.retired else None
+
+
 def model_for(capability: Capability, name: str, model: str | None) -> str:
     """The model to ask for: the one named (checked against the provider's cards) or its default."""
+    if (retired := retirement(capability, name, model)) is not None:
+        raise ProviderError(ErrorKind.invalid_input, retired, provider=name)
     vendor = declarations.vendor(name)
     if capability not in vendor.adapters:
         raise ProviderError(
             ErrorKind.invalid_input,
             f"{name} cannot make {capability.value}; known {capability.value} providers: {', '.join(known(capability))}",
         )
-    card = vendor.card(model or vendor.default_model(capability), capability)
-    if card.retired:
-        raise ProviderError(ErrorKind.invalid_input, f"{card.model}: {card.retired}", provider=name)
-    return card.model
+    return vendor.card(model or vendor.default_model(capability), capability).model
 
 
 def card_of(spec: AssetSpec) -> ModelCard:

@@ -12,6 +12,7 @@ from typing import Any, get_args, get_type_hints
 
 import httpx
 import pytest
+import yaml
 from openai.types import ImageModel
 from openai.types.image_edit_params import ImageEditParamsBase
 from openai.types.image_generate_params import ImageGenerateParamsBase
@@ -24,6 +25,7 @@ from providers import declarations, registry
 from providers.errors import ErrorKind, ProviderError
 from providers.openai import OpenAIImage
 from providers.polling import run_job
+from tests.helpers import cutroom
 from tests.simulator_fixture import SimulatorHandle
 from tests.vendor_helpers import Sent, image_ref, image_spec, not_an_image, on_simulator, refused
 
@@ -225,6 +227,58 @@ def test_a_retired_model_is_refused_with_the_model_to_use(sim, model):
     assert creates(sim) == []
 
 
+# -- Sora, shut down --------------------------------------------------------------------------------------------------
+
+SORA_BRIEF = {
+    "campaign": "Spring Drop",
+    "brand": {"name": "Fern", "palette": ["#224422", "#F0E68C"]},
+    "goal": "sell the spring collection",
+    "audience": "gardeners",
+    "channels": ["tiktok"],
+}
+
+
+def _sent(sim: SimulatorHandle) -> list[dict[str, Any]]:
+    """Requests to any vendor (the fixture's own simulator controls aside)."""
+    return [r for r in sim.requests() if "/_sim/" not in r["path"]]
+
+
+def _sora_refused(result: Any, model: str) -> None:
+    """Exit 2 with the retirement and the models to use, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert f"{model}: OpenAI shut" in result.stderr and "2026-09-24" in result.stderr, result.stderr
+    assert "veo3.1" in result.stderr and "ray-3.2" in result.stderr
+
+
+@pytest.mark.parametrize("model", ["sora-2", "sora-2-pro"])
+def test_cutroom_generate_with_sora_says_it_was_shut_down_and_sends_nothing(sim, tmp_path, model):
+    made = cutroom("generate", "video", "--provider", "openai", "--model", model, "--prompt", "waves at dawn",
+                   "--out", str(tmp_path / "clip.mp4"), env={"CUTROOM_SIMULATOR_URL": sim.url})  # fmt: skip
+    _sora_refused(made, model)
+    assert _sent(sim) == [] and not (tmp_path / "clip.mp4").exists()
+
+
+def test_a_brief_naming_sora_says_it_was_shut_down_and_sends_nothing(sim, tmp_path):
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(yaml.safe_dump({**SORA_BRIEF, "providers": {"video": ["openai:sora-2"]}}))
+    planned = cutroom(
+        "run", str(brief), "--out", str(tmp_path / "out"), env={"CUTROOM_SIMULATOR_URL": sim.url}
+    )
+    _sora_refused(planned, "sora-2")
+    assert "'providers.video' names 'openai:sora-2'" in planned.stderr
+    assert _sent(sim) == []
+
+
+def test_sora_is_refused_by_the_registry_though_openai_makes_no_video():
+    assert Capability.video not in OPENAI.adapters and OPENAI.default_model(Capability.video) == ""
+    detail = refused(
+        lambda: registry.model_for(Capability.video, "openai", "sora-2"), ErrorKind.invalid_input
+    ).detail
+    assert detail.startswith("sora-2: OpenAI shut Sora 2 down on 2026-09-24")
+    assert "openai" not in registry.known(Capability.video)
+
+
 # -- OpenAI's answers as error kinds ---------------------------------------------------------------------------------
 
 
@@ -282,6 +336,7 @@ def test_the_cards_name_the_sdks_models_and_values():
     cards = OPENAI.cards(Capability.image)
     assert {c.model for c in cards} <= models
     assert {c.model for c in cards if c.retired} == {"gpt-image-1", "dall-e-2", "dall-e-3"}
+    assert all(c.retired for c in OPENAI.cards(Capability.video))  # Sora: kept only to be refused
     options = {name: option for card in cards for name, option in card.options.items()}
     sdk = {**get_type_hints(ImageGenerateParamsBase), **get_type_hints(ImageEditParamsBase)}
     assert set(options) <= set(sdk)
