@@ -32,7 +32,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -42,6 +41,7 @@ from PIL import Image, UnidentifiedImageError
 from simulator import media
 from simulator.core import Simulator
 from simulator.jobs import Phase, SimJob, start_job
+from simulator.media import FetchFailed, fetch_local
 from simulator.outputs import Hosted
 
 VENDOR = "freepik"
@@ -94,7 +94,6 @@ FAILURES = {
 }
 RENDER_SHORT_SIDE = 360
 FPS = 24
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WEBHOOK_TIMEOUT_S = 5.0
 
 
@@ -167,16 +166,10 @@ async def image_bytes(name: str, value: Any) -> bytes | None:
     if not isinstance(value, str) or not value:
         raise Invalid(name, "Must be a URL or a Base64-encoded image")
     if value.startswith(("http://", "https://")):
-        if urlsplit(value).hostname not in LOOPBACK:
-            return None
         try:
-            async with httpx.AsyncClient(timeout=10.0) as http:
-                response = await http.get(value)
-        except httpx.HTTPError:
-            raise Invalid(name, "The image URL could not be downloaded") from None
-        if response.is_error:
-            raise Invalid(name, f"The image URL could not be downloaded (HTTP {response.status_code})")
-        return response.content
+            return await fetch_local(value)
+        except FetchFailed as exc:
+            raise Invalid(name, f"The image URL could not be downloaded ({exc})") from None
     if value.startswith("data:"):
         raise Invalid(name, "Base64 images must not carry a data: prefix")
     try:

@@ -10,8 +10,11 @@ import base64
 import binascii
 import io
 import tempfile
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
@@ -44,10 +47,14 @@ def still(prompt: str, width: int, height: int, fmt: str = "png") -> bytes:
     return buffer.getvalue()
 
 
+@lru_cache(maxsize=64)
 def clip(
     prompt: str, width: int, height: int, duration_s: float, fps: int = 24, start: bytes | None = None
 ) -> bytes:
-    """An H.264 MP4 animatic of the prompt (or of the `start` image), width and height made even."""
+    """An H.264 MP4 animatic of the prompt (or of the `start` image), width and height made even.
+
+    Kept for the same ask: the simulator serves a session of tests, which ask many vendors for the same shots,
+    and a render costs a second or more of CPU."""
     width, height = width - width % 2, height - height % 2
     with tempfile.TemporaryDirectory(prefix="cutroom-sim-") as tmp:
         keyframe = Path(tmp) / "frame0.png"
@@ -80,3 +87,30 @@ def data_uri(text: object) -> tuple[str, bytes] | None:
         return head[5:].removesuffix(";base64"), base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+#: The hosts a simulator can fetch from offline: this machine (the test S3 endpoint, where presigned links point).
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+FETCH_TIMEOUT_S = 5.0
+MAX_FETCH_BYTES = 20 * 1024 * 1024
+
+
+class FetchFailed(Exception):
+    """A link on this machine did not give its bytes (no answer, an error status, too big); says why."""
+
+
+async def fetch_local(url: str) -> bytes | None:
+    """A link's bytes as a vendor fetching it would get them, when the link is on this machine; None for a link
+    elsewhere, which offline cannot reach (the caller decides what a vendor does with it)."""
+    if urlsplit(url).hostname not in LOOPBACK:
+        return None
+    try:
+        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
+            response = await http.get(url)
+    except httpx.HTTPError:
+        raise FetchFailed("no answer") from None
+    if response.is_error:
+        raise FetchFailed(f"HTTP {response.status_code}")
+    if len(response.content) > MAX_FETCH_BYTES:
+        raise FetchFailed(f"over {MAX_FETCH_BYTES // 2**20} MB")
+    return response.content

@@ -53,15 +53,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from simulator.core import Fault, Simulator
 from simulator.jobs import JOB_FAULTS, Phase, SimJob
-from simulator.media import MIME, clip, data_uri, image_size, still
+from simulator.media import MIME, FetchFailed, clip, data_uri, fetch_local, image_size, still
 from simulator.outputs import Hosted
 
 VENDOR = "replicate"
@@ -81,9 +79,6 @@ SD_NSFW = "NSFW content detected. Try running it again, or try a different promp
 #: (u) Wan's safety checker, worded as the other open-weight checkers.
 WAN_NSFW = "NSFW content detected in the generated video. Try running it again, or try a different prompt."
 #: Hosts whose links a video's start image is fetched from, within a time and a size.
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FETCH_TIMEOUT_S = 5.0
-MAX_FETCH_BYTES = 20 * 1024 * 1024
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 
@@ -913,15 +908,13 @@ async def _start_image(value: Any) -> bytes | None:
     fetches a presigned link); other links are not fetched (offline), and an unreadable one is None."""
     if (decoded := data_uri(value)) is not None:
         return decoded[1] if image_size(decoded[1]) else None
-    if not isinstance(value, str) or urlsplit(value).hostname not in LOOPBACK:
+    if not isinstance(value, str):
         return None
     try:
-        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
-            response = await http.get(value)
-    except httpx.HTTPError:
+        data = await fetch_local(value)
+    except FetchFailed:
         return None
-    data = response.content if response.is_success and len(response.content) <= MAX_FETCH_BYTES else b""
-    return data if image_size(data) else None
+    return data if data and image_size(data) else None
 
 
 def _version_json(model: Model) -> dict[str, Any]:

@@ -37,16 +37,14 @@ import uuid
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from simulator.core import Fault, Simulator
 from simulator.jobs import JOB_FAULTS, SimJob, start_job
-from simulator.media import MIME, clip, data_uri, image_size, still
+from simulator.media import MIME, FetchFailed, clip, data_uri, fetch_local, image_size, still
 from simulator.outputs import Hosted
 
 VENDOR = "runware"
@@ -127,9 +125,6 @@ VIDEO_FORMATS = {"MP4": "mp4"}
 #: (u) The code of a clip the provider's moderation blocked after it was made.
 OUTPUT_MODERATED = "outputContentModerated"
 #: Hosts whose links a start frame is fetched from (the test S3 endpoint); others are not fetched (offline).
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-FETCH_TIMEOUT_S = 5.0
-MAX_FETCH_BYTES = 20 * 1024 * 1024
 #: Integer and number ranges of imageInference fields (u except outputQuality, from the model pages).
 INT_RANGES = {"steps": (1, 100), "seed": (1, 2**63 - 1), "numberResults": (1, 20), "outputQuality": (20, 99)}
 NUMBER_RANGES = {"CFGScale": (0, 50), "strength": (0, 1)}
@@ -183,14 +178,12 @@ async def _start_image(value: Any) -> bytes | None:
     """A first frame's bytes to start the clip from: a data URI's, raw base64's, or a loopback link's (the test
     S3 endpoint, as Runware fetches a presigned link); other links are not fetched (offline)."""
     if isinstance(value, str) and value.startswith(("http://", "https://")):
-        if urlsplit(value).hostname not in LOOPBACK:
-            return None
         try:
-            async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
-                response = await http.get(value)
-        except httpx.HTTPError:
+            data = await fetch_local(value)
+        except FetchFailed:
             return None
-        data = response.content if response.is_success and len(response.content) <= MAX_FETCH_BYTES else b""
+        if data is None:
+            return None
     elif (decoded := data_uri(value)) is not None:
         data = decoded[1]
     else:

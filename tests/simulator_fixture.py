@@ -78,3 +78,20 @@ def simulator() -> Iterator[SimulatorHandle]:
     handle.close()
     server.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def flows_on_simulator(simulator, prefect_server, monkeypatch, tmp_path) -> Iterator[SimulatorHandle]:
+    """Flows run in this process with every vendor adapter on the simulator (built afresh for it, on its clock)
+    and their task results under the test's own folder."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from providers import registry, simulation
+
+    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
+    registry.reset()
+    simulation._latency_scale.cache_clear()
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        yield simulator
+    registry.reset()
+    simulation._latency_scale.cache_clear()

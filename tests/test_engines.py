@@ -13,7 +13,7 @@ import yaml
 from cutroom.brief import BriefError, parse_brief
 from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
-from providers import declarations, registry, simulation
+from providers import declarations, registry
 from tasks.plan import estimate_plan, lineup_for
 from tests.helpers import cutroom
 
@@ -81,26 +81,13 @@ def test_cutroom_plan_shows_each_shots_engine_model_and_cost(tmp_path):
     assert "hero shots → runway" in planned.stdout
 
 
-@pytest.fixture
-def on_simulator(simulator, s3, prefect_server, monkeypatch, tmp_path):
-    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
-
-    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    registry.reset()
-    simulation._latency_scale.cache_clear()
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
-        yield simulator
-    registry.reset()
-    simulation._latency_scale.cache_clear()
-
-
 def test_a_campaign_mixing_engines_per_shot_completes_as_planned_and_says_how_each_clip_was_made(
-    on_simulator, s3
+    flows_on_simulator, s3
 ):
     from cutroom.storage import S3Storage
     from flows.campaign import campaign
 
-    on_simulator.reset(latency_scale=0.01)
+    flows_on_simulator.reset(latency_scale=0.01)
     brief = parse_brief({**BRIEF, "id": "mixed-engines"})
     out = f"s3://{s3.bucket}/mixed"
     planned = estimate_plan(

@@ -9,7 +9,6 @@ import pytest
 
 from cutroom.brief import parse_brief
 from cutroom.manifest import StoryStatus
-from providers import registry, simulation
 
 BRIEF = {
     "campaign": "Vendor Run",
@@ -24,33 +23,21 @@ BRIEF = {
 CREATES = ("/luma/dream-machine/v1/generations/image", "/runway/v1/image_to_video")
 
 
-@pytest.fixture
-def on_simulator(simulator, prefect_server, monkeypatch, tmp_path):
-    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
-
-    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    monkeypatch.setattr(registry, "_instances", {})  # adapters built for this simulator only
-    simulation._latency_scale.cache_clear()
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
-        yield simulator
-    simulation._latency_scale.cache_clear()
-
-
 def run(brief: dict, out) -> object:
     from flows.campaign import campaign
 
     return asyncio.run(campaign(parse_brief(brief), str(out)))
 
 
-def test_a_campaign_completes_on_vendors_with_a_fifth_of_requests_faulted(on_simulator, tmp_path):
-    on_simulator.reset(
+def test_a_campaign_completes_on_vendors_with_a_fifth_of_requests_faulted(flows_on_simulator, tmp_path):
+    flows_on_simulator.reset(
         latency_scale=0.02, fault_rate=0.2, faults=["429", "5xx", "reset"], retry_after_s=0.2, seed=7
     )
     manifest = run(BRIEF, tmp_path / "out")
 
     assert manifest.status == "complete", [s.error for s in manifest.stories]
     assert all(s.status is StoryStatus.complete for s in manifest.stories)
-    log = on_simulator.requests()
+    log = flows_on_simulator.requests()
     faulted = [r for r in log if r["fault"]]
     assert len(faulted) >= 0.1 * len(log), "the run met too few faults to prove anything"
     accepted = [r for r in log if r["method"] == "POST" and r["path"] in CREATES and r["status"] == 200]
@@ -72,8 +59,8 @@ def test_a_campaign_completes_on_vendors_with_a_fifth_of_requests_faulted(on_sim
     }
 
 
-def test_a_story_made_entirely_on_luma_chains_its_shots(on_simulator, tmp_path):
-    on_simulator.reset(latency_scale=0.01)
+def test_a_story_made_entirely_on_luma_chains_its_shots(flows_on_simulator, tmp_path):
+    flows_on_simulator.reset(latency_scale=0.01)
     brief = {**BRIEF, "channels": ["tiktok"], "providers": {"image": ["luma"], "video": ["luma"]}}
     manifest = run(brief, tmp_path / "out")
 
@@ -81,7 +68,9 @@ def test_a_story_made_entirely_on_luma_chains_its_shots(on_simulator, tmp_path):
     assert story.status is StoryStatus.complete, story.error
     assert [c.provider for c in story.clips] == ["luma"] * 3 and all(c.job_id for c in story.clips)
     creates = [
-        r for r in on_simulator.requests() if r["path"].endswith("/generations/video") and r["status"] == 200
+        r
+        for r in flows_on_simulator.requests()
+        if r["path"].endswith("/generations/video") and r["status"] == 200
     ]
     frames = [c["body"]["keyframes"]["frame0"] for c in creates]
     by_prompt = {c["body"]["prompt"]: f for c, f in zip(creates, frames, strict=True)}

@@ -16,7 +16,7 @@ from cutroom.brief import parse_brief
 from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
 from cutroom.storage import S3Storage
-from providers import declarations, registry, simulation
+from providers import declarations
 from tests.helpers import cutroom
 
 VIDEO_VENDORS = sorted(
@@ -35,19 +35,6 @@ BRIEF = {
     "quality_target": 1,
     "max_iterations": 1,
 }
-
-
-@pytest.fixture
-def on_simulator(simulator, s3, prefect_server, monkeypatch, tmp_path):
-    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
-
-    monkeypatch.setenv(simulation.SIMULATOR_ENV, simulator.url)
-    registry.reset()
-    simulation._latency_scale.cache_clear()
-    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
-        yield simulator
-    registry.reset()
-    simulation._latency_scale.cache_clear()
 
 
 @pytest.mark.parametrize("vendor", VIDEO_VENDORS)
@@ -95,18 +82,22 @@ def test_the_seeds_video_engines_are_declared():
 
 @pytest.mark.parametrize("vendor", VIDEO_VENDORS)
 def test_a_campaign_shooting_on_the_vendor_completes_with_the_clips_its_card_promises_under_faults(
-    vendor, on_simulator, s3, tmp_path
+    vendor, flows_on_simulator, s3, tmp_path
 ):
     from flows.campaign import campaign
 
-    on_simulator.reset(latency_scale=0.01, fault_rate=0.2, faults=["429", "5xx", "reset", "timeout"],
+    flows_on_simulator.reset(latency_scale=0.01, fault_rate=0.2, faults=["429", "5xx", "reset", "timeout"],
                        timeout_s=0.2, retry_after_s=0.05, seed=28)  # fmt: skip
-    brief = parse_brief({**BRIEF, "id": f"clips-{vendor}", "providers": {"video": [vendor]}})
+    # A vendor that makes images too makes the keyframe as well: its image path proven in the same campaign.
+    makes_images = Capability.image in declarations.vendor(vendor).adapters
+    providers = {"video": [vendor], **({"image": [vendor]} if makes_images else {})}
+    brief = parse_brief({**BRIEF, "id": f"clips-{vendor}", "providers": providers})
     manifest = asyncio.run(campaign(brief, f"s3://{s3.bucket}/video-{vendor}"))
 
     (story,) = manifest.stories
     assert story.status is StoryStatus.complete, story.error
     assert manifest.status == "complete" and story.clips
+    assert story.keyframe.provider == (vendor if makes_images else "local")
     card = declarations.vendor(vendor).card(story.clips[0].model, Capability.video)
     for clip in story.clips:
         assert clip.provider == vendor and clip.model == card.model
@@ -115,9 +106,9 @@ def test_a_campaign_shooting_on_the_vendor_completes_with_the_clips_its_card_pro
         )  # fmt: skip
         assert clip.width < clip.height, (clip.width, clip.height)  # TikTok's 9:16
     # Every clip was paid for once, faults or not.
-    paid = [job for job in on_simulator.jobs() if job["vendor"] == vendor]
-    assert len(paid) == len(story.clips)
-    assert any(r["fault"] for r in on_simulator.requests())
+    paid = [job for job in flows_on_simulator.jobs() if job["vendor"] == vendor]
+    assert len(paid) == len(story.clips) + (len(story.candidates) if makes_images else 0)
+    assert any(r["fault"] for r in flows_on_simulator.requests())
 
     # The plan's continuing shot is joined to the one before it, and the manifest says how.
     shots = manifest.plan.stories[0].shots
@@ -127,7 +118,7 @@ def test_a_campaign_shooting_on_the_vendor_completes_with_the_clips_its_card_pro
         previous = story.clips[story.clips.index(clip) - 1]
         if card.chains:
             assert clip.continuity is Continuity.chained
-            asked = [r for r in on_simulator.requests() if r["vendor"] == vendor and r["status"] < 300]
+            asked = [r for r in flows_on_simulator.requests() if r["vendor"] == vendor and r["status"] < 300]
             assert any(previous.job_id in json.dumps(r.get("body")) for r in asked), (
                 "no request named the chain"
             )
