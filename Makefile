@@ -32,10 +32,11 @@ browser:
 demo: install
 	$(BIN)/cutroom run examples/briefs/aurora-launch.yaml --out cutroom-out
 
-# Two workers, a test file each at a time: most tests wait on loopback services (Prefect, the simulator, S3),
-# so two files at once halve the wall time on two cores. Each worker starts its own services.
+# Two workers, each taking the next test (a file that shares costly module fixtures stays on one: xdist_group):
+# most tests wait on loopback services (Prefect, the simulator, S3), so two at once halve the wall time on two
+# cores. Each worker starts its own services.
 test: install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Benchmarks on loopback services (README.md, "Benchmarks"): figures and ratios, no pass/fail.
 bench: install

@@ -16,6 +16,9 @@ from cutroom.brief import Brand
 from cutroom.channels import SIZES, Aspect, Format
 from cutroom.media import MediaError, ffmpeg_exe, probe
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("assembly")
+
 BRAND = Brand(name="Aurora", palette=["#1A2B3C", "#F5A623"])
 VERTICAL = Format(aspect=Aspect.vertical, width=720, height=1280, max_duration_s=9.5)
 # s1 = 2 s + 3 s clips, s2 = 2.5 s, s3 = 2 s: s1+s2 make a 9.0 s reel, adding s3 would make it 10.5 s.

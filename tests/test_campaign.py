@@ -18,6 +18,9 @@ from cutroom.settings import Settings
 from cutroom.storage import path_of, sha256_file
 from tests.helpers import cutroom
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("campaign")
+
 BRIEF = {
     "campaign": "Fern Spring",
     "brand": {"name": "Fern", "voice": "fresh, calm", "palette": ["#1B4332", "#F2E8CF", "#BC4749"]},

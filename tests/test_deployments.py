@@ -11,6 +11,9 @@ import pytest
 
 from tests.helpers import BIN, ROOT
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("deployments")
+
 BRIEF = {
     "campaign": "Deploy Check",
     "brand": {"name": "Kestrel", "palette": ["#14213D", "#FCA311", "#E5E5E5"]},

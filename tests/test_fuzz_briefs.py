@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 
 from cutroom.brief import Brief, BriefError, load_brief
 
+#: Tests of this file run on one worker: the fuzzer's count is checked by a test after it.
+pytestmark = pytest.mark.xdist_group("fuzz_briefs")
+
 GOOD: dict[str, Any] = {
     "campaign": "Spring Drop",
     "brand": {"name": "Fern", "palette": ["#224422", "#F0E68C"], "voice": "warm"},

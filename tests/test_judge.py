@@ -16,6 +16,9 @@ from providers.local.image import LocalImage
 from providers.local.judge import IMAGE_WEIGHTS, SPEECH_WEIGHTS, VIDEO_WEIGHTS, LocalJudge
 from providers.local.vocabulary import DIRECTIVES
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("judge")
+
 PALETTE = ("#0B3D91", "#FC3D21", "#F4F4F4")
 BRAND = Brand(name="Aurora", palette=list(PALETTE))
 WIDTH, HEIGHT = 540, 960

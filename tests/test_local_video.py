@@ -21,6 +21,9 @@ from providers.local.video import LocalAnimatic
 from providers.polling import run_job
 from providers.protocol import Output
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("local_video")
+
 SMALL = {"width": 320, "height": 240, "fps": 24, "duration_s": 2.0}
 SETTLED = 14  # the first frame past the half-second fade from black
 

@@ -23,6 +23,9 @@ from cutroom.plan import Copy, Plan, Shot, Story, StoryType
 from cutroom.report import render_report, report_key, report_link_for
 from cutroom.storage import LocalStorage, asset_key, export_key, sha256_bytes
 
+#: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
+pytestmark = pytest.mark.xdist_group("report")
+
 CAMPAIGN, CID = "Aurora Launch", "aurora-launch"
 PALETTE = ["#0B1F3A", "#FF6B35", "#F7F3E9"]
 PROMPTS = [
