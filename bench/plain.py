@@ -44,7 +44,13 @@ class Campaign:
             _make, spec, self.out, self.brief.campaign_id, story.id, 1, None, self.brief.budget_usd, None
         )
         asset.score = await asyncio.to_thread(
-            score_asset, asset, spec, self.brief.brand, self.lineup[Capability.judge].name, self.out
+            score_asset,
+            asset,
+            spec,
+            self.brief.brand,
+            self.lineup[Capability.judge].entry,
+            self.out,
+            self.brief.campaign_id,
         )
         return asset
 

@@ -56,7 +56,7 @@ def models(
                 ", ".join(f"{d:g}" for d in card.durations_s)
                 or ("any" if card.capability is Capability.video else ""),
                 ", ".join(card.aspects) or "any",
-                card.price.describe(),
+                card.tokens.describe() if card.tokens else card.price.describe(),
                 f"~{card.expected_latency_s:g} s" + (" (u)" if card.latency_unverified else ""),
                 "; ".join(notes),
             )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markdown import Markdown
 from rich.table import Table
 
 from cli import inputs
@@ -32,7 +33,10 @@ def plan(
 
     parsed = inputs.brief(brief, campaign_id)
     lineup = lineup_for(parsed)
-    the_plan = registry.provider(Capability.planner, lineup[Capability.planner].name).plan(parsed)
+    planner = lineup[Capability.planner]
+    the_plan = registry.provider(Capability.planner, planner.name).plan(parsed, planner.model)
+    if the_plan.prd is not None:
+        console.print(Markdown(the_plan.prd.markdown(parsed.campaign)))
     estimates = estimate_plan(the_plan, parsed, lineup)
     table = Table(title=f"{parsed.campaign}: {len(the_plan.stories)} stories")
     for column in ("story", "type", "channel", "shots", "seconds", "headline", "estimate"):

@@ -101,6 +101,10 @@ class Score(BaseModel):
     total: float = Field(ge=0, le=100)
     criteria: dict[str, float] = Field(description="Per-criterion scores, 0-100 each.")
     judge: str = "local"
+    reasons: dict[str, str] = Field(
+        default_factory=dict,
+        description="Why a criterion scored what it did, where the judge says (a vision judge).",
+    )
 
     def weakest(self, n: int = 2) -> list[str]:
         return [name for name, _ in sorted(self.criteria.items(), key=lambda kv: kv[1])[:n]]

@@ -47,7 +47,7 @@ class LedgerEntry(BaseModel):
         default_factory=dict, description="What the vendor needs besides the job id to find the job again."
     )
     asset: Asset | None = Field(default=None, description="The stored output, once settled.")
-    note: str = Field(default="", description="Why a reservation was released.")
+    note: str = Field(default="", description="What was paid for, or why its reservation was released.")
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -59,10 +59,10 @@ class LedgerEntry(BaseModel):
 class OverBudget(Exception):
     """A submit that would take the campaign past its budget; nothing was sent to the vendor."""
 
-    def __init__(self, spec: AssetSpec, estimate_usd: float, committed_usd: float, budget_usd: float):
+    def __init__(self, what: str, estimate_usd: float, committed_usd: float, budget_usd: float):
         self.estimate_usd = estimate_usd
         super().__init__(
-            f"over budget: {spec.provider}/{spec.model} {spec.kind.value} needs ${estimate_usd:.2f}, "
+            f"over budget: {what} needs ${estimate_usd:.2f}, "
             f"but ${committed_usd:.2f} of the ${budget_usd:.2f} budget is already spent or reserved"
         )
 
@@ -125,30 +125,47 @@ class Ledger:
         self, spec: AssetSpec, estimate_usd: float, budget_usd: float | None, story_id: str | None
     ) -> LedgerEntry:
         """Hold the estimate before a submit; refuse (OverBudget) when it would pass the budget."""
-        key = spec.key()
+        what = f"{spec.provider}/{spec.model} {spec.kind.value}"
+        return self.hold(spec.key(), spec.provider, spec.model, estimate_usd, budget_usd, story_id, what)
+
+    def hold(
+        self,
+        key: str,
+        provider: str,
+        model: str,
+        estimate_usd: float,
+        budget_usd: float | None,
+        story_id: str | None,
+        what: str,
+    ) -> LedgerEntry:
+        """Hold the estimate of a paid call (a generation, a language model's answer) under `key`."""
         with self._lock:
             held = self._entries.get(key)
             others = sum(e.committed_usd for k, e in self._entries.items() if k != key)
             already = held.paid_usd if held else 0.0
             if budget_usd is not None and others + already + estimate_usd > budget_usd + 1e-9:
-                raise OverBudget(spec, estimate_usd, others + already, budget_usd)
+                raise OverBudget(what, estimate_usd, others + already, budget_usd)
             return self._write(
                 LedgerEntry(
                     spec_key=key,
                     story_id=story_id,
-                    provider=spec.provider,
-                    model=spec.model,
+                    provider=provider,
+                    model=model,
                     state=EntryState.reserved,
                     estimate_usd=estimate_usd,
                     paid_usd=already,
+                    note=what,
                 )
             )
 
     def submitted(self, spec_key: str, job_id: str, handle: dict[str, str] | None = None) -> LedgerEntry:
         return self._update(spec_key, state=EntryState.submitted, job_id=job_id, handle=handle or {})
 
-    def settled(self, spec_key: str, cost_usd: float, asset: Asset) -> LedgerEntry:
-        """The output is stored; its cost is paid (once: fetching a settled job's output again is free)."""
+    def settled(
+        self, spec_key: str, cost_usd: float, asset: Asset | None, note: str | None = None
+    ) -> LedgerEntry:
+        """The output is stored (or, for a language model, answered); its cost is paid once: fetching a settled
+        job's output again is free."""
         with self._lock:
             entry = self._entries[spec_key]
             paid = entry.paid_usd if entry.state is EntryState.settled else entry.paid_usd + cost_usd
@@ -158,6 +175,7 @@ class Ledger:
                         "state": EntryState.settled,
                         "paid_usd": paid,
                         "asset": asset,
+                        "note": entry.note if note is None else note,
                         "updated_at": datetime.now(UTC),
                     }
                 )

@@ -21,6 +21,11 @@ class Pick(BaseModel, frozen=True):
         "(no key, a refused key, no credits).",
     )
 
+    @property
+    def entry(self) -> str:
+        """'name:model', as a brief names it: how a planner, judge or refiner is handed to a task."""
+        return f"{self.name}:{self.model}" if self.model else self.name
+
 
 class Lineup(BaseModel, frozen=True):
     picks: dict[Capability, Pick]

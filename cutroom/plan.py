@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from cutroom.channels import Aspect, Channel
+from cutroom.prd import Prd
 
 
 class StoryType(StrEnum):
@@ -57,6 +58,11 @@ class Story(BaseModel):
     voice_over: str = ""
     keyframe_prompt: str
     shots: list[Shot] = Field(default_factory=list)
+    user_story: str = Field(default="", description="As <who>, I want <what>, so that <why>.")
+    acceptance_criteria: list[str] = Field(
+        default_factory=list,
+        description="What the story's media must show or say; the vision judge scores each.",
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -74,6 +80,7 @@ class Plan(BaseModel):
     campaign_id: str
     campaign: str
     stories: list[Story]
+    prd: Prd | None = Field(default=None, description="What the campaign is for and how it will be judged.")
 
     def story(self, story_id: str) -> Story:
         return next(s for s in self.stories if s.id == story_id)

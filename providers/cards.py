@@ -92,6 +92,24 @@ class Price(BaseModel, frozen=True):
         return rate + (" (u)" if self.unverified else "")
 
 
+class TokenPrice(BaseModel, frozen=True):
+    """What a language model's call costs: dollars per million tokens read and written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_m: float = Field(ge=0)
+    output_per_m: float = Field(ge=0)
+    unverified: bool = Field(default=False, description="Not confirmed in the vendor's own price list.")
+    source: str = ""
+
+    def of(self, input_tokens: int, output_tokens: int) -> float:
+        return round((input_tokens * self.input_per_m + output_tokens * self.output_per_m) / 1e6, 6)
+
+    def describe(self) -> str:
+        rate = f"${self.input_per_m:g} in / ${self.output_per_m:g} out per 1M tokens"
+        return rate + (" (u)" if self.unverified else "")
+
+
 class ModelCard(BaseModel, frozen=True):
     model_config = ConfigDict(extra="forbid")
 
@@ -138,6 +156,8 @@ class ModelCard(BaseModel, frozen=True):
     latency_unverified: bool = False
     min_poll_interval_s: float = Field(default=0.0, ge=0)
     price: Price = Field(default_factory=Price)
+    tokens: TokenPrice | None = Field(default=None, description="A language model's price per token.")
+    vision: bool = Field(default=False, description="A language model that reads images as well as text.")
     options: dict[str, OptionSpec] = Field(default_factory=dict)
 
     @cached_property

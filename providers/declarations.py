@@ -72,6 +72,11 @@ class Vendor(BaseModel, frozen=True):
     base_url: str = ""
     base_url_env: str | None = None
     simulator: Simulator | None = None
+    model_env: str | None = Field(
+        default=None,
+        description="A variable naming the language model to ask, for endpoints whose models no card knows "
+        "(Ollama, vLLM, LM Studio); a model the cards do not know is priced at nothing.",
+    )
     job_id: str = Field(
         default=JOB_ID, description="A regular expression every job id of the vendor matches."
     )
@@ -154,7 +159,11 @@ def parse(data: dict[str, Any], source: str) -> Vendor:
         if unknown:
             raise DeclarationError(f"{source}: model {model.get('model')} names unknown options {unknown}")
         chosen = {n: _sized(options[n], model.get("sizes", ())) for n in names}
-        models.append({**model, "provider": data.get("name"), "options": chosen})
+        # A language model serves several capabilities (planner, judge, refiner) from one card.
+        for capability in model.pop("capabilities", None) or [model.get("capability")]:
+            models.append(
+                {**model, "capability": capability, "provider": data.get("name"), "options": chosen}
+            )
     try:
         return Vendor.model_validate({**data, "models": models})
     except ValidationError as exc:

@@ -15,6 +15,7 @@ class ErrorKind(StrEnum):
     generation_failed = "generation_failed"
     not_found = "not_found"
     not_configured = "not_configured"
+    invalid_output = "invalid_output"  # a language model's answer that would not follow its schema
 
     @property
     def transient(self) -> bool:

@@ -63,11 +63,49 @@ SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 ASPECT_SLACK = 0.01
 
 
-class OpenAIImage(VendorAdapter):
+class OpenAIErrors:
+    """How OpenAI's answers go wrong, read the same for images and chat (and any OpenAI-compatible endpoint)."""
+
+    transport_errors = (openai.APIConnectionError,)
+    unreadable_errors: tuple[type[BaseException], ...] = (openai.APIResponseValidationError,)
+
+    def map_error(self, exc: Exception, what: str) -> ProviderError | None:
+        # openai 3.63 is built on httpx2: its error responses are not httpx.Response, which the base looks for.
+        if isinstance(exc, openai.APIStatusError):
+            return self.from_response(exc.response, what)  # type: ignore[arg-type]
+        return super().map_error(exc, what)
+
+    def from_response(self, response: httpx.Response, what: str) -> ProviderError:
+        error = super().from_response(response, what)
+        if error.kind is ErrorKind.rate_limited and (reset := limit_reset(response.headers)) is not None:
+            # Retry-After is whole seconds; the exhausted limit's reset is to the millisecond.
+            error.retry_after = reset
+        return error
+
+    def error_detail(self, body: Any, response: httpx.Response) -> str:
+        detail = KEY_SHAPE.sub("sk-…", super().error_detail(body, response))
+        if _error(body).get("code") == "model_not_found" and "deprecated" in detail:
+            detail += f" (use {self.vendor.default_model(self.capability)} instead)"
+        return detail
+
+    def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
+        error = _error(body)
+        code = error.get("code")
+        # A 429 is a rate limit or an empty account: only the code tells them apart.
+        if code in BILLING_CODES or error.get("type") == "insufficient_quota":
+            return ErrorKind.insufficient_credits
+        if code in MODERATION_CODES:
+            stage = (error.get("moderation_details") or {}).get("moderation_stage")
+            return ErrorKind.moderation_output if stage == "output" else ErrorKind.moderation_input
+        if status == 404 and code == "model_not_found":
+            return ErrorKind.invalid_input  # a shut-down or unknown model: no retry brings it back
+        return None
+
+
+class OpenAIImage(OpenAIErrors, VendorAdapter):
     vendor_name = NAME
     capability = Capability.image
     sync = True
-    transport_errors = (openai.APIConnectionError,)
     unreadable_errors = (openai.APIResponseValidationError, binascii.Error)
 
     def make_client(self) -> openai.OpenAI:
@@ -126,40 +164,6 @@ class OpenAIImage(VendorAdapter):
         return self.described(
             cropped(data, fmt, ratio, settings.get("output_compression")), OUTPUT_TYPES[fmt]
         )
-
-    # -- errors ----------------------------------------------------------------------------------------------
-
-    def map_error(self, exc: Exception, what: str) -> ProviderError | None:
-        # openai 3.63 is built on httpx2: its error responses are not httpx.Response, which the base looks for.
-        if isinstance(exc, openai.APIStatusError):
-            return self.from_response(exc.response, what)  # type: ignore[arg-type]
-        return super().map_error(exc, what)
-
-    def from_response(self, response: httpx.Response, what: str) -> ProviderError:
-        error = super().from_response(response, what)
-        if error.kind is ErrorKind.rate_limited and (reset := limit_reset(response.headers)) is not None:
-            # Retry-After is whole seconds; the exhausted limit's reset is to the millisecond.
-            error.retry_after = reset
-        return error
-
-    def error_detail(self, body: Any, response: httpx.Response) -> str:
-        detail = KEY_SHAPE.sub("sk-…", super().error_detail(body, response))
-        if _error(body).get("code") == "model_not_found" and "deprecated" in detail:
-            detail += f" (use {self.vendor.default_model(self.capability)} instead)"
-        return detail
-
-    def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
-        error = _error(body)
-        code = error.get("code")
-        # A 429 is a rate limit or an empty account: only the code tells them apart.
-        if code in BILLING_CODES or error.get("type") == "insufficient_quota":
-            return ErrorKind.insufficient_credits
-        if code in MODERATION_CODES:
-            stage = (error.get("moderation_details") or {}).get("moderation_stage")
-            return ErrorKind.moderation_output if stage == "output" else ErrorKind.moderation_input
-        if status == 404 and code == "model_not_found":
-            return ErrorKind.invalid_input  # a shut-down or unknown model: no retry brings it back
-        return None
 
 
 def _option_problems(model: str, settings: dict[str, Any], *, editing: bool) -> list[str]:

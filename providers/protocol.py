@@ -99,23 +99,48 @@ class Generator(Protocol):
 
 
 class Planner(Protocol):
+    """Plans a campaign; `model` is the language model to ask, where the planner is one."""
+
     name: str
 
-    def plan(self, brief: Brief) -> Plan: ...
+    def plan(self, brief: Brief, model: str | None = None) -> Plan: ...
 
 
 class Judge(Protocol):
+    """Scores media against its brand and, where the judge can see them, the story's acceptance criteria."""
+
     name: str
 
-    def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score: ...
+    def score(
+        self,
+        media: Path,
+        spec: AssetSpec,
+        brand: Brand,
+        criteria: tuple[str, ...] = (),
+        model: str | None = None,
+    ) -> Score: ...
+
+    def call_usd(self, model: str | None = None) -> float:
+        """What one score typically costs, for a story's estimate."""
+        ...
 
 
 class Refiner(Protocol):
+    """Rewrites prompts; never into one of the brand's `avoid` words."""
+
     name: str
 
-    def refine(self, prompt: str, score: Score, target: float) -> str: ...
+    def refine(
+        self, prompt: str, score: Score, target: float, avoid: tuple[str, ...] = (), model: str | None = None
+    ) -> str: ...
 
-    def rephrase_refused(self, prompt: str, reason: str) -> str:
+    def call_usd(self, model: str | None = None) -> float:
+        """What one rewrite typically costs, for a story's estimate."""
+        ...
+
+    def rephrase_refused(
+        self, prompt: str, reason: str, avoid: tuple[str, ...] = (), model: str | None = None
+    ) -> str:
         """A prompt a vendor refused (moderation), rephrased once so that it may pass."""
         ...
 
@@ -133,4 +158,16 @@ class CallbackWoken(Protocol):
 
     def callback_news(self, body: Any) -> CallbackNews | None:
         """A posted body's news, or None when it is not this vendor's."""
+        ...
+
+
+@runtime_checkable
+class KnowsTalkingPhotos(Protocol):
+    """An avatar provider whose account lists its talking photos (HeyGen), so a script naming one it lacks is
+    refused by its line before anything is paid for."""
+
+    name: str
+
+    def talking_photos(self) -> frozenset[str]:
+        """The ids of the talking photos the account holds."""
         ...

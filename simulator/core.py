@@ -25,7 +25,9 @@ T = TypeVar("T")
 
 class Fault(StrEnum):
     """What can go wrong. `moderation` refuses the input (prompt or image); `moderation_output` blocks what the
-    model made; `expired` makes a finished job's output link answer as gone."""
+    model made; `expired` makes a finished job's output link answer as gone. The last four are a language
+    model's answers (simulator/answers.py): `invalid_json` is cut mid-object, `schema_violation` is JSON that
+    breaks the asked schema, `refusal` declines to answer, `truncated` stops at the token limit."""
 
     rate_limited = "429"
     server_error = "5xx"
@@ -37,6 +39,10 @@ class Fault(StrEnum):
     moderation = "moderation"
     moderation_output = "moderation_output"
     expired = "expired"
+    invalid_json = "invalid_json"
+    schema_violation = "schema_violation"
+    refusal = "refusal"
+    truncated = "truncated"
 
     @property
     def transport(self) -> bool:
@@ -62,6 +68,11 @@ class SimConfig(BaseModel):
         default=False,
         description="Render each distinct output shape once and hand the same bytes to every job of that shape: "
         "for benchmarks, where a vendor's rendering must not take the client's CPU.",
+    )
+    llm_inject: str | None = Field(
+        default=None,
+        description="A word the simulated language models put into every free-text string they answer (not "
+        "into enums, formats or keys): to test that a client repairs words a brand says to avoid.",
     )
     seed: int = 0
 
@@ -277,7 +288,9 @@ def create_app(vendors: list[ModuleType], config: SimConfig | None = None) -> Fa
     by_prefix = {v.PREFIX: v for v in vendors}
 
     def vendor_of(path: str) -> ModuleType | None:
-        return next((v for prefix, v in by_prefix.items() if path.startswith(prefix)), None)
+        # The longest prefix wins: OpenAI's chat contract is mounted inside its images one.
+        prefix = max((p for p in by_prefix if path.startswith(p)), key=len, default=None)
+        return by_prefix.get(prefix)
 
     app.add_middleware(FaultsAndLog, sim=sim, vendor_of=vendor_of)
 

@@ -179,12 +179,13 @@ def test_generate_rejects_unknown_choices():
     assert "'music' is not one of" in result.stderr
 
 
-def test_plan_prints_stories_and_estimate_without_generating(tmp_path, example_brief):
+def test_plan_prints_the_prd_stories_and_estimate_without_generating(tmp_path, example_brief):
     result = cutroom("plan", str(example_brief), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for story_id in ("s01-instagram-video", "s02-tiktok-video", "s05-email-email"):
         assert story_id in result.stdout
     assert "Estimate $0.00 at most, within the $25.00 budget." in result.stdout
+    assert "campaign PRD" in result.stdout and "KPIs" in result.stdout
     assert list(tmp_path.iterdir()) == []
 
 

@@ -50,7 +50,19 @@ class LocalJudge:
 
     name = "local"
 
-    def score(self, media: Path, spec: AssetSpec, brand: Brand) -> Score:
+    def call_usd(self, model: str | None = None) -> float:
+        """Free: it runs here."""
+        return 0.0
+
+    def score(
+        self,
+        media: Path,
+        spec: AssetSpec,
+        brand: Brand,
+        criteria: tuple[str, ...] = (),
+        model: str | None = None,
+    ) -> Score:
+        """The measurements of the media; acceptance criteria and a model are a vision judge's to use."""
         media = Path(media)
         if not media.is_file():
             raise ValueError(f"cannot score {media}: no such file")
@@ -89,7 +101,7 @@ def _score_video(path: Path, spec: AssetSpec, palette: list[str]) -> dict[str, f
     if not info.has_video or not info.width or not info.height:
         raise ValueError(f"cannot score {path}: no readable video stream")
     duration = info.duration_s or 0.0
-    frames = _sample_frames(path, info.width, info.height, duration)
+    frames = sample_frames(path, info.width, info.height, duration)
     ramp = _brand_ramp(palette)
     lumas = [f @ _LUMA for f in frames]
     per_frame = [_frame_scores(f, y, ramp) for f, y in zip(frames, lumas, strict=True)]
@@ -131,7 +143,7 @@ def _analysis_size(width: int, height: int) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _sample_frames(path: Path, width: int, height: int, duration: float) -> list[np.ndarray]:
+def sample_frames(path: Path, width: int, height: int, duration: float) -> list[np.ndarray]:
     """VIDEO_SAMPLES frames at the middles of equal slices of the clip, decoded in one pass through a pipe."""
     w, h = _analysis_size(width, height)
     rate = VIDEO_SAMPLES / duration if duration > 0 else 1.0

@@ -43,7 +43,14 @@ class LocalRefiner:
 
     name = "local"
 
-    def refine(self, prompt: str, score: Score, target: float) -> str:
+    def call_usd(self, model: str | None = None) -> float:
+        """Free: it runs here."""
+        return 0.0
+
+    def refine(
+        self, prompt: str, score: Score, target: float, avoid: tuple[str, ...] = (), model: str | None = None
+    ) -> str:
+        """The prompt with the directives of its weakest criteria (no directive is an avoided word)."""
         present = directives_in(prompt)
         weakest_first = sorted(score.criteria.items(), key=lambda item: item[1])
         missing = [
@@ -55,11 +62,17 @@ class LocalRefiner:
             return prompt
         return ", ".join([prompt.rstrip().rstrip(","), *missing[:MAX_NEW_PER_ROUND]])
 
-    def rephrase_refused(self, prompt: str, reason: str) -> str:
+    def rephrase_refused(
+        self, prompt: str, reason: str, avoid: tuple[str, ...] = (), model: str | None = None
+    ) -> str:
         """The prompt without the words its vendor named in the refusal or that filters commonly refuse,
         marked family-friendly. (A language-model refiner can do better; offline, this is the rule.)"""
         named = {w.strip("'\".,:;").lower() for w in reason.split()}
-        flagged = SENSITIVE | (named & {w.strip(",.;:").lower() for w in prompt.split()} - _COMMON)
+        flagged = (
+            SENSITIVE
+            | {w.lower() for w in avoid}
+            | (named & {w.strip(",.;:").lower() for w in prompt.split()} - _COMMON)
+        )
         kept = [word for word in prompt.split() if word.strip(",.;:!?").lower() not in flagged]
         text = " ".join(kept).strip(" ,") or "a brand image"
         return text if SAFE in text else f"{text}, {SAFE}"
