@@ -1,13 +1,17 @@
-"""A rule-based planner: brief → typed stories with copy and shots, deterministic, no model needed."""
+"""A rule-based planner: brief → typed stories with copy and shots, and a PRD; deterministic, no model needed."""
 
 from __future__ import annotations
 
 import re
 from itertools import cycle
 
+from cutroom.avoid import without
 from cutroom.brief import Brief
 from cutroom.channels import Channel, primary_format
 from cutroom.plan import CameraMotion, Copy, Plan, Shot, Story, StoryType
+from providers.local.copywriting import Copywriter, Pitch, read_pitch, sentence
+from providers.local.phrasebook import CHANNEL_NAMES
+from providers.local.prd import write_prd
 
 #: What each channel's stories become, in rotation when a channel gets several.
 CHANNEL_TYPES: dict[Channel, tuple[StoryType, ...]] = {
@@ -31,46 +35,35 @@ SHOT_RECIPES: dict[StoryType, tuple[tuple[str, float], ...]] = {
 
 MOTIONS = (CameraMotion.push_in, CameraMotion.pan_right, CameraMotion.pull_out, CameraMotion.tilt_up)
 
-#: Calls to action keyed by what the goal talks about; the first match wins.
-CTAS = (
-    (("sign", "register", "join", "subscribe"), "Sign up now"),
-    (("download", "install", "app"), "Get the app"),
-    (("buy", "sale", "sell", "shop", "order"), "Shop now"),
-    (("book", "reserve", "visit"), "Book your visit"),
-    (("donat", "support", "give"), "Give today"),
-    (("launch", "new", "introduc", "release"), "Discover it today"),
-)
-
-ANGLES = ("Meet", "Why", "Made for", "Inside", "Ready for", "The story of")
-WORDS_PER_SECOND = 2.4
-
 
 class LocalPlanner:
     name = "local"
     model = "rules-1"
 
-    def plan(self, brief: Brief) -> Plan:
+    def plan(self, brief: Brief, model: str | None = None) -> Plan:
+        """The plan by the rules (`model` is a language model's to use: there is one rule set)."""
         count = brief.stories or len(brief.channels)
         channels = [brief.channels[i % len(brief.channels)] for i in range(count)]
+        pitch = read_pitch(brief)
+        writer = Copywriter(pitch)
         seen: dict[Channel, int] = {}
         stories = []
         for index, channel in enumerate(channels):
             nth = seen.get(channel, 0)
             seen[channel] = nth + 1
             story_type = CHANNEL_TYPES[channel][nth % len(CHANNEL_TYPES[channel])]
-            stories.append(self._story(brief, index, channel, story_type))
-        return Plan(campaign_id=brief.campaign_id, campaign=brief.campaign, stories=stories)
-
-    def _story(self, brief: Brief, index: int, channel: Channel, story_type: StoryType) -> Story:
-        brand = brief.brand
-        angle = ANGLES[index % len(ANGLES)]
-        copy = Copy(
-            headline=_clean(
-                f"{angle} {brand.name}" if angle != "Made for" else f"{brand.name}, made for you", brief
-            ),
-            body=_clean(f"{_sentence(_subject(brief.goal))} Built for {brief.audience}.", brief),
-            cta=_clean(_cta(brief.goal), brief),
+            stories.append(self._story(brief, writer, index, channel, story_type))
+        return Plan(
+            campaign_id=brief.campaign_id,
+            campaign=brief.campaign,
+            stories=stories,
+            prd=write_prd(brief, pitch, stories),
         )
+
+    def _story(
+        self, brief: Brief, writer: Copywriter, index: int, channel: Channel, story_type: StoryType
+    ) -> Story:
+        brand, pitch = brief.brand, writer.pitch
         mood = f"mood {brand.voice}; palette {' '.join(brand.palette)}"
         subject = _clean(
             f"{brand.name} {story_type.value} for {channel.value}, {brief.goal.rstrip('.')}", brief
@@ -90,21 +83,21 @@ class LocalPlanner:
                     hero=n == 0,
                 )
             )
-        _caption(shots, [copy.headline, copy.cta])
         duration = sum(s.duration_s for s in shots)
-        voice_over = (
-            _fit([f"{copy.headline}.", *_sentences(copy.body), f"{copy.cta}."], duration) if shots else ""
-        )
+        copy, voice_over = writer.write(channel, index, duration)
+        _caption(shots, [copy.headline, copy.cta])
         return Story(
             id=f"s{index + 1:02d}-{channel.value}-{story_type.value}",
             title=f"{copy.headline} ({channel.value} {story_type.value})",
             type=story_type,
             channel=channel,
-            objective=_clean(f"{_sentence(brief.goal)} Reach {brief.audience} on {channel.value}.", brief),
+            objective=_clean(f"{sentence(brief.goal)} Reach {brief.audience} on {channel.value}.", brief),
             copy=copy,
             voice_over=voice_over,
             keyframe_prompt=_clean(f"key visual: {subject}; {mood}", brief),
             shots=shots,
+            user_story=_user_story(brief, pitch, channel, story_type, duration),
+            acceptance_criteria=_criteria(brief, pitch, copy, story_type),
         )
 
 
@@ -120,40 +113,46 @@ def _caption(shots: list[Shot], texts: list[str]) -> None:
         carriers[-1].caption = texts[-1]
 
 
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
+#: What a reader wants from each kind of story, for its user story.
+WANTS: dict[StoryType, str] = {
+    StoryType.video: "a {seconds:g}-second {channel} video that shows me {offer} in action",
+    StoryType.social: "{a} {channel} post that tells me about {offer} at a glance",
+    StoryType.design: "{a} {channel} visual about {offer} I can read in one look",
+    StoryType.email: "an email that makes the case for {offer}",
+    StoryType.avatar: "a presenter who walks me through {offer} on {channel}",
+}
 
 
-#: Marketing verbs that open a goal ("launch the lamp") but should not open the copy ("The lamp").
-GOAL_VERBS = ("launch", "introduce", "promote", "announce", "sell", "showcase", "market", "advertise")
+def _user_story(brief: Brief, pitch: Pitch, channel: Channel, story_type: StoryType, seconds: float) -> str:
+    """Internal, so it names the audience as the brief does; the copy never does."""
+    audience = re.sub(r"^(?:the|a|an)\s+", "", brief.audience, flags=re.IGNORECASE)
+    first = audience.split()[0]
+    who = audience if first.isupper() else audience[0].lower() + audience[1:]
+    name = CHANNEL_NAMES[channel]
+    want = WANTS[story_type].format(
+        a="an" if name[0] in "AEIOUX" else "a",
+        seconds=seconds,
+        channel=name,
+        offer=f"{pitch.brand}'s {pitch.offer}",
+    )
+    return _clean(f"As one of the {who}, I want {want}, so that I can {pitch.kind.outcome}.", brief)
 
 
-def _subject(goal: str) -> str:
-    return re.sub(rf"^\s*(?:{'|'.join(GOAL_VERBS)})\s+", "", goal, flags=re.IGNORECASE)
-
-
-def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
-
-
-def _cta(goal: str) -> str:
-    lowered = goal.lower()
-    return next((cta for keys, cta in CTAS if any(k in lowered for k in keys)), "Learn more")
+def _criteria(brief: Brief, pitch: Pitch, copy: Copy, story_type: StoryType) -> list[str]:
+    """Checks a vision judge can score on the finished media: at most five, the brand's avoid list kept."""
+    checks = [
+        f"The brand name '{pitch.brand}' is legible",
+        f"The headline reads '{copy.headline}'",
+        _clean(f"It shows {pitch.brand}'s {pitch.offer}", brief),
+        f"The colours follow the palette {', '.join(brief.brand.palette)}",
+    ]
+    if brief.brand.avoid:
+        checks.append(f"Nothing in it says {', '.join(repr(w) for w in brief.brand.avoid)}")
+    elif SHOT_RECIPES[story_type]:
+        checks.append(f"It closes on the call to action '{copy.cta}'")
+    return checks
 
 
 def _clean(text: str, brief: Brief) -> str:
     """Drop every word the brand asked us to avoid, wherever the brief's own text carried it in."""
-    for word in brief.brand.avoid:
-        text = re.sub(rf"\s*\b{re.escape(word)}\b", "", text, flags=re.IGNORECASE)
-    return re.sub(r"\s{2,}", " ", text).strip()
-
-
-def _fit(sentences: list[str], seconds: float) -> str:
-    """A voice-over that can be spoken in the story's running time: middle sentences go first."""
-    limit = max(4, int(seconds * WORDS_PER_SECOND))
-    kept = list(sentences)
-    while len(kept) > 2 and sum(len(s.split()) for s in kept) > limit:
-        kept.pop(-2)
-    words = " ".join(kept).split()
-    return " ".join(words) if len(words) <= limit else " ".join(words[:limit]).rstrip(",;:.") + "."
+    return without(text, brief.brand.avoid)
