@@ -47,7 +47,6 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.settings import settings as cutroom_settings
 from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
@@ -55,7 +54,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import asked_size, nearest_ratio, strays
-from providers.vendor import VendorAdapter, settings_value
+from providers.vendor import CalledBack, settings_value
 
 NAME = "fal"
 KEY_ENV = "FAL_KEY"
@@ -115,7 +114,7 @@ def webhook_news(body: Any) -> CallbackNews | None:
     return CallbackNews(job_id=request_id, ended=True)
 
 
-class _Fal(VendorAdapter):
+class _Fal(CalledBack):
     """What both capabilities share: the key, fal's errors, the queue's request URLs and states, cancel, and
     webhooks. A capability writes its model input (`arguments`) and reads its output's URL (`output_url`)."""
 
@@ -125,18 +124,12 @@ class _Fal(VendorAdapter):
     #: What an output is called in messages.
     output_noun: str
 
-    def __init__(self, model: str | None = None, *, callback_url: str | None = None, **options: Any) -> None:
+    def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        self._callback_url = callback_url
         # Each submitted request's URLs, from the submit's answer.
         self._handles: dict[str, Handle] = {}
         # The output URL of each request a poll found done, so fetch needs no second result GET.
         self._ready: dict[str, str] = {}
-
-    @property
-    def callback_url(self) -> str | None:
-        """Where fal posts when our runs end: the constructor's, else CUTROOM_CALLBACK_URL."""
-        return self._callback_url or cutroom_settings().callback_url or None
 
     # -- who -----------------------------------------------------------------------------------------------------
 

@@ -33,14 +33,13 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.settings import settings
 from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import checked_file, link, local_media, png_bytes, public_link
 from providers.protocol import JobRef, JobState, JobStatus, Output
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack
 
 NAME = "freepik"
 TITLE = "Freepik"
@@ -95,22 +94,16 @@ def failure_kind(message: str) -> ErrorKind | None:
     return ErrorKind.moderation_output if output else ErrorKind.moderation_input
 
 
-class FreepikVideo(VendorAdapter):
+class FreepikVideo(CalledBack):
     vendor_name = NAME
     capability = Capability.video
     #: Freepik posts each status change to the create's webhook_url: wait_for wakes on it (CallbackWoken).
     callback_news = staticmethod(webhook_news)
 
-    def __init__(self, model: str | None = None, *, callback_url: str | None = None, **options: Any) -> None:
+    def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        self._callback_url = callback_url
         # The video link of each task a poll found COMPLETED, so fetch needs no second GET.
         self._ready: dict[str, str] = {}
-
-    @property
-    def callback_url(self) -> str | None:
-        """Where Freepik posts news of our tasks: the constructor's, else CUTROOM_CALLBACK_URL."""
-        return self._callback_url or settings().callback_url or None
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-freepik-api-key": self.api_key}

@@ -39,7 +39,6 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from cutroom.settings import settings
 from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
@@ -47,7 +46,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.inputs import link, local_media, png_bytes
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import named_ratio
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack
 
 NAME = "kling"
 #: The token's life and lead (kling.md's recipe: exp = now + 1800, nbf = now - 5), and how long before its end a
@@ -126,7 +125,7 @@ def callback_news(body: Any) -> CallbackNews | None:
     return CallbackNews(job_id=job_id, ended=status in ("succeed", "failed"))
 
 
-class KlingVideo(VendorAdapter):
+class KlingVideo(CalledBack):
     """image2video when the spec has a start or end frame, text2video otherwise."""
 
     vendor_name = NAME
@@ -138,13 +137,11 @@ class KlingVideo(VendorAdapter):
         self,
         model: str | None = None,
         *,
-        callback_url: str | None = None,
         secret_key: str | None = None,
         clock: Callable[[], float] = time.time,
         **options: Any,
     ) -> None:
         super().__init__(model, **options)
-        self._callback_url = callback_url
         self._secret_key = secret_key
         self._clock = clock
         self._token: tuple[str, float] | None = None
@@ -153,11 +150,6 @@ class KlingVideo(VendorAdapter):
         self._endpoints: dict[str, str] = {}
         # Output links a poll saw, so fetching needs no second query.
         self._videos: dict[str, str] = {}
-
-    @property
-    def callback_url(self) -> str | None:
-        """Where Kling posts news of our tasks: the constructor's, else CUTROOM_CALLBACK_URL."""
-        return self._callback_url or settings().callback_url or None
 
     # -- auth --------------------------------------------------------------------------------------------------
 

@@ -38,7 +38,6 @@ from lumaai.types import Generation
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.capabilities import Capability
-from cutroom.settings import settings
 from providers import callbacks, declarations
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
@@ -46,7 +45,7 @@ from providers.declarations import Simulator, Vendor
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack, VendorAdapter
 
 NAME = "luma"
 #: An input URI naming an earlier Luma generation, so a continuing shot chains from it (keyframe type generation).
@@ -112,7 +111,7 @@ def callback_news(body: Any) -> CallbackNews | None:
     return CallbackNews(job_id=job_id, ended=state in ENDED_STATES)
 
 
-class _Luma(VendorAdapter):
+class _Luma(CalledBack):
     """What both capabilities share: the client, states, callbacks, downloading."""
 
     vendor_name = NAME
@@ -121,19 +120,13 @@ class _Luma(VendorAdapter):
     #: Luma posts each state change to the create's callback_url: wait_for wakes on it (CallbackWoken).
     callback_news = staticmethod(callback_news)
 
-    def __init__(self, model: str | None = None, *, callback_url: str | None = None, **options: Any) -> None:
+    def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        self._callback_url = callback_url
         # Generations seen on a poll, so fetch needs no second GET for the asset URL.
         self._seen: dict[str, Generation] = {}
 
     def make_client(self) -> lumaai.LumaAI:
         return lumaai.LumaAI(auth_token=self.api_key, **self.sdk_settings())
-
-    @property
-    def callback_url(self) -> str | None:
-        """Where Luma posts news of our generations: the constructor's, else CUTROOM_CALLBACK_URL."""
-        return self._callback_url or settings().callback_url or None
 
     def error_kind(self, status: int, detail: str, body: Any) -> ErrorKind | None:
         lowered = detail.lower()

@@ -408,3 +408,18 @@ def _measure(data: bytes, mime: str) -> dict[str, Any]:
     if mime.startswith("video/") and not info.has_video:
         raise MediaError("no video stream")
     return {"width": info.width, "height": info.height, "duration_s": info.duration_s}
+
+
+class CalledBack(VendorAdapter):
+    """An adapter whose vendor posts news of its jobs to a URL (providers/callbacks.py), so `wait_for` wakes on
+    it: the constructor's `callback_url`, else CUTROOM_CALLBACK_URL."""
+
+    def __init__(self, model: str | None = None, *, callback_url: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        self._callback_url = callback_url
+
+    @property
+    def callback_url(self) -> str | None:
+        from cutroom.settings import settings
+
+        return self._callback_url or settings().callback_url or None
