@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import generate, models, plan, providers, run, simulate
+from cli import generate, longform, models, plan, providers, run, script, simulate
 
 app = typer.Typer(
     name="cutroom",
@@ -18,5 +18,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for command in (run.run, plan.plan, providers.providers, models.models, generate.generate, simulate.simulate):
+for command in (
+    run.run,
+    plan.plan,
+    providers.providers,
+    models.models,
+    generate.generate,
+    script.script,
+    longform.longform,
+    simulate.simulate,
+):
     app.command()(command)

@@ -221,7 +221,7 @@ def _plan(
     fps = 24 if all(i.fps and i.fps <= 24.5 for story in infos for i in story) else 30
     frames = [[max(1, round((i.duration_s or 0) * fps)) for i in story] for story in infos]
     fade = round(max(0.0, crossfade_s) * fps)
-    card = max(1, round(end_card_s * fps))
+    card = round(max(0.0, end_card_s) * fps)  # 0: no end card (a scene of a longer cut)
     kept = len(cuts)
     while _length(frames[:kept], fade, card) > fmt.max_duration_s * fps:
         kept -= 1
@@ -271,9 +271,11 @@ def _video_graph(
         inputs.append(["-threads", "1", "-i", str(path)])
         graph.append(f"[{n}:v]{_cover(info, fmt, fps)},{_exact_length(length, fps)}[v{n}]")
 
-    end_card(brand, cta, fmt.width, fmt.height).save(work / "card.png")
-    graph.append(f"[{len(inputs)}:v]format=yuv420p,setsar=1,{_exact_length(timeline.card + fade, fps)}[card]")
-    inputs.append(["-framerate", str(fps), "-i", str(work / "card.png")])
+    if timeline.card:
+        end_card(brand, cta, fmt.width, fmt.height).save(work / "card.png")
+        length = _exact_length(timeline.card + fade, fps)
+        graph.append(f"[{len(inputs)}:v]format=yuv420p,setsar=1,{length}[card]")
+        inputs.append(["-framerate", str(fps), "-i", str(work / "card.png")])
     graph.append(_transitions(timeline))
 
     phrases = _timed_phrases(cuts, timeline)
@@ -327,10 +329,10 @@ def _exact_length(frames: int, fps: int) -> str:
 
 def _transitions(timeline: _Timeline) -> str:
     """Chain the clips and the end card: xfade between neighbours, a concat when cuts are hard."""
-    labels = [f"[v{n}]" for n in range(len(timeline.clips))] + ["[card]"]
-    if timeline.fade == 0:
+    labels = [f"[v{n}]" for n in range(len(timeline.clips))] + (["[card]"] if timeline.card else [])
+    if timeline.fade == 0 or len(labels) == 1:
         return f"{''.join(labels)}concat=n={len(labels)}:v=1:a=0[vx]"
-    offsets = [*timeline.starts[1:], timeline.card_start]
+    offsets = [*timeline.starts[1:], *([timeline.card_start] if timeline.card else [])]
     chain, previous = [], labels[0]
     for n, (label, offset) in enumerate(zip(labels[1:], offsets, strict=True)):
         target = "[vx]" if n == len(offsets) - 1 else f"[x{n}]"

@@ -71,6 +71,12 @@ class Brand(BaseModel):
     avoid: list[text(80, 1)] = Field(
         default_factory=list, max_length=50, description="Words the copy and prompts must never use."
     )
+    template: text(100, 1) | None = Field(
+        default=None,
+        description="A brand template every story is also rendered into, with its copy, keyframe, first clip and "
+        "voice: a Creatomate template id (providers: {template: [creatomate]}); offline, a local stand-in composes "
+        "the same layers.",
+    )
 
     @field_validator("logo", mode="before")
     @classmethod

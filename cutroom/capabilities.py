@@ -20,6 +20,8 @@ CAPABILITIES: tuple[Facts, ...] = (
     Facts("image", "makes keyframes and stills", folder="images"),
     Facts("video", "makes clips", folder="videos"),
     Facts("speech", "reads voice-overs", folder="audio"),
+    Facts("avatar", "makes a talking-presenter clip from a voice and a face", folder="avatars"),
+    Facts("template", "renders a brand template with a story's copy and media", folder="renders"),
     Facts("judge", "scores made media against the brief"),
     Facts("refiner", "rewrites a prompt from the judge's weakest criteria"),
 )

@@ -13,6 +13,7 @@ from cutroom.channels import Aspect, Channel
 from cutroom.ledger import LedgerSummary
 from cutroom.lineup import Lineup
 from cutroom.plan import Plan
+from cutroom.prd import Prd
 
 
 class StoryStatus(StrEnum):
@@ -34,15 +35,18 @@ class StoryResult(BaseModel):
     error: str | None = Field(default=None, description="Which step failed and why, when it did.")
     keyframe: Asset | None = Field(default=None, description="The best-scoring keyframe image.")
     candidates: list[Asset] = Field(default_factory=list, description="Every keyframe iteration, in order.")
-    clips: list[Asset] = Field(default_factory=list)
+    clips: list[Asset] = Field(
+        default_factory=list,
+        description="A clip per shot; an avatar story's presenter speaking its voice-over.",
+    )
     voice: Asset | None = None
+    render: Asset | None = Field(
+        default=None, description="The story in the brand's template, when it has one."
+    )
 
     @property
     def assets(self) -> list[Asset]:
-        found = [*self.candidates, *self.clips]
-        if self.voice:
-            found.append(self.voice)
-        return found
+        return [*self.candidates, *self.clips, *(a for a in (self.voice, self.render) if a)]
 
 
 class Export(BaseModel):
@@ -72,6 +76,9 @@ class Manifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     run_id: str | None = None
     brief: Brief
+    prd: Prd | None = Field(
+        default=None, description="The campaign PRD its planner wrote (kept here, not in plan)."
+    )
     plan: Plan
     stories: list[StoryResult]
     exports: list[Export] = Field(default_factory=list)

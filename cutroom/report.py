@@ -1,18 +1,26 @@
-"""The campaign report: one self-contained HTML page a marketer can open, share and print."""
+"""The reports: self-contained HTML pages a marketer can open, share and print: a campaign's, a script's, a
+long-form narration's. They share one stylesheet and one way of linking media (see report_link_for)."""
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
+from itertools import groupby
 from urllib.parse import quote
 
 import jinja2
 
 from cutroom import __version__
+from cutroom.assembly import caption_phrases
 from cutroom.assets import Asset
+from cutroom.longform import LongformAudio
 from cutroom.manifest import Manifest, StoryStatus
+from cutroom.script import SceneStatus, ScriptManifest
 from cutroom.storage import S3Storage, Storage, campaign_prefix
+
+#: Turns a stored media URI into an href the page can open.
+Link = Callable[[str], str]
 
 CHANNEL_NAMES = {
     "instagram": "Instagram",
@@ -30,7 +38,7 @@ def report_key(campaign_id: str) -> str:
     return f"{campaign_prefix(campaign_id)}/index.html"
 
 
-def report_link_for(storage: Storage, key: str, expires_s: int = 604800) -> Callable[[str], str]:
+def report_link_for(storage: Storage, key: str, expires_s: int = 604800) -> Link:
     """Hrefs for a report stored at `key`: paths relative to the report in a folder; on S3, presigned GET links
     valid for `expires_s` (S3 allows at most seven days), since a bucket is rarely public."""
     if isinstance(storage, S3Storage):
@@ -43,8 +51,21 @@ def report_link_for(storage: Storage, key: str, expires_s: int = 604800) -> Call
     return link
 
 
-def render_report(manifest: Manifest, link: Callable[[str], str]) -> str:
-    """The report as HTML; `link` turns an asset or export URI into an href (relative path, presigned URL)."""
+def campaign_videos(manifest: Manifest) -> dict[str, str | None]:
+    """Every video the campaign report plays (reels and clips), URI → sha256: what needs a poster."""
+    reels = {e.uri: e.sha256 for e in manifest.exports}
+    return reels | {a.uri: a.sha256 for story in manifest.stories for a in story.clips}
+
+
+def script_videos(manifest: ScriptManifest) -> dict[str, str | None]:
+    """Every video the script report plays (the stitched cut and each scene's), URI → sha256 (not recorded)."""
+    videos = [manifest.video, *(scene.video for scene in manifest.scenes)]
+    return dict.fromkeys(uri for uri in videos if uri)
+
+
+def render_report(manifest: Manifest, link: Link, posters: Mapping[str, str] | None = None) -> str:
+    """The campaign report as HTML; `link` turns an asset or export URI into an href (relative path, presigned
+    URL); `posters` maps a video's URI to its poster's (cutroom.posters): without one a player shows black."""
     titles = {s.id: s.title for s in manifest.plan.stories}
     assets = manifest.assets
     stories = [
@@ -55,7 +76,7 @@ def render_report(manifest: Manifest, link: Callable[[str], str]) -> str:
         }
         for result in manifest.stories
     ]
-    return _template().render(
+    return _template("report.html.j2").render(
         m=manifest,
         stories=stories,
         assets=assets,
@@ -67,6 +88,41 @@ def render_report(manifest: Manifest, link: Callable[[str], str]) -> str:
         asset_cost=sum(a.cost_usd for a in assets),
         reused=lambda a: _reused(manifest, a),
         link=link,
+        posters=posters or {},
+        version=__version__,
+    )
+
+
+def render_script_report(
+    manifest: ScriptManifest, link: Link, posters: Mapping[str, str] | None = None
+) -> str:
+    """The script report as HTML: the stitched cut, then each scene's status, video, voice and caption lines."""
+    return _template("script.html.j2").render(
+        m=manifest,
+        complete=[s for s in manifest.scenes if s.status is SceneStatus.complete],
+        failed=[s for s in manifest.scenes if s.status is SceneStatus.failed],
+        captions={s.id: caption_phrases(s.words) for s in manifest.scenes},
+        link=link,
+        posters=posters or {},
+        version=__version__,
+    )
+
+
+def render_longform_report(made: LongformAudio, campaign_id: str, link: Link) -> str:
+    """The long-form report as HTML: the master, each scene's player and clauses, every pause as measured."""
+    # The sheet names each clause's scene; the scene files are in the same order, one per run of a title (two
+    # scenes in a row with one title read as one, under the first one's file).
+    runs = [list(run) for _, run in groupby(made.master.sheet.segments, key=lambda s: s.scene)]
+    return _template("longform.html.j2").render(
+        made=made,
+        campaign_id=campaign_id,
+        scenes=[
+            {"title": r[0].scene, "uri": uri, "segments": r}
+            for r, uri in zip(runs, made.master.scenes, strict=False)
+        ],
+        off=[p for p in made.report.pauses if not p.ok],
+        link=link,
+        posters={},
         version=__version__,
     )
 
@@ -93,8 +149,20 @@ def _percent(part: float, whole: float) -> str:
     return f"{share:.1f}%"
 
 
+def _clock(value: float) -> str:
+    return f"{int(value // 60)}:{value % 60:05.2f}"
+
+
+def _ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms"
+
+
+def _template(name: str) -> jinja2.Template:
+    return _environment().get_template(name)
+
+
 @cache
-def _template() -> jinja2.Template:
+def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("cutroom", "templates"),
         autoescape=True,
@@ -105,10 +173,12 @@ def _template() -> jinja2.Template:
     env.filters.update(
         usd=_usd,
         seconds=_seconds,
+        clock=_clock,
+        ms=_ms,
         score=_score,
         channel=lambda c: CHANNEL_NAMES.get(str(c), str(c)),
         kind=lambda k: KIND_NAMES.get(str(k), str(k)),
         label=lambda s: str(s).replace("_", " "),
     )
     env.globals["percent"] = _percent
-    return env.get_template("report.html.j2")
+    return env

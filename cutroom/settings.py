@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         "in its memory and never expires them, so a killed run would hold its slots for good.",
     )
 
+    llm_max_tokens: int = Field(
+        default=8000,
+        ge=256,
+        le=64000,
+        description="The most tokens a language model may write in one answer (a plan of many stories needs more).",
+    )
+    judge_vision_weight: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="How much a vision judge's verdict (on brief, on brand) weighs in a score beside the technical "
+        "judge's (well made): 0.6 means 60 % on brief, 40 % well made.",
+    )
+
     cards: Path | None = Field(
         default=None,
         description="A TOML file of model-card and limit changes over the built-in vendor declarations "

@@ -90,3 +90,21 @@ def voice_spec(story: Story, provider: str, model: str, voice: str | None = None
     return AssetSpec(
         kind=AssetKind.speech, provider=provider, model=model, prompt=story.voice_over, voice=voice
     )
+
+
+def presenter_spec(story: Story, brief: Brief, provider: str, model: str, portrait: InputRef, voice: InputRef,
+                   duration_s: float | None) -> AssetSpec:  # fmt: skip
+    """An avatar story's presenter: its keyframe as the face, speaking its voice-over, at its channel's format."""
+    fmt = primary_format(story.channel)
+    return AssetSpec(
+        kind=AssetKind.avatar,
+        provider=provider,
+        model=model,
+        prompt=story.voice_over,
+        aspect=fmt.aspect,
+        width=fmt.width,
+        height=fmt.height,
+        duration_s=duration_s,
+        style=style(brief, story.copy_.headline),
+        inputs=(voice, portrait),
+    )

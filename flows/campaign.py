@@ -6,7 +6,7 @@ import asyncio
 from typing import NamedTuple
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import flow_run
 
 from cutroom.brief import Brief
@@ -35,7 +35,11 @@ async def campaign(brief: Brief, out: str = "cutroom-out", resume: bool = False)
     check_before_paying(brief, out, resume)
     lineup = lineup_for(brief)
     await ensure_vendor_limits(lineup.providers())
-    plan = await plan_campaign(brief, lineup[Capability.planner].name)
+    plan = await plan_campaign(brief, lineup[Capability.planner].entry, out)
+    if plan.prd is not None:
+        await acreate_markdown_artifact(
+            plan.prd.markdown(brief.campaign), key=f"{brief.campaign_id}-prd", description="Campaign PRD"
+        )
     estimates = estimate_plan(plan, brief, lineup)
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
     results = await make_stories(plan, brief, lineup, out, estimates, run_id)
@@ -180,7 +184,8 @@ def record(
         status=status,
         run_id=run_id,
         brief=brief,
-        plan=plan,
+        prd=plan.prd,
+        plan=plan.model_copy(update={"prd": None}),
         stories=results,
         exports=reels.made,
         failed_reels=reels.failed,

@@ -19,15 +19,16 @@ from cutroom.capabilities import Capability
 from cutroom.ledger import OverBudget
 from cutroom.lineup import Lineup, Pick
 from cutroom.manifest import StoryResult, StoryStatus
-from cutroom.plan import Shot, Story
+from cutroom.plan import Shot, Story, StoryType
 from cutroom.review import NeedsReview
-from cutroom.specs import clip_spec, keyframe_spec, voice_spec
+from cutroom.specs import clip_spec, keyframe_spec, presenter_spec, voice_spec
 from tasks.fallback import first_that_serves
 from tasks.frames import last_frame_of
 from tasks.generate import generate
 from tasks.judge import refine_prompt
 from tasks.policy import stored
 from tasks.refusals import made_despite_refusal
+from tasks.template import render_story_template
 
 T = TypeVar("T")
 
@@ -47,25 +48,36 @@ class StepFailed(Exception):
 async def story_flow(
     story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str | None = None
 ) -> StoryResult | State:
-    """keyframe (generate → score → refine until the target) → a clip per shot, ‖ the voice-over.
+    """keyframe (generate → score → refine until the target) → a clip per shot, ‖ the voice-over; then, for an
+    avatar story, its presenter, and where the brand has a template, the story rendered into it.
 
     The clips wait for the keyframe only: the voice-over is made beside the whole picture, off its critical path.
+    An avatar story's presenter speaks the voice-over with the keyframe's face, so it waits for both.
     """
     result = StoryResult(story_id=story.id, status=StoryStatus.complete)
     campaign_run.set(run_id or flow_run.get_id())
+    presented = story.type is StoryType.avatar and bool(story.voice_over)
 
     async def picture() -> None:
         result.keyframe = await _step(
             "keyframe", refine_keyframe(story, brief, lineup, out, result.candidates)
         )
-        if story.moving:
+        if story.moving and not presented:
             result.clips = await _step("clips", shoot(story, brief, lineup, out, result.keyframe))
 
     async def sound() -> None:
         result.voice = await _step("voice-over", speak(story, brief, lineup, out))
 
+    async def after() -> None:
+        if presented:
+            result.clips = [await _step("presenter", present(story, brief, lineup, out, result))]
+        if brief.brand.template:
+            result.render = await _step("template", render_template(story, brief, lineup, out, result))
+
     # Both run to their end either way, so a failed side never leaves the other running after the story.
     failures = [f for f in await asyncio.gather(picture(), sound(), return_exceptions=True) if f is not None]
+    if not failures:
+        failures = [f for f in await asyncio.gather(after(), return_exceptions=True) if f is not None]
     if failures:
         exc = failures[0]
         if not isinstance(exc, StepFailed):
@@ -89,20 +101,29 @@ async def refine_keyframe(
 ) -> Asset:
     """Keep refining the prompt from the judge's weakest criteria; the best candidate wins."""
     prompt, parent = story.keyframe_prompt, None
+    criteria = tuple(story.acceptance_criteria)
     for iteration in range(1, brief.max_iterations + 1):
         image = lineup[Capability.image]
         spec = keyframe_spec(story, brief, image.name, image.model, prompt, "style_reference" in image.inputs)
         try:
-            asset = await make(spec, brief, story, lineup, out, iteration, parent)
+            asset = await make(spec, brief, story, lineup, out, iteration, parent, criteria=criteria)
         except OverBudget:
             if not candidates:
                 raise
             break  # the budget ends refinement; the best keyframe so far carries on
         candidates.append(asset)
-        if asset.score.total >= brief.quality_target:
-            break
+        if asset.score.total >= brief.quality_target or iteration == brief.max_iterations:
+            break  # on target, or no round left to try a rewrite in
         refined = await refine_prompt(
-            prompt, asset.score, brief.quality_target, lineup[Capability.refiner].name
+            prompt,
+            asset.score,
+            brief.quality_target,
+            lineup[Capability.refiner].entry,
+            tuple(brief.brand.avoid),
+            out,
+            brief.campaign_id,
+            brief.budget_usd,
+            story.id,
         )
         if refined == prompt:
             break  # the refiner has nothing left to try
@@ -149,6 +170,24 @@ async def speak(story: Story, brief: Brief, lineup: Lineup, out: str) -> Asset |
     return await make(voice_spec(story, speech.name, speech.model), brief, story, lineup, out)
 
 
+async def present(story: Story, brief: Brief, lineup: Lineup, out: str, made: StoryResult) -> Asset:
+    """The presenter speaking the voice-over, with the keyframe as its face."""
+    avatar, voice, face = lineup[Capability.avatar], made.voice, made.keyframe
+    spec = presenter_spec(
+        story, brief, avatar.name, avatar.model,
+        portrait=InputRef(role="portrait", uri=face.uri, sha256=face.sha256, url=face.source_url),
+        voice=InputRef(role="audio", uri=voice.uri, sha256=voice.sha256),
+        duration_s=voice.duration_s,
+    )  # fmt: skip
+    return await make(spec, brief, story, lineup, out, parent=face.sha256)
+
+
+async def render_template(story: Story, brief: Brief, lineup: Lineup, out: str, made: StoryResult) -> Asset:
+    return await render_story_template(
+        story, made, brief, lineup[Capability.template], out, brief.brand.template, campaign_run.get()
+    )
+
+
 async def make(
     spec: AssetSpec,
     brief: Brief,
@@ -158,6 +197,7 @@ async def make(
     iteration: int = 1,
     parent: str | None = None,
     pick: Pick | None = None,
+    criteria: tuple[str, ...] = (),
 ) -> Asset:
     """Generate and score one asset. A cached result whose file has gone is made again, not trusted. A provider
     that cannot serve the run at all (no key, a refused key, no credits) hands over to the brief's next one
@@ -179,7 +219,8 @@ async def make(
             budget_usd=brief.budget_usd,
             run_id=campaign_run.get(),
             brand=brief.brand,
-            judge=lineup[Capability.judge].name,
+            judge=lineup[Capability.judge].entry,
+            criteria=criteria,
         )
 
     async def served(spec: AssetSpec) -> Asset:
@@ -187,7 +228,7 @@ async def make(
             pick or lineup[Capability(spec.kind.value)], spec, on, campaign_run.get() or ""
         )
 
-    asset = await made_despite_refusal(spec, served, lineup[Capability.refiner].name)
+    asset = await made_despite_refusal(spec, served, lineup[Capability.refiner].entry, brief, story.id, out)
     progress.emit(story.id, spec.kind.value, f"iteration {iteration}, score {asset.score.total:.0f}")
     return asset
 

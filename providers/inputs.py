@@ -24,7 +24,7 @@ from providers.errors import ErrorKind, ProviderError
 #: The largest local input any adapter reads into memory.
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 #: What an input of each role must be.
-EXPECTED = {"source": ("image", "video")}
+EXPECTED = {"source": ("image", "video"), "audio": ("audio",), "clip": ("video",), "voice": ("audio",)}
 
 
 def link(ref: InputRef) -> str | None:
@@ -41,7 +41,7 @@ def public_link(ref: InputRef, provider: str, vendor: str) -> str:
         return url
     raise ProviderError(
         ErrorKind.invalid_input,
-        f"{vendor} fetches the {ref.role} image from a link, and a local file has none: store the campaign on "
+        f"{vendor} fetches the {ref.role} input from a link, and a local file has none: store the campaign on "
         "S3 (CUTROOM_STORAGE=s3://bucket/prefix), which hands vendors short-lived presigned links, or give an "
         "http(s) URL",
         provider=provider,

@@ -13,6 +13,7 @@ from cutroom.brief import Brand
 from cutroom.capabilities import Capability
 from cutroom.ledger import EntryState, ledger_for
 from cutroom.storage import S3Storage, Storage, asset_key, open_storage, sha256_bytes
+from cutroom.uploads import uploads_kept_in
 from providers import registry
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.inputs import EXPECTED, checked_file
@@ -164,6 +165,7 @@ def _make(
     parent: str | None,
     budget_usd: float | None,
     run_id: str | None,
+    force_upload: bool = False,
 ) -> Asset:
     storage = open_storage(out)
     generator = registry.provider(Capability(spec.kind.value), spec.provider)
@@ -173,7 +175,9 @@ def _make(
             output = run_job(generator, ready)
         uri, digest = _store(storage, campaign_id, story_id, spec, output)
         return _asset(spec, output, uri, digest, story_id, iteration, parent, run_id)
-    output, settled = _on_vendor(generator, spec, ready, storage, campaign_id, story_id, budget_usd)
+    # Media a vendor takes as uploads of its own (HeyGen) is sent once per storage, not on every run.
+    with uploads_kept_in(storage, force=force_upload):
+        output, settled = _on_vendor(generator, spec, ready, storage, campaign_id, story_id, budget_usd)
     if settled is not None:
         return settled
     uri, digest = _store(storage, campaign_id, story_id, spec, output)
@@ -189,7 +193,9 @@ def _make(
     retries=4,
     retry_delay_seconds=[2, 5, 10, 20],
     retry_condition_fn=transient_only,
-    cache_key_fn=key_on("spec", "out", "campaign_id", "story_id", "iteration", "parent", "brand", "judge"),
+    cache_key_fn=key_on(
+        "spec", "out", "campaign_id", "story_id", "iteration", "parent", "brand", "judge", "criteria"
+    ),
     persist_result=True,
 )
 async def generate(
@@ -203,9 +209,12 @@ async def generate(
     run_id: str | None = None,
     brand: Brand | None = None,
     judge: str | None = None,
+    criteria: tuple[str, ...] = (),
+    force_upload: bool = False,
 ) -> Asset:
     """Make, store and journal one asset, and score it when a judge is named; a campaign's budget, when given,
-    is never passed.
+    is never passed. `criteria` are the story's acceptance criteria, for a judge that can see them;
+    `force_upload` sends media to a vendor that keeps uploads (HeyGen) again instead of reusing its asset id.
 
     Scoring here rather than in a task of its own halves the task runs per asset (each costs Prefect ~0.1 s of
     CPU, more than a local score). A new judge or brand is a cache miss that re-scores: the ledger hands back
@@ -215,9 +224,13 @@ async def generate(
     API round trips Prefect's `root_flow_run_id` makes for every asset of a subflow.
     """
     run_id = run_id or flow_run.get_id()
-    asset = await in_thread(_make, spec, out, campaign_id, story_id, iteration, parent, budget_usd, run_id)
+    asset = await in_thread(
+        _make, spec, out, campaign_id, story_id, iteration, parent, budget_usd, run_id, force_upload
+    )
     if judge is not None:
         if brand is None:
             raise ValueError("a judge scores against the brand: pass brand with judge")
-        asset.score = await in_thread(score_asset, asset, spec, brand, judge, out)
+        asset.score = await in_thread(
+            score_asset, asset, spec, brand, judge, out, campaign_id, criteria, budget_usd
+        )
     return asset

@@ -1,14 +1,32 @@
-"""Write what a campaign made where people look: manifest.json, the HTML report, Prefect artifacts."""
+"""Write what a run made where people look: manifest.json, the HTML reports, Prefect artifacts."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
 
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
+from cutroom.longform import LongformAudio
 from cutroom.manifest import Manifest
-from cutroom.report import render_report, report_key, report_link_for
+from cutroom.posters import make_posters
+from cutroom.report import (
+    Link,
+    campaign_videos,
+    render_longform_report,
+    render_report,
+    render_script_report,
+    report_key,
+    report_link_for,
+    script_videos,
+)
+from cutroom.script import ScriptManifest
 from cutroom.settings import settings
 from cutroom.storage import campaign_prefix, metadata_key, open_storage
+from tasks.longform import longform_key
+from tasks.policy import in_thread
+from tasks.script import script_key
 
 
 def manifest_key(campaign_id: str) -> str:
@@ -38,6 +56,21 @@ def _summary(manifest: Manifest, report_uri: str) -> str:
     return "\n".join(lines)
 
 
+def _write_page(
+    out: str,
+    campaign_id: str,
+    key: str,
+    render: Callable[[Link, Mapping[str, str]], str],
+    videos: Mapping[str, str | None],
+) -> str:
+    """Make the page's posters (a rerun finds them made), render it with links that open from where it is
+    stored, and store it; returns its URI."""
+    storage = open_storage(out)
+    posters = make_posters(storage, campaign_id, videos)
+    html = render(report_link_for(storage, key, settings().link_expiry_s), posters)
+    return storage.put_bytes(key, html.encode(), "text/html")
+
+
 @task(name="publish", retries=2, retry_delay_seconds=2)
 async def publish(manifest: Manifest, out: str) -> str:
     """Store the manifest and report; returns the report's URI."""
@@ -52,11 +85,13 @@ async def publish(manifest: Manifest, out: str) -> str:
         manifest.model_dump_json(indent=2, by_alias=True).encode(),
         "application/json",
     )
-    key = report_key(manifest.campaign_id)
-    report_uri = storage.put_bytes(
-        key,
-        render_report(manifest, report_link_for(storage, key, settings().link_expiry_s)).encode(),
-        "text/html",
+    report_uri = await in_thread(
+        _write_page,
+        out,
+        manifest.campaign_id,
+        report_key(manifest.campaign_id),
+        partial(render_report, manifest),
+        campaign_videos(manifest),
     )
     await acreate_markdown_artifact(
         _summary(manifest, report_uri), key=f"{manifest.campaign_id}-summary", description="Campaign summary"
@@ -78,3 +113,22 @@ async def publish(manifest: Manifest, out: str) -> str:
         description="Every asset the campaign made",
     )
     return report_uri
+
+
+@task(name="publish-script-report", retries=2, retry_delay_seconds=2)
+async def publish_script_report(manifest: ScriptManifest, out: str) -> str:
+    """Store the script's HTML report beside its manifest, at script/index.html; returns its URI."""
+    key = script_key(manifest.campaign_id, "index.html")
+    render = partial(render_script_report, manifest)
+    return await in_thread(_write_page, out, manifest.campaign_id, key, render, script_videos(manifest))
+
+
+@task(name="publish-longform-report", retries=2, retry_delay_seconds=2)
+async def publish_longform_report(made: LongformAudio, out: str, campaign_id: str) -> str:
+    """Store the narration's HTML report beside its master, at longform/index.html; returns its URI."""
+    key = longform_key(campaign_id, "index.html")
+
+    def render(link: Link, posters: Mapping[str, str]) -> str:  # audio only: no video, so no posters
+        return render_longform_report(made, campaign_id, link)
+
+    return await in_thread(_write_page, out, campaign_id, key, render, {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, ImageStat
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -42,6 +44,13 @@ SETTLED = """document.readyState === 'complete'
   && [...document.images].every(i => i.complete)
   && [...document.querySelectorAll('video, audio')].every(m => m.readyState >= 1 || m.error
        || (m.preload === 'none' && m.networkState !== HTMLMediaElement.NETWORK_LOADING))"""
+# Each <video>'s poster loaded as an image of its own, so its decoded size can be read.
+POSTER_IMAGES = """window.cutroomPosters = [...document.querySelectorAll('video')]
+  .map(v => Object.assign(new Image(), {src: v.poster}))"""
+VIDEO_BOXES = """[...document.querySelectorAll('video')].map(v => v.getBoundingClientRect())
+  .map(r => [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY])"""
+#: A player's box is black (its background, #0d1017) when no poster is painted in it: darker than any poster.
+BLACK_BOX_BRIGHTNESS = 40
 
 
 class BrowserError(RuntimeError):
@@ -105,6 +114,25 @@ class Page:
         if path is not None:
             Path(path).write_bytes(png)
         return png
+
+    def poster_widths(self, timeout: float = 10.0) -> list[int]:
+        """The natural width of each <video>'s poster as chromium decodes it: 0 when it has none, or a broken one."""
+        self.evaluate(POSTER_IMAGES)
+        deadline = time.monotonic() + timeout
+        while not self.evaluate("cutroomPosters.every(i => i.complete)"):
+            if time.monotonic() > deadline:
+                raise BrowserError(f"posters did not load in {timeout:.0f} s")
+            self._browser.pump(0.05)
+        return self.evaluate("cutroomPosters.map(i => i.naturalWidth)")
+
+    def black_videos(self, screenshot: bytes) -> list[int]:
+        """The indexes of the <video>s that a screenshot of the page (screenshot()) shows as a black box."""
+        image = Image.open(io.BytesIO(screenshot)).convert("L")
+        return [
+            i
+            for i, box in enumerate(self.evaluate(VIDEO_BOXES))
+            if ImageStat.Stat(image.crop(tuple(round(v) for v in box))).mean[0] < BLACK_BOX_BRIGHTNESS
+        ]
 
     def wait_settled(self, timeout: float) -> None:
         """Until no request is in flight and every media element has loaded or failed, or raise."""

@@ -168,12 +168,12 @@ def test_the_report_renders_in_a_real_browser_without_errors(first_run, tmp_path
     assert all((report.parent / unquote(src)).is_file() for src in sources)
 
 
-def test_prefect_shows_summary_asset_table_and_finished_progress(first_run):
+def test_prefect_shows_summary_asset_table_prd_and_finished_progress(first_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     _, _, manifest = first_run
-    keys = ["fern-spring-summary", "fern-spring-assets", "fern-spring-progress"]
+    keys = ["fern-spring-summary", "fern-spring-assets", "fern-spring-progress", "fern-spring-prd"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
     latest = {a.key: a for a in sorted(found, key=lambda a: a.created)}
@@ -181,6 +181,11 @@ def test_prefect_shows_summary_asset_table_and_finished_progress(first_run):
     assert latest["fern-spring-summary"].type == "markdown"
     assert "# Fern Spring: complete" in latest["fern-spring-summary"].data
     assert "3 of 3 stories complete" in latest["fern-spring-summary"].data
+    assert (
+        latest["fern-spring-prd"].type == "markdown"
+        and "# Fern Spring: campaign PRD" in latest["fern-spring-prd"].data
+    )
+    assert "## KPIs" in latest["fern-spring-prd"].data
     rows = json.loads(latest["fern-spring-assets"].data)
     assert len(rows) == sum(len(s["candidates"]) + len(s["clips"]) + 1 for s in manifest["stories"])
     assert (

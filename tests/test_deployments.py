@@ -60,9 +60,50 @@ def worker(prefect_server, tmp_path_factory):
         proc.kill()
 
 
-def test_both_deployments_are_registered(worker):
+def test_every_deployment_is_registered(worker):
     listed = prefect("deployment", "ls")
-    assert "campaign/campaign" in listed.stdout and "generate/generate" in listed.stdout
+    for name in (
+        "campaign/campaign",
+        "generate/generate",
+        "script_video/script-video",
+        "longform_audio/longform-audio",
+    ):
+        assert name in listed.stdout, listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "speech"),
+    [("script_video/script-video", "voices"), ("longform_audio/longform-audio", "voice")],
+)
+def test_a_studio_deployment_takes_the_script_text(worker, name, speech):
+    shown = prefect("deployment", "inspect", name, "--output", "json")
+    deployment = json.loads(shown.stdout)
+    schema = deployment["parameter_openapi_schema"]
+    assert schema["required"] == ["script"] and schema["properties"]["script"]["type"] == "string"
+    assert {"out", "campaign_id", speech} <= schema["properties"].keys()
+    assert deployment["parameters"]["out"] == "cutroom-out"
+
+
+def test_a_longform_script_runs_from_its_deployment(worker, tmp_path):
+    script = "Settling in\nBreathe in. (2 sec)\nAnd out.\n"
+    params = json.dumps({"script": script, "out": str(tmp_path), "campaign_id": "deployed"})
+    run = prefect(
+        "deployment",
+        "run",
+        "longform_audio/longform-audio",
+        "--params",
+        params,
+        "--watch",
+        "--watch-timeout",
+        "120",
+    )
+    assert run.returncode == 0 and "Completed" in run.stdout, run.stdout + run.stderr
+    manifest = json.loads((tmp_path / "campaigns" / "deployed" / "longform" / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert [(s["text"], s["pause_after_s"]) for s in manifest["segments"]] == [
+        ("Breathe in.", 2.0),
+        ("And out.", 1.5),
+    ]
 
 
 def test_a_campaign_runs_from_its_deployment_with_a_typed_brief(worker, tmp_path):

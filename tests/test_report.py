@@ -20,7 +20,8 @@ from cutroom.fonts import font
 from cutroom.manifest import CampaignStatus, Export, LedgerSummary, Manifest, StoryResult, StoryStatus
 from cutroom.media import run_ffmpeg
 from cutroom.plan import Copy, Plan, Shot, Story, StoryType
-from cutroom.report import render_report, report_key, report_link_for
+from cutroom.posters import make_posters
+from cutroom.report import campaign_videos, render_report, report_key, report_link_for
 from cutroom.storage import LocalStorage, asset_key, export_key, sha256_bytes
 
 #: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
@@ -235,9 +236,12 @@ class Campaign:
             ledger=LedgerSummary(budget_usd=20, estimated_usd=1.10, spent_usd=0.78),
         )
 
+    def posters(self, manifest: Manifest) -> dict[str, str]:
+        return make_posters(self.storage, CID, campaign_videos(manifest))
+
     def write_report(self, manifest: Manifest) -> Path:
         key = report_key(CID)
-        html = render_report(manifest, report_link_for(self.storage, key))
+        html = render_report(manifest, report_link_for(self.storage, key), self.posters(manifest))
         self.storage.put_bytes(key, html.encode(), "text/html")
         return self.storage.local_path(key)
 
@@ -270,13 +274,14 @@ def test_report_loads_clean_and_shows_the_campaign(campaign: Campaign, tmp_path:
     assert str(campaign.storage.root) not in html and "file:" not in html, "a local path leaked into the page"
     parser = MediaSources()
     parser.feed(html)
-    assert len(parser.found) == 8  # the reel, 4 keyframes, 2 clips, 1 voice-over
+    assert len(parser.found) == 11  # the reel, 4 keyframes, 2 clips, 1 voice-over; the 3 videos' posters
     assert all((path.parent / unquote(src)).is_file() for src in parser.found), parser.found
 
     with Chromium() as browser:
         with browser.page(path) as page:
             assert page.problems == []
             shot = page.screenshot(tmp_path / "report.png")
+            posters, black = page.poster_widths(), page.black_videos(shot)
             text = page.evaluate("document.body.innerText")
             lazy = page.evaluate("[...document.querySelectorAll('video, audio')].map(m => m.preload)")
             page.evaluate(
@@ -295,6 +300,7 @@ def test_report_loads_clean_and_shows_the_campaign(campaign: Campaign, tmp_path:
     assert image.width == 1280 and image.height > 2000
     assert max(ImageStat.Stat(image).stddev) > 20, "the screenshot looks blank"
     assert media == [True] * 8, "every image, video and audio element decodes in chromium"
+    assert posters == [360] * 3 and black == [], "every video shows a poster frame, not a black box"
     assert lazy == ["metadata", "none", "none", "none"], "only reels preload; story media loads when played"
     assert sideways <= 0, "the page scrolls sideways on a phone"
 
@@ -330,15 +336,19 @@ def test_the_browser_check_catches_a_missing_file_and_a_remote_request(campaign:
     local = report_link_for(campaign.storage, report_key(CID))
     remote = campaign.storage.local_path(f"campaigns/{CID}/remote.html")
     remote.write_text(
-        render_report(campaign.manifest(brief()), lambda uri: f"https://cdn.example.com/{local(uri)}")
+        render_report(
+            campaign.manifest(brief()),
+            lambda uri: f"https://cdn.example.com/{local(uri)}",
+            campaign.posters(campaign.manifest(brief())),
+        )
     )
 
     with Chromium() as browser:
         with browser.page(missing) as page:
             assert any(load.endswith("/gone.png: net::ERR_FILE_NOT_FOUND") for load in page.failed_loads)
         with browser.page(remote) as page:
-            # the reel and 4 keyframes; clips and the voice-over load only when played
-            assert len(set(page.external_requests)) == 5 and page.problems != []
+            # the reel, 4 keyframes and 3 posters; clips and the voice-over load only when played
+            assert len(set(page.external_requests)) == 8 and page.problems != []
 
 
 def test_local_links_are_relative_and_refuse_anything_else(campaign: Campaign) -> None:

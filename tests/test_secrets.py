@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 import yaml
 
+from cutroom.storage import S3Storage
 from providers import declarations
 from simulator import bfl, fal, google, ideogram, leonardo, openai, replicate, runware, runway, stability
 from simulator.app import build_app
@@ -52,12 +53,16 @@ KEYS = {
     "FAL_KEY": "fa15ec7e-7a11-4b2c-8d3e-fa15ec7e7a11:5ec7e7fa15ec7e7fa15ec7e7fa15ec7e",
     "RUNWAYML_API_SECRET": "key_" + "5ec7e7a1" * 16,
     "FREEPIK_API_KEY": "FPSX" + "5ec7e7f9" * 4,
+    "HEYGEN_API_KEY": "sk_V2_hgu_" + shaped("SECRETheygen", 40),
+    "CREATOMATE_API_KEY": "5ec7e7c4" * 8,
     # Kling signs a short-lived token with these: the secret never travels, the access key only inside the token.
     "KLING_ACCESS_KEY": shaped("SECRETklingaccess", 32),
     "KLING_SECRET_KEY": shaped("SECRETklingsecret", 32),
     # Not Luma's shape (its keys start "luma-"): Luma refuses it, as it refuses a revoked key, so a run hands over
     # past Luma too. It is sent all the same, and must not be seen anywhere else either.
     "LUMAAI_API_KEY": "lm-" + shaped("SECRETluma", 32),
+    "ELEVENLABS_API_KEY": "sk_" + shaped("SECRETelevenlabs", 48),
+    "ANTHROPIC_API_KEY": "sk-ant-api03-" + shaped("SECRETanthropic", 60) + "-AA",
 }
 NEVER_SENT_AS_IS = {"GOOGLE_API_KEY", "KLING_ACCESS_KEY", "KLING_SECRET_KEY"}
 OWNER = {
@@ -103,12 +108,36 @@ max_interval_s = 0.5
 model = "kling-v2-1-std"
 expected_latency_s = 1.0
 min_poll_interval_s = 0.2
+
+[heygen.polling]
+max_interval_s = 0.5
+
+[[heygen.models]]
+model = "talking-photo-v2"
+expected_latency_s = 1.0
+min_poll_interval_s = 0.2
+
+[creatomate.polling]
+max_interval_s = 0.5
+
+[[creatomate.models]]
+model = "render"
+expected_latency_s = 1.0
+min_poll_interval_s = 0.2
+"""
+#: A one-scene script whose presenter is a HeyGen talking photo.
+SCRIPT = """[Scene 1 - Welcome]
+Dialogue (VO): "Welcome aboard, paddlers."
+Talking photo: heygen:Monica_inSleeveless_20220819
 """
 
 
 def forms(key: str) -> set[str]:
     """A key as it could show up: whole, without its public prefix, URL-encoded, base64'd (Basic auth)."""
-    public = next((p for p in ("sk-proj-", "sk-", "key_", "r8_", "AIza", "lm-") if key.startswith(p)), "")
+    public = next(
+        (p for p in ("sk-proj-", "sk-ant-api03-", "sk-", "key_", "r8_", "AIza", "lm-") if key.startswith(p)),
+        "",
+    )
     core = key[len(public) :]
     return {key, core, quote(key, safe=""), base64.b64encode(key.encode()).decode()}
 
@@ -192,12 +221,26 @@ def environment(url: str, tmp_path: Path) -> dict[str, str]:
     )
 
 
-def run(tmp_path: Path, env: dict[str, str], name: str, providers: dict, *flags: str) -> tuple[int, str]:
+def run(
+    tmp_path: Path,
+    env: dict[str, str],
+    name: str,
+    providers: dict,
+    *flags: str,
+    brand: dict | None = None,
+    out: str | None = None,
+) -> tuple[int, str]:
     """`cutroom run` as a user runs it, in exactly `env`; its exit code and everything it printed."""
     brief = tmp_path / f"{name}.yaml"
-    brief.write_text(yaml.safe_dump({**BRIEF, "campaign": name, "providers": providers}))
+    changes = {"brand": {**BRIEF["brand"], **(brand or {})}, "campaign": name, "providers": providers}
+    brief.write_text(yaml.safe_dump({**BRIEF, **changes}))
+    return cutroom(env, "run", str(brief), "--out", out or str(tmp_path / "out"), *flags)
+
+
+def cutroom(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """A `cutroom` command in exactly `env`: its exit code and everything it printed."""
     done = subprocess.run(
-        [str(BIN / "cutroom"), "run", str(brief), "--out", str(tmp_path / "out"), *flags],
+        [str(BIN / "cutroom"), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -221,18 +264,39 @@ def prefect_records(api: str) -> str:
     return json.dumps(found)
 
 
-def test_no_key_leaves_its_vendor(recorded_vendors, prefect_server, tmp_path):
+def test_no_key_leaves_its_vendor(recorded_vendors, prefect_server, s3, tmp_path):
     assert set(KEYS) == set(OWNER), "a vendor reads a key variable this test does not set"
     simulator, recorder = recorded_vendors
     env = environment(simulator.url, tmp_path)
     outputs = {}
 
-    # A campaign on a vendor with faults on the wire (rate limits, 5xx, stalls, resets, cut bodies): retried.
+    # A campaign on a vendor with faults on the wire (rate limits, 5xx, stalls, resets, cut bodies): retried. On
+    # S3, so that the template vendor, which fetches its media, gets presigned links.
     simulator.reset(latency_scale=0.01, **TRANSPORT_FAULTS)
+    on_s3 = f"s3://{s3.bucket}/secrets"
     code, outputs["faults"] = run(
-        tmp_path, env, "Secrets Faults", {"image": ["openai"], "video": ["freepik"]}
+        tmp_path,
+        env,
+        "Secrets Faults",
+        {
+            "planner": ["anthropic"],
+            "judge": ["openai"],
+            "image": ["openai"],
+            "video": ["freepik"],
+            "speech": ["elevenlabs"],
+            "template": ["creatomate"],
+        },
+        brand={"template": "5b1c0d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"},
+        out=on_s3,
     )
     assert code == 0, outputs["faults"][-3000:]
+
+    # A scene script whose presenter is a HeyGen talking photo: the voice uploaded, the presenter made.
+    simulator.reset(latency_scale=0.01)
+    script = tmp_path / "welcome.txt"
+    script.write_text(SCRIPT)
+    code, outputs["script"] = cutroom(env, "script", str(script), "--out", str(tmp_path / "out"))
+    assert code == 0, outputs["script"][-3000:]
 
     # Every image vendor asked in turn, none able to serve (empty accounts, a refused key): the local renderer does.
     simulator.reset(latency_scale=0.01)
@@ -284,3 +348,6 @@ def test_no_key_leaves_its_vendor(recorded_vendors, prefect_server, tmp_path):
                 assert leaks(path.read_bytes()) == [], f"a key is in {path}"
     assert searched > 20 and any(prefect_home.glob("*.db*"))
     assert leaks(prefect_records(os.environ["PREFECT_API_URL"])) == [], "a key is in Prefect's runs or logs"
+    stored = S3Storage(on_s3)
+    kept = stored.keys("campaigns/")
+    assert len(kept) > 5 and all(leaks(stored.read_bytes(key)) == [] for key in kept), "a key is on S3"

@@ -14,6 +14,7 @@ The adapter side of a cell knows nothing of the simulator: only what a user woul
 from __future__ import annotations
 
 import io
+import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from PIL import Image
 from cutroom.assets import AssetKind, AssetSpec, InputRef, Style
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect
+from cutroom.storage import path_of
 from providers import declarations, registry
 from providers.cards import ModelCard
 from providers.declarations import Vendor
@@ -37,10 +39,20 @@ from tests.vendor_helpers import on_simulator
 #: The simulator runs jobs this much faster than the vendors.
 SCALE = 0.01
 #: What a generator capability's output is.
-MEDIA = {Capability.image: "image/", Capability.video: "video/", Capability.speech: "audio/"}
+MEDIA = {
+    Capability.image: "image/",
+    Capability.video: "video/",
+    Capability.speech: "audio/",
+    Capability.avatar: "video/",
+    Capability.template: "video/",
+}
 #: Vendors whose simulator cannot say that an output (rather than an input) was refused, and why.
 NO_OUTPUT_MODERATION = {
     "luma": "Luma reports one moderation reason, 'Advanced moderation failed', about inputs (luma.md)",
+}
+#: Vendors that refuse nothing for its content, so neither moderation fault has an answer of theirs to check.
+NO_MODERATION = {
+    "elevenlabs": "ElevenLabs documents no content refusal for speech (elevenlabs.md); none is invented",
 }
 
 
@@ -105,7 +117,47 @@ def sample(row: Row, keyframe: InputRef, **changes: Any) -> AssetSpec:
         fields |= {"duration_s": card.durations_s[0] if card.durations_s else 5.0, "fps": 24}
     if card.needs or (row.capability is Capability.video and "keyframe" in card.inputs):
         fields["inputs"] = (keyframe,)
+    if row.capability is Capability.avatar:
+        fields |= presenter(card, keyframe)
+    if row.capability is Capability.template:
+        fields |= template_render(keyframe)
     return AssetSpec(**{**fields, **changes})
+
+
+#: A 16:9 template every simulated template project holds (a vendor renders only templates its project has).
+TEMPLATE_ID = "5b1c0d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
+
+
+def template_render(keyframe: InputRef) -> dict[str, Any]:
+    """A template request's fields: the keyframe (by its link) as the template's image, the copy, a video out."""
+    return {"inputs": (keyframe.model_copy(update={"role": "image"}),), "aspect": Aspect.landscape,
+            "width": SIZES[Aspect.landscape][0], "height": SIZES[Aspect.landscape][1],
+            "options": {"template_id": TEMPLATE_ID, "body": "Kites for every wind", "cta": "Fly today",
+                        "output_format": "mp4"}}  # fmt: skip
+
+
+#: The length of the voice an avatar sample lip-syncs to.
+VOICE_S = 2.0
+
+
+def presenter(card: ModelCard, keyframe: InputRef) -> dict[str, Any]:
+    """An avatar request's fields: a real voice (a wav written beside the keyframe), the keyframe as the portrait
+    when the model takes one, a talking photo when it names one, and the voice's length, as a flow knows it."""
+    voice = path_of(keyframe.uri).with_name("voice.wav")
+    if not voice.exists():
+        with wave.open(str(voice), "wb") as out:  # 16 kHz mono 16-bit silence: real audio, a few bytes
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(bytes(2 * int(16000 * VOICE_S)))
+    inputs = [InputRef(role="audio", uri=voice.as_uri(), sha256="0" * 64)]
+    if "portrait" in card.inputs:
+        inputs.append(keyframe.model_copy(update={"role": "portrait", "url": None}))
+    fields: dict[str, Any] = {"inputs": tuple(inputs), "duration_s": VOICE_S, "aspect": Aspect.landscape,
+                              "width": SIZES[Aspect.landscape][0], "height": SIZES[Aspect.landscape][1]}  # fmt: skip
+    if "talking_photo_id" in card.options:
+        fields["options"] = {"talking_photo_id": "Contract_Presenter_20240101"}
+    return fields
 
 
 def vendor_requests(sim: SimulatorHandle, row: Row) -> list[dict[str, Any]]:
@@ -254,6 +306,8 @@ def check_transport_fault(
 def test_a_job_that_ends_badly_is_the_right_kind(row: Row, fault: str, sim, keyframe):
     if fault == "moderation_output" and row.vendor.name in NO_OUTPUT_MODERATION:
         pytest.skip(NO_OUTPUT_MODERATION[row.vendor.name])
+    if fault.startswith("moderation") and row.vendor.name in NO_MODERATION:
+        pytest.skip(NO_MODERATION[row.vendor.name])
     sim.configure(fault_rate=1.0, faults=[fault])
     ended = outcome(lambda: run_job(adapter(row, sim), sample(row, keyframe)))
     kind, transient = JOB[fault]
@@ -341,6 +395,11 @@ def test_the_suite_fails_an_adapter_whose_error_mapping_is_removed(sim, keyframe
 
 
 def test_every_vendor_with_a_simulator_is_in_the_contract():
+    """Every media vendor here; the language models have their own contract (test_language_contract.py)."""
     names = {row.vendor.name for row in ROWS}
-    mounted = {v.name for v in declarations.vendors().values() if v.simulator is not None and v.billable}
+    mounted = {
+        v.name
+        for v in declarations.vendors().values()
+        if v.simulator is not None and v.billable and any(c in MEDIA for c in v.adapters)
+    }
     assert names == mounted and {"luma", "runway"} <= names
