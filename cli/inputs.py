@@ -1,13 +1,14 @@
-"""What commands make of what a user typed: a brief to work from, and a place to write to."""
+"""What commands make of what a user typed: a brief or script to work from, and a place to write to."""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from cli.errors import UserError
-from cutroom.boundary import quote
+from cutroom.boundary import BoundaryError, quote, read_document
 from cutroom.brief import CAMPAIGN_ID, Brief, BriefError, load_brief
 
 
@@ -27,6 +28,31 @@ def brief(path: Path, campaign_id: str | None) -> Brief:
     if problems:
         raise BriefError(path.name, problems)
     return parsed
+
+
+def script(path: Path, parse: Callable[[str], object], fix: str) -> str:
+    """A script file's text, read (bounded, strict UTF-8) and parsed before anything starts; refused naming the
+    line to fix."""
+    try:
+        text = read_document(path, "script")  # its refusals name the file
+    except BoundaryError as exc:
+        raise UserError(str(exc), fix) from None
+    try:
+        parse(text)
+    except BoundaryError as exc:
+        raise UserError(f"{path.name}: {exc}", fix) from None
+    return text
+
+
+def folder_id(given: str | None, path: Path, default: str) -> str:
+    """The campaign folder of a script's work: --id, else one made from the script's file name."""
+    chosen = given or re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:63] or default
+    if not re.fullmatch(CAMPAIGN_ID, chosen):
+        raise UserError(
+            f"--id {quote(chosen)} is not a folder-safe id",
+            "use lowercase letters, digits and dashes, starting with a letter or digit (at most 63)",
+        )
+    return chosen
 
 
 def writable(out: Path) -> Path:

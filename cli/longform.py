@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,8 +36,6 @@ def longform(
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
 ) -> None:
     """Narrate a long-form script (guided meditation, wellness audio) into one master with exact pauses."""
-    from cutroom.boundary import BoundaryError, quote, read_document
-    from cutroom.brief import CAMPAIGN_ID
     from cutroom.capabilities import Capability
     from cutroom.longform import parse_script
     from cutroom.settings import settings
@@ -46,25 +43,13 @@ def longform(
 
     # Everything checkable is checked before Prefect starts: a bad script costs nothing.
     fix = "fix the script and run again; nothing was spoken"
-    try:
-        text = read_document(script, "script")
-    except BoundaryError as exc:
-        raise UserError(str(exc), fix) from None
-    try:
-        parse_script(text)
-    except BoundaryError as exc:
-        raise UserError(f"{script.name}: {exc}", fix) from None
+    text = inputs.script(script, parse_script, fix)
     if provider not in known(Capability.speech):
         raise UserError(
             f"'{provider}' cannot speak; known: {', '.join(known(Capability.speech))}",
             "run `cutroom providers` to see what each provider does",
         )
-    campaign_id = campaign_id or re.sub(r"[^a-z0-9]+", "-", script.stem.lower()).strip("-")[:63] or "longform"
-    if not re.fullmatch(CAMPAIGN_ID, campaign_id):
-        raise UserError(
-            f"--id {quote(campaign_id)} is not a folder-safe id",
-            "use lowercase letters, digits and dashes, starting with a letter or digit (at most 63)",
-        )
+    campaign_id = inputs.folder_id(campaign_id, script, "longform")
     location = inputs.location(out or settings().out)
     with configured_prefect(location, verbose):
         from flows.longform import longform_audio

@@ -48,30 +48,20 @@ def script(
     verbose: Annotated[bool, typer.Option(help="Show Prefect's own logs too.")] = False,
 ) -> None:
     """Voice every scene of a script, put its presenter or B-roll on screen, and stitch the scenes, captioned."""
-    from cutroom.boundary import BoundaryError, quote, read_document
-    from cutroom.brief import CAMPAIGN_ID
+    from cutroom.boundary import BoundaryError, quote
     from cutroom.script import parse_scene_script
     from cutroom.settings import settings
 
     # Everything checkable is checked before Prefect starts: a bad script costs nothing.
     fix = "fix the script and run again; nothing was made"
-    try:
-        text = read_document(script, "script")
-        parse_scene_script(text)
-    except BoundaryError as exc:
-        raise UserError(f"{script.name}: {exc}", fix) from None
+    text = inputs.script(script, parse_scene_script, fix)
     voices = {}
     for given in voice or []:
         found = _VOICE.fullmatch(given)
         if found is None:
             raise UserError(f"--voice {quote(given, 60)} is not SPEAKER=VOICE", "e.g. --voice Maya=en-us")
         voices[found[1]] = found[2]
-    campaign_id = campaign_id or re.sub(r"[^a-z0-9]+", "-", script.stem.lower()).strip("-")[:63] or "script"
-    if not re.fullmatch(CAMPAIGN_ID, campaign_id):
-        raise UserError(
-            f"--id {quote(campaign_id)} is not a folder-safe id",
-            "use lowercase letters, digits and dashes, starting with a letter or digit (at most 63)",
-        )
+    campaign_id = inputs.folder_id(campaign_id, script, "script")
     location = inputs.location(out or settings().out)
     with configured_prefect(location, verbose):
         from flows.script_video import script_video

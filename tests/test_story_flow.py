@@ -131,3 +131,24 @@ def test_a_refused_story_fails_alone_and_says_where(prefect_server, tmp_path, re
     assert states == {s.id: ("FAILED" if s.shots else "COMPLETED") for s in manifest.plan.stories}
     assert manifest.exports == []  # only the failed stories had clips: nothing is cut from them
     assert (tmp_path / "out" / "campaigns" / "loop-test" / "index.html").is_file()
+
+
+def test_an_avatar_story_is_presented_by_its_keyframe_speaking_its_voice_and_rendered_in_the_brand_template(
+    prefect_server, tmp_path
+):
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from cutroom.plan import StoryType
+    from flows.story import story_flow
+
+    brief = parse_brief({**BRIEF, "quality_target": 1, "brand": {**BRIEF["brand"], "template": "promo-16x9"}})
+    planned = LocalPlanner().plan(brief).stories[0]
+    story = planned.model_copy(update={"type": StoryType.avatar, "shots": planned.shots[:1]})
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        result = asyncio.run(story_flow(story, brief, registry.lineup({}), str(tmp_path / "out")))
+    assert result.status is StoryStatus.complete, result.error
+    (presenter,) = result.clips
+    assert presenter.kind.value == "avatar" and presenter.parent == result.keyframe.sha256
+    assert presenter.duration_s == pytest.approx(result.voice.duration_s, abs=0.2)
+    assert result.render is not None and result.render.kind.value == "template"
+    assert result.render.duration_s == pytest.approx(result.voice.duration_s, abs=0.2)
