@@ -11,7 +11,8 @@ from prefect import task
 from cutroom.assets import Asset, AssetSpec, Score
 from cutroom.brief import Brand
 from cutroom.capabilities import Capability
-from cutroom.metering import charged_to_campaign
+from cutroom.ledger import ledger_for
+from cutroom.metering import charged_to, charged_to_campaign
 from cutroom.storage import open_storage
 from providers import registry
 from tasks.policy import in_thread, key_on, local_slots, transient_only
@@ -31,7 +32,8 @@ def score_asset(
     storage = open_storage(out)
     media = storage.local_path(storage.key_of(asset.uri))
     name, model = registry.named(judge)
-    with local_slots(), charged_to_campaign(out, campaign_id, budget_usd, asset.story_id):
+    # The storage already open for the media: no second client per scored asset.
+    with local_slots(), charged_to(ledger_for(storage, campaign_id), budget_usd, asset.story_id):
         return registry.provider(Capability.judge, name).score(media, spec, brand, criteria, model)
 
 
