@@ -12,9 +12,11 @@ run beside the writer (WAL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 #: uvicorn's factory for the embedded server, as `module:function`.
@@ -25,14 +27,33 @@ def create_app() -> Any:
     """Prefect's server app (its embedded-server settings come from the environment), every SQLite transaction it
     begins taking the write lock up front."""
     from prefect.server.api.server import create_app as prefect_app
-    from prefect.server.database.configurations import AioSqliteConfiguration
+    from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
+    from prefect.server.database.interface import PrefectDBInterface
 
     begin = AioSqliteConfiguration.begin_transaction
+    session_context = PrefectDBInterface.session_context
 
     def begin_immediate(self: AioSqliteConfiguration, session: Any, with_for_update: bool = False) -> Any:
         return begin(self, session, with_for_update=True)  # Prefect's name for BEGIN IMMEDIATE on SQLite
 
+    @contextlib.asynccontextmanager
+    async def nested_deferred(
+        self: PrefectDBInterface, begin_transaction: bool = False, with_for_update: bool = False
+    ) -> AsyncIterator[Any]:
+        # The begin mode is a context variable: a session opened without a transaction of its own inside one
+        # begun IMMEDIATE (updating a work queue emits its event that way) would wait for the write lock its
+        # own request holds. It begins DEFERRED, as it does in Prefect unpatched.
+        nested = not begin_transaction and SQLITE_BEGIN_MODE.get() == "IMMEDIATE"
+        token = SQLITE_BEGIN_MODE.set("DEFERRED") if nested else None
+        try:
+            async with session_context(self, begin_transaction, with_for_update) as session:
+                yield session
+        finally:
+            if token is not None:
+                SQLITE_BEGIN_MODE.reset(token)
+
     AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]
+    PrefectDBInterface.session_context = nested_deferred  # type: ignore[method-assign]
     return prefect_app()
 
 
