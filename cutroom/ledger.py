@@ -81,7 +81,9 @@ class LedgerSummary(BaseModel):
 def summarise(
     ledger: Ledger, budget_usd: float, estimated_usd: float, over_budget: list[str]
 ) -> LedgerSummary:
-    """The ledger as the manifest records it."""
+    """The ledger as the manifest records it, read again from storage: with stories on other workers, their
+    processes wrote the entries."""
+    ledger.refresh()
     entries = ledger.entries()
     return LedgerSummary(
         budget_usd=budget_usd,
@@ -105,9 +107,19 @@ class Ledger:
         self.campaign_id = campaign_id
         self._lock = threading.Lock()
         self._entries: dict[str, LedgerEntry] = {}
-        for key in storage.keys(ledger_prefix(campaign_id)):
-            entry = LedgerEntry.model_validate_json(storage.read_bytes(key))
-            self._entries[entry.spec_key] = entry
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read every entry again from storage: what other processes wrote since (story runs on other workers)."""
+        read = {}
+        for key in self.storage.keys(ledger_prefix(self.campaign_id)):
+            entry = LedgerEntry.model_validate_json(self.storage.read_bytes(key))
+            read[entry.spec_key] = entry
+        with self._lock:
+            for key, entry in read.items():  # a write of this process racing the read keeps the newer entry
+                known = self._entries.get(key)
+                if known is None or entry.updated_at >= known.updated_at:
+                    self._entries[key] = entry
 
     def entry(self, spec_key: str) -> LedgerEntry | None:
         with self._lock:
