@@ -1,10 +1,10 @@
-"""`cutroom run` on S3 killed with SIGKILL at ten seeded random points of one campaign, resumed after each: no
+"""`cutroom run` on S3 killed with SIGKILL at six seeded random points of one campaign, resumed after each: no
 generation is created twice, nothing is paid again, and every stored object is whole.
 
 The points are steps of the campaign, not seconds, so a seed lands on the same steps on a fast machine and on a
 loaded one: a step is a write the campaign makes to its storage (a ledger entry reserved, journaled, settled; a
 keyframe, a clip, a frame, a voice-over; a task result; the reel; the manifest; the report), as the test sees
-them by listing the bucket. The uninterrupted run counts the steps; the seed picks ten of them; the campaign then runs
+them by listing the bucket. The uninterrupted run counts the steps; the seed picks six of them; the campaign then runs
 again from nothing on another prefix and is killed once it has taken each picked step, then resumed."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.test_durable import BRIEF, Run, accepted_creates, entries
 
 #: Another seed picks other steps; the same seed always picks the same ones.
 SEED = 15
-KILLS = 10
+KILLS = 6
 CAMPAIGN = "kill-points"
 #: The ledger states an entry in each state has been through (the first, reserved, is the entry being stored).
 PASSED = {"submitted": ("submitted",), "settled": ("submitted", "settled"), "released": ("released",)}
@@ -32,7 +32,7 @@ PASSED = {"submitted": ("submitted",), "settled": ("submitted", "settled"), "rel
 @pytest.fixture
 def on_vendors(simulator, s3, prefect_server):
     """Luma and Runway on the simulator, the campaign on S3. Vendor caps stay in-process: a killed run's leased
-    slots on the server come back only after 60 s, and ten kills in a row would wait on them."""
+    slots on the server come back only after 60 s, and six kills in a row would wait on them."""
     simulator.reset(latency_scale=0.05)
     return simulator, s3, {"CUTROOM_SIMULATOR_URL": simulator.url, "CUTROOM_GLOBAL_LIMITS": "false"}
 
@@ -41,7 +41,7 @@ class Steps:
     """The campaign's steps so far: each object it has stored, and each ledger entry journaled and settled.
 
     Objects rewritten on every run (a ledger entry's timestamps) count once per state, so an uninterrupted run
-    and one killed ten times take the same steps, and a seed picks the same ones."""
+    and one killed six times take the same steps, and a seed picks the same ones."""
 
     def __init__(self, storage: S3Storage):
         self.storage = storage
