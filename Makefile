@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test bench bench-quick lint format browser requirements clean
+.PHONY: install demo test bench bench-quick lint format browser postgres requirements clean
 
 install: $(VENV)/.installed
 
@@ -29,13 +29,21 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# A team's Prefect server is tested on PostgreSQL (Debian's postgresql; its programs live off PATH, in
+# /usr/lib/postgresql/<version>/bin). The tests start their own cluster.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian postgresql for the team server test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 demo: install
 	$(BIN)/cutroom run examples/briefs/aurora-launch.yaml --out cutroom-out
 
 # Two workers, each taking the next test (a file that shares costly module fixtures stays on one: xdist_group):
 # most tests wait on loopback services (Prefect, the simulator, S3), so two at once halve the wall time on two
 # cores. Each worker starts its own services.
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Benchmarks on loopback services (README.md, "Benchmarks"): figures and ratios, no pass/fail.
