@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import generate, longform, models, plan, providers, run, script, simulate
+from cli import generate, longform, models, params, plan, providers, review, run, script, server, simulate
 
 app = typer.Typer(
     name="cutroom",
@@ -20,12 +20,15 @@ app = typer.Typer(
 
 for command in (
     run.run,
+    review.review,
     plan.plan,
+    params.params,
     providers.providers,
     models.models,
     generate.generate,
     script.script,
     longform.longform,
     simulate.simulate,
+    server.server,
 ):
     app.command()(command)

@@ -104,6 +104,7 @@ def _summarise(manifest: Manifest, location: str) -> None:
             "complete": "[green]complete[/]",
             "over_budget": "[yellow]over budget[/]",
             "needs_review": "[yellow]needs review[/]",
+            "dropped": "[yellow]dropped[/]",
         }.get(result.status.value, "[red]failed[/]")
         cost = sum(a.cost_usd for a in result.assets)
         table.add_row(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,6 +106,14 @@ class ShotEngines(BaseModel):
     default: ProviderList = Field(description="Engines for every other shot, best first.")
 
 
+class Review(StrEnum):
+    """When a person looks at the stories before more money is spent."""
+
+    none = "none"
+    before_video = "before_video"
+    before_publish = "before_publish"
+
+
 class Brief(BaseModel):
     """A campaign brief. Field descriptions double as the brief format's documentation."""
 
@@ -133,6 +142,12 @@ class Brief(BaseModel):
     )
     quality_target: finite(ge=0, le=100) = Field(default=85, description="Score (0-100) an asset must reach.")
     max_iterations: int = Field(default=5, ge=1, le=20, description="Most refinement rounds per asset.")
+    review: Review = Field(
+        default=Review.none,
+        description="When a person approves the stories: none; before_video (each story's keyframe, before its "
+        "paid clips: approve, reject with a note to have it made again, or drop); before_publish (each made "
+        "story, before the reels: approve or drop). The campaign waits in Prefect until every story is decided.",
+    )
     providers: dict[str, ProviderList | ShotEngines] = Field(
         default_factory=dict,
         description="Preferred providers per capability ("
@@ -216,9 +231,8 @@ def _sentence(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"'{field}' is not a brief field; check its spelling (see the brief format in README.md)"
     if kind == "enum":
-        return (
-            f"'{field}' is {quote(value)}, which is not one we publish to; use one of {ctx.get('expected')}"
-        )
+        which = ", which is not one we publish to" if field.startswith("channels") else ""
+        return f"'{field}' is {quote(value)}{which}; use one of {ctx.get('expected')}"
     if kind in ("string_too_short", "too_short"):
         least = ctx.get("min_length", 1)
         if not (value.strip() if isinstance(value, str) else value):

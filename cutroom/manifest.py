@@ -21,6 +21,7 @@ class StoryStatus(StrEnum):
     failed = "failed"
     over_budget = "over_budget"
     needs_review = "needs_review"
+    dropped = "dropped"  # a reviewer left it out: its reason is the result's error
 
 
 class CampaignStatus(StrEnum):

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
         "Default: on with a Prefect server (PREFECT_API_URL), off with the embedded one, which keeps slot leases "
         "in its memory and never expires them, so a killed run would hold its slots for good.",
     )
+    story_pool: str | None = Field(
+        default=None,
+        description="A Prefect work pool whose workers make the stories: each story is its own run of the `story` "
+        "deployment, which any worker of the pool takes. Unset: stories run inside the campaign's process.",
+    )
+    story_silence_s: int = Field(
+        default=90,
+        ge=40,
+        le=3600,
+        description="How long a story run on a worker may send no heartbeat (one every 30 s) before it is taken "
+        "for dead (its machine gone) and started again elsewhere: three missed beats by default.",
+    )
 
     llm_max_tokens: int = Field(
         default=8000,
@@ -83,6 +95,21 @@ class Settings(BaseSettings):
         description="host:port the callback receiver binds; default all interfaces, the URL's port.",
     )
 
+    notify_url: SecretStr | None = Field(
+        default=None,
+        description="A webhook that gets a JSON POST when a campaign's review is waiting and when a campaign ends "
+        "(event, campaign id, flow run id, what to do).",
+    )
+    notify_block: str | None = Field(
+        default=None,
+        description="A Prefect notification block, as type-slug/name (slack-webhook/team), told the same news.",
+    )
+    review_wait_h: float = Field(
+        default=72,
+        gt=0,
+        description="How long a campaign waits for its review before it fails (its stories stay made and paid).",
+    )
+
     allow_private_urls: bool = Field(
         default=False,
         description="Let Cutroom fetch URLs on loopback, private, link-local or metadata addresses (the simulator "
@@ -97,14 +124,47 @@ class Settings(BaseSettings):
     )
 
     def secret(self, name: str) -> SecretStr | None:
-        """A vendor key or other secret by its variable name: the environment, else the .env file."""
-        value = os.environ.get(name) or _dotenv(ENV_FILE).get(name)
+        """A vendor key or other secret by its variable name: the environment, else the .env file, else the Prefect
+        Secret block named after it when a Prefect server is set, so a team's workers on many machines take its
+        keys from the server instead of each machine's environment."""
+        value = os.environ.get(name) or _dotenv(ENV_FILE).get(name) or _secret_block(name)
         return SecretStr(value) if value else None
 
 
 @cache
 def _dotenv(path: str) -> dict[str, str | None]:
     return dotenv_values(path) if Path(path).is_file() else {}
+
+
+def secret_block_name(variable: str) -> str:
+    """The Prefect Secret block that holds a variable's value: OPENAI_API_KEY → openai-api-key."""
+    return variable.lower().replace("_", "-")
+
+
+#: Prefect APIs that could not be asked for a Secret block: this process does not wait on them again.
+_unreachable: set[str] = set()
+
+
+@cache
+def _secret_block(name: str) -> str | None:
+    """The text of the variable's Secret block, read once per process and never logged. None without a Prefect
+    API, without such a block, or when the API cannot be reached: as with no key, the vendor says what to set."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    if not api or api in _unreachable:
+        return None
+    import httpx
+    from prefect.blocks.system import Secret
+
+    try:
+        value = Secret.load(secret_block_name(name), _sync=True).get()
+    except httpx.HTTPError:
+        _unreachable.add(api)
+        return None
+    except ValueError:  # no block of that name, or one that is not a Secret
+        return None
+    return value if isinstance(value, str) else None
 
 
 def settings() -> Settings:

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from functools import partial
 from typing import NamedTuple
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact, acreate_progress_artifact, aupdate_progress_artifact
 from prefect.runtime import flow_run
 
-from cutroom.brief import Brief
+from cutroom.boundary import quote
+from cutroom.brief import CAMPAIGN_ID, Brief, BriefError, Review
 from cutroom.capabilities import Capability
 from cutroom.exports import ReelPlan, reel_plans
 from cutroom.ledger import ledger_for, summarise
 from cutroom.lineup import Lineup
 from cutroom.manifest import CampaignStatus, Export, FailedReel, Manifest, StoryResult, StoryStatus
+from cutroom.notify import campaign_ended, notify
 from cutroom.plan import Plan, Story
 from cutroom.settings import settings
 from cutroom.storage import open_storage
-from flows.story import story_flow
+from flows.fanout import prepare_story_pool, run_on_pool
+from flows.review import reviewed
+from flows.story import Until, story_flow
 from tasks.assemble import assemble
 from tasks.checks import check_before_paying
 from tasks.limits import ensure_vendor_limits
@@ -28,10 +34,14 @@ from tasks.publish import publish
 
 
 @flow(name="campaign", flow_run_name="{brief.campaign_id}")
-async def campaign(brief: Brief, out: str = "cutroom-out", resume: bool = False) -> Manifest:
+async def campaign(
+    brief: Brief, out: str = "cutroom-out", resume: bool = False, dated: str | None = None
+) -> Manifest:
     """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report.
 
-    `resume` continues the campaign that holds the brief's folder even when this brief names it differently."""
+    `resume` continues the campaign that holds the brief's folder even when this brief names it differently.
+    `dated` (a strftime pattern such as -%G-w%V) appends the run's scheduled date to the campaign id."""
+    brief = dated_brief(brief, dated)
     check_before_paying(brief, out, resume)
     lineup = lineup_for(brief)
     await ensure_vendor_limits(lineup.providers())
@@ -42,11 +52,32 @@ async def campaign(brief: Brief, out: str = "cutroom-out", resume: bool = False)
         )
     estimates = estimate_plan(plan, brief, lineup)
     run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
-    results = await make_stories(plan, brief, lineup, out, estimates, run_id)
+    make = partial(make_stories, plan, brief, lineup, out, estimates, run_id)
+    verdicts = await reviewed(plan, brief, make, out) if brief.review is not Review.none else {}
+    results = await make(verdicts=verdicts)
     reels = await cut_reels(brief, plan, results, out)
     manifest = record(brief, plan, estimates, results, reels, out, run_id, lineup)
     await publish(manifest, out)
+    await notify(campaign_ended(manifest, out))
     return manifest
+
+
+def dated_brief(brief: Brief, pattern: str | None) -> Brief:
+    """The brief under its campaign id followed by the run's scheduled start (UTC) in `pattern`, so a schedule that
+    re-makes a campaign gives each run its own folder and ledger. The scheduled start, not the clock: a run that
+    is retried or resumed later keeps its id, and with it the work it had done."""
+    if not pattern:
+        return brief
+    campaign_id = brief.campaign_id + flow_run.scheduled_start_time.strftime(pattern)
+    if not re.fullmatch(CAMPAIGN_ID, campaign_id):
+        raise BriefError(
+            "the brief",
+            [
+                f"'dated' makes the campaign id {quote(campaign_id)}, which is not folder-safe: use lowercase "
+                "letters, digits and dashes, at most 63 in all (e.g. -%G-w%V)"
+            ],
+        )
+    return brief.model_copy(update={"id": campaign_id})
 
 
 def admit(plan: Plan, brief: Brief, estimates: dict[str, float]) -> dict[str, str]:
@@ -69,10 +100,22 @@ def admit(plan: Plan, brief: Brief, estimates: dict[str, float]) -> dict[str, st
 
 
 async def make_stories(
-    plan: Plan, brief: Brief, lineup: Lineup, out: str, estimates: dict[str, float], run_id: str
+    plan: Plan,
+    brief: Brief,
+    lineup: Lineup,
+    out: str,
+    estimates: dict[str, float],
+    run_id: str,
+    until: Until = "end",
+    verdicts: dict[str, Story | StoryResult] | None = None,
 ) -> list[StoryResult]:
-    """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows."""
+    """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows.
+
+    `verdicts` holds what a review made of a story: the story to make instead (its keyframe directed by the
+    reviewers' notes), or the result it keeps without being made again (approved, dropped)."""
     refused = admit(plan, brief, estimates)
+    if pool := settings().story_pool:
+        await prepare_story_pool(pool, out)
     gate = asyncio.Semaphore(settings().story_concurrency)
     progress = await acreate_progress_artifact(
         0.0, key=f"{brief.campaign_id}-progress", description="Stories done"
@@ -84,8 +127,12 @@ async def make_stories(
         if story.id in refused:
             done += 1
             return StoryResult(story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id])
+        story = (verdicts or {}).get(story.id, story)
+        if isinstance(story, StoryResult):
+            done += 1
+            return story
         async with gate:
-            result = await _run_story(story, brief, lineup, out, run_id)
+            result = await _run_story(story, brief, lineup, out, run_id, until)
         done += 1
         await aupdate_progress_artifact(progress, 100.0 * done / len(plan.stories))
         return result
@@ -98,15 +145,19 @@ async def make_stories(
 STORY_START_RETRIES_S = (5.0, 15.0, 45.0)
 
 
-async def _run_story(story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str) -> StoryResult:
+async def _run_story(
+    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> StoryResult:
     """The story's result; an orchestration failure fails this story only, never the campaign.
 
     Starting again is safe: every step is cached and every paid job is in the ledger, so a story that had
-    begun picks up where it was.
+    begun picks up where it was. With CUTROOM_STORY_POOL set, a worker of that pool makes it (flows/fanout.py).
     """
+    if settings().story_pool:
+        return await run_on_pool(story, brief, lineup, out, run_id, until)
     for pause in (*STORY_START_RETRIES_S, None):
         try:
-            state = await story_flow(story, brief, lineup, out, run_id, return_state=True)
+            state = await story_flow(story, brief, lineup, out, run_id, until, return_state=True)
             break
         except Exception as exc:  # raised before the story had a state: Prefect's API refused its run
             if pause is None:
@@ -170,9 +221,10 @@ def record(
     lineup: Lineup | None = None,
 ) -> Manifest:
     complete = sum(r.status is StoryStatus.complete for r in results)
+    kept = sum(r.status is not StoryStatus.dropped for r in results)  # a reviewer's drop is no shortfall
     status = (
         CampaignStatus.complete
-        if complete == len(results) and reels.made and not reels.failed
+        if complete == kept and reels.made and not reels.failed
         else CampaignStatus.partial
         if complete
         else CampaignStatus.failed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
@@ -28,9 +28,14 @@ from tasks.generate import generate
 from tasks.judge import refine_prompt
 from tasks.policy import stored
 from tasks.refusals import made_despite_refusal
+from tasks.results import CampaignResults  # noqa: F401  (a story run on a worker loads this block type: S3 results)
 from tasks.template import render_story_template
 
 T = TypeVar("T")
+
+#: How far a story run goes: its keyframe only (for a review before video), or to its end. A rerun to the end
+#: reuses the keyframe already made, as every step is cached.
+Until = Literal["keyframe", "end"]
 
 #: The campaign run this story belongs to, recorded on every asset it makes.
 campaign_run: ContextVar[str | None] = ContextVar("campaign_run", default=None)
@@ -46,13 +51,14 @@ class StepFailed(Exception):
 
 @flow(name="story", flow_run_name="{story.id}")
 async def story_flow(
-    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str | None = None
+    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str | None = None, until: Until = "end"
 ) -> StoryResult | State:
     """keyframe (generate → score → refine until the target) → a clip per shot, ‖ the voice-over; then, for an
     avatar story, its presenter, and where the brand has a template, the story rendered into it.
 
     The clips wait for the keyframe only: the voice-over is made beside the whole picture, off its critical path.
     An avatar story's presenter speaks the voice-over with the keyframe's face, so it waits for both.
+    With `until="keyframe"` the story stops at its chosen keyframe.
     """
     result = StoryResult(story_id=story.id, status=StoryStatus.complete)
     campaign_run.set(run_id or flow_run.get_id())
@@ -62,7 +68,7 @@ async def story_flow(
         result.keyframe = await _step(
             "keyframe", refine_keyframe(story, brief, lineup, out, result.candidates)
         )
-        if story.moving and not presented:
+        if until == "end" and story.moving and not presented:
             result.clips = await _step("clips", shoot(story, brief, lineup, out, result.keyframe))
 
     async def sound() -> None:
@@ -75,8 +81,9 @@ async def story_flow(
             result.render = await _step("template", render_template(story, brief, lineup, out, result))
 
     # Both run to their end either way, so a failed side never leaves the other running after the story.
-    failures = [f for f in await asyncio.gather(picture(), sound(), return_exceptions=True) if f is not None]
-    if not failures:
+    sides = (picture(), sound()) if until == "end" else (picture(),)
+    failures = [f for f in await asyncio.gather(*sides, return_exceptions=True) if f is not None]
+    if not failures and until == "end":
         failures = [f for f in await asyncio.gather(after(), return_exceptions=True) if f is not None]
     if failures:
         exc = failures[0]

@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The vendor simulator and a real S3 server (SeaweedFS) on loopback.
-pytest_plugins = ["tests.simulator_fixture", "tests.s3_fixture"]
+#: The vendor simulator, a real S3 server (SeaweedFS) and a PostgreSQL cluster on loopback.
+pytest_plugins = ["tests.simulator_fixture", "tests.s3_fixture", "tests.postgres_fixture"]
 BIN = Path(sys.executable).parent
 
 
@@ -43,14 +43,17 @@ os.environ.update(
 #: The files whose tests take longest, longest first: started first, so that the two workers finish together
 #: instead of one finishing a long test alone at the end (measured with --durations on 2 cores).
 LONGEST_FIRST = (
+    "test_team_scale.py",
     "test_kill_points.py",
+    "test_deployments.py",
+    "test_review_gate.py",
+    "test_fanout.py",
     "test_durable.py",
     "test_secrets.py",
     "test_campaign.py",
     "test_budget_and_limits.py",
     "test_video_vendors.py",
     "test_brain.py",
-    "test_deployments.py",
     "test_studio_vendors.py",
     "test_late_failure.py",
     "test_fallback.py",
@@ -65,12 +68,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """A real Prefect API server on loopback for the whole session."""
+    """A real Prefect API server on loopback for the whole session: `cutroom server`, as a team runs it (SQLite
+    write transactions begun IMMEDIATE, task states recorded in batches), without the UI nobody opens here."""
     log = (_HOME / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(_PORT)],
+        [str(BIN / "cutroom"), "server", "--host", "127.0.0.1", "--port", str(_PORT)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, "PREFECT_UI_ENABLED": "false"},
     )
     url = os.environ["PREFECT_API_URL"]
     deadline = time.monotonic() + 120

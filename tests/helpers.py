@@ -23,3 +23,22 @@ def cutroom(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=900,
     )
+
+
+def prefect(*args: str, api: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the real `prefect` command from the checkout, as a user deploying it would; `api` names another server
+    than the session's."""
+    env = {
+        **os.environ,
+        "CUTROOM_CHECKOUT": str(ROOT),
+        "COLUMNS": "200",
+        **({"PREFECT_API_URL": api} if api else {}),
+    }
+    return subprocess.run(
+        [str(BIN / "prefect"), "--no-prompt", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=timeout,
+    )

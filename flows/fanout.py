@@ -1,0 +1,225 @@
+"""Stories spread over a work pool's workers: each story is its own run of the `story` deployment.
+
+With CUTROOM_STORY_POOL set, the campaign starts every story with `run_deployment` (a subflow of the campaign,
+so the UI shows the tree) and any worker of the pool takes it, on any machine that reaches the Prefect server
+and the campaign's storage. Vendor caps hold across those workers as they hold across processes: every paid
+job takes a leased slot of its provider's Prefect global concurrency limit (tasks/limits.py), which the
+campaign creates before its first story, and a worker killed while holding one frees it when the lease ends.
+
+A story run whose worker dies stays Running on the server: Prefect's way to see it is the flow-run heartbeat
+every run of a deployment sends, and an automation that marks a run Crashed once its heartbeats stop. The
+campaign then starts the story again, which resumes without paying twice: every step is cached in the
+campaign's storage and every paid job is in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+from prefect import get_run_logger
+from prefect.automations import AutomationCore
+from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.context import FlowRunContext
+from prefect.deployments import arun_deployment
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import EventTrigger, Posture
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import PREFECT_API_URL
+from prefect.workers.process import ProcessWorker
+
+from cutroom.brief import Brief
+from cutroom.lineup import Lineup
+from cutroom.manifest import StoryResult, StoryStatus
+from cutroom.plan import Story
+from cutroom.settings import settings
+from flows.story import Until, story_flow
+from tasks.results import RESULTS_PREFIX, CampaignResults, block_name, save_results_block
+
+#: The story deployment, as run_deployment names it: flow name / deployment name.
+STORY_DEPLOYMENT = "story/story"
+#: Where a worker finds the code, as deployments/prefect.yaml says: each machine's own checkout.
+PULL_STEPS = [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CUTROOM_CHECKOUT }}"}}]
+#: Seconds between a story run's heartbeats: the shortest Prefect 3.9.1 allows (flows.heartbeat_frequency is
+#: validated ge=30, and the engine raises anything lower to MINIMUM_HEARTBEAT_INTERVAL = 30).
+HEARTBEAT_S = 30
+ZOMBIE_AUTOMATION = "cutroom: crash silent story runs"
+#: How many times a crashed story run is started again before the story is recorded as failed.
+STORY_RESTARTS = 2
+#: The first and the longest pause between two looks at a story run: one cheap read each, backing off while
+#: the story works (a story takes minutes on vendors; a few seconds late to see its end costs nothing).
+POLL_S = (1.0, 5.0)
+
+
+def story_run_env(out: str) -> dict[str, str]:
+    """Where a story run keeps Prefect results: the campaign's own storage, not the worker's disk.
+
+    Through Prefect's result storage, not a file of our own: its task results are the step cache a story
+    started again on another machine resumes from, and its flow result is the StoryResult the campaign reads
+    back (`state.result()` follows the storage the result names: the CampaignResults block on S3, an absolute
+    path in a folder). The same location cli/prefect_setup.py gives an in-process run.
+    """
+    if out.startswith("s3:"):
+        return {
+            "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"{CampaignResults.get_block_type_slug()}/{block_name(out)}"
+        }
+    return {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(out).resolve() / RESULTS_PREFIX)}
+
+
+async def prepare_story_pool(pool: str, out: str) -> None:
+    """The pool, the `story` deployment on it and the automation that marks silent runs Crashed, made or
+    updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker start --pool`)."""
+    if not PREFECT_API_URL.value():
+        raise RuntimeError(
+            f"CUTROOM_STORY_POOL={pool} needs a Prefect server its workers share: set PREFECT_API_URL"
+        )
+    context = FlowRunContext.get()
+    if context and context.flow_run and context.flow_run.work_pool_name == pool:
+        get_run_logger().warning(
+            "the campaign runs on the story pool %s: it holds a worker slot while its stories wait for one",
+            pool,
+        )
+    if out.startswith("s3:"):
+        await save_results_block(out)
+    async with get_client() as client:
+        await _ensure_pool(client, pool)
+        deployment = await _ensure_story_deployment(client, pool)
+        await _ensure_zombie_automation(client, deployment)
+
+
+async def _ensure_pool(client: PrefectClient, pool: str) -> None:
+    """A process pool, as `prefect worker start --pool` would make it, unless the pool exists."""
+    try:
+        await client.read_work_pool(pool)
+    except ObjectNotFound:
+        template = ProcessWorker.get_default_base_job_template()
+        with contextlib.suppress(ObjectAlreadyExists):  # a worker or another campaign made it meanwhile
+            await client.create_work_pool(
+                WorkPoolCreate(name=pool, type="process", base_job_template=template)
+            )
+
+
+async def _ensure_story_deployment(client: PrefectClient, pool: str) -> UUID:
+    """Prefect's create is an upsert by flow and name: a later campaign brings the deployment up to date."""
+    flow_id = await client.create_flow_from_name("story")
+    return await client.create_deployment(
+        flow_id=flow_id,
+        name="story",
+        entrypoint="flows/story.py:story_flow",
+        description="One story of a campaign; the campaign starts these itself when CUTROOM_STORY_POOL is set.",
+        tags=["cutroom"],
+        work_pool_name=pool,
+        pull_steps=PULL_STEPS,
+        parameter_openapi_schema=story_flow.parameters.model_dump_for_openapi(),
+        job_variables={
+            "env": {
+                "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
+                # The story's own result too (its steps persist theirs already): the campaign reads it back.
+                "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+            }
+        },
+    )
+
+
+async def _ensure_zombie_automation(client: PrefectClient, deployment: UUID) -> None:
+    """Prefect's zombie detection (docs: "detect zombie flows"), kept to story runs: a run of the deployment
+    whose heartbeats stop for CUTROOM_STORY_SILENCE_S without a final state is set Crashed by the server."""
+    silent_s = settings().story_silence_s
+    automation = AutomationCore(
+        name=ZOMBIE_AUTOMATION,
+        description="Marks a Cutroom story run Crashed when its worker stops sending heartbeats; the campaign "
+        "then starts the story again.",
+        trigger=EventTrigger(
+            # From its start, not only its first beat: a machine lost before that beat is lost all the same.
+            after={"prefect.flow-run.Running", "prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match={"prefect.resource.id": ["prefect.flow-run.*"]},
+            match_related={"prefect.resource.id": f"prefect.deployment.{deployment}"},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=silent_s),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {silent_s} s: its worker is gone",
+            )
+        ],
+    )
+    existing = await client.read_automations_by_name(ZOMBIE_AUTOMATION)
+    if existing:
+        await client.update_automation(existing[0].id, automation)
+    else:
+        await client.create_automation(automation)
+
+
+async def run_on_pool(
+    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> StoryResult:
+    """The story made by a worker of the pool; a run that crashed is started again, up to STORY_RESTARTS times.
+
+    The campaign only waits here (no worker slot of its own), reading the run's state now and then.
+    """
+    # A worker's working folder is its checkout, not ours: a folder is named whole.
+    where = out if out.startswith("s3:") else str(Path(out).resolve())
+    # Models as the schema spells them (by alias: a story's `copy`), as Prefect's own encoding does not.
+    models = {"story": story, "brief": brief, "lineup": lineup}
+    parameters = {
+        **{k: m.model_dump(mode="json", by_alias=True) for k, m in models.items()},
+        "out": where,
+        "run_id": run_id,
+        "until": until,
+    }
+    for attempt in range(STORY_RESTARTS + 1):
+        try:
+            run = await arun_deployment(
+                STORY_DEPLOYMENT,
+                parameters=parameters,
+                flow_run_name=story.id,
+                timeout=0,
+                job_variables={"env": story_run_env(out)},
+            )
+        except Exception as exc:  # the server refused the run: this story fails, the others go on
+            return StoryResult(
+                story_id=story.id, status=StoryStatus.failed, error=f"story could not start: {exc}"
+            )
+        run = await finished(run.id)
+        if not run.state.is_crashed():
+            break
+        get_run_logger().warning(
+            "story %s crashed on its worker (%s)%s",
+            story.id,
+            run.state.message,
+            ": starting it again" if attempt < STORY_RESTARTS else "",
+        )
+    if run.state.is_crashed() or run.state.is_cancelled():
+        error = f"story {run.state.name.lower()} on its worker: {run.state.message}"
+        return StoryResult(story_id=story.id, status=StoryStatus.failed, error=error)
+    result = await run.state.aresult(raise_on_failure=False)
+    if not isinstance(result, StoryResult):  # the story failed outside its steps
+        result = StoryResult(story_id=story.id, status=StoryStatus.failed, error=f"story failed: {result}")
+    return result
+
+
+async def finished(flow_run_id: UUID) -> FlowRun:
+    """The run once it is in a final state; one read per look, the pause growing to POLL_S[1]."""
+    pause, longest = POLL_S
+    async with get_client() as client:
+        while True:
+            run = await client.read_flow_run(flow_run_id)
+            if run.state and run.state.is_final():
+                return run
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, longest)
