@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         default=90,
         ge=40,
         le=3600,
-        description="How long a story run on a worker may send no heartbeat (one every 30 s) before it is taken "
-        "for dead (its machine gone) and started again elsewhere: three missed beats by default.",
+        description="How long a story run a worker took may go without starting or sending a heartbeat (one every "
+        "30 s) before it is taken for dead (its machine gone) and started again elsewhere: three missed beats by "
+        "default; a run that needs longer to start on a slow machine needs more.",
     )
 
     llm_max_tokens: int = Field(

@@ -135,9 +135,11 @@ async def _ensure_zombie_automation(client: PrefectClient, deployment: UUID) -> 
         description="Marks a Cutroom story run Crashed when its worker stops sending heartbeats; the campaign "
         "then starts the story again.",
         trigger=EventTrigger(
-            # From its start, not only its first beat: a machine lost before that beat is lost all the same.
-            after={"prefect.flow-run.Running", "prefect.flow-run.heartbeat"},
+            # From the moment a worker takes it, not only from its first beat: a machine lost while the run was
+            # still starting (Pending) or before its first beat is lost all the same.
+            after={"prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.heartbeat"},
             expect={
+                "prefect.flow-run.Running",
                 "prefect.flow-run.heartbeat",
                 "prefect.flow-run.Completed",
                 "prefect.flow-run.Failed",
