@@ -83,7 +83,7 @@ def kill_between_steps(run: Run, storage: S3Storage) -> Counter:
     return ledger
 
 
-def test_ten_seeded_kill_points_on_s3_never_pay_twice_nor_leave_a_bad_object(on_vendors, tmp_path):
+def test_six_seeded_kill_points_on_s3_never_pay_twice_nor_leave_a_bad_object(on_vendors, tmp_path):
     simulator, s3, env = on_vendors
     brief = tmp_path / "brief.yaml"
     brief.write_text(yaml.safe_dump({**BRIEF, "id": CAMPAIGN}))
