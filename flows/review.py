@@ -25,7 +25,7 @@ from cutroom.notify import Event, Notice, notify
 from cutroom.plan import Plan, Story
 from cutroom.review import directed, review_form, sorted_answers
 from cutroom.settings import settings
-from cutroom.storage import S3Storage, open_storage
+from cutroom.storage import S3Storage, Storage, open_storage
 from flows.story import Until
 
 #: What each review looks at: a story's keyframe before video, the whole story before publish.
@@ -81,7 +81,8 @@ async def ask(
     """One review round's answers: the run suspends where it can, else pauses, until they are given."""
     key = f"review-{until}-{round_no}"
     what = "keyframe" if until == "keyframe" else "story"
-    shown = {story_id: look_at(result, out) for story_id, result in asked.items()}
+    storage = open_storage(out)
+    shown = {story_id: look_at(result, storage) for story_id, result in asked.items()}
     form = RunInput.subclass_from_base_model_type(
         review_form(f"Review{round_no}", shown, _help(what))
     ).with_initial_data(description=_description(brief, shown, what, round_no))
@@ -104,19 +105,18 @@ async def ask(
     return await apause_flow_run(wait_for_input=form, key=key, timeout=timeout, poll_interval=PAUSE_POLL_S)
 
 
-def look_at(result: StoryResult, out: str) -> str:
+def look_at(result: StoryResult, storage: Storage) -> str:
     """What a reviewer opens for a story: its keyframe and first clip, with the keyframe's score."""
     keyframe = result.keyframe
     score = f"score {keyframe.score.total:.0f}" if keyframe and keyframe.score else "not scored"
-    shown = [f"keyframe {link(keyframe, out)} ({score})"] if keyframe else []
+    shown = [f"keyframe {link(keyframe, storage)} ({score})"] if keyframe else []
     if result.clips:
-        shown.append(f"first clip {link(result.clips[0], out)}")
+        shown.append(f"first clip {link(result.clips[0], storage)}")
     return "; ".join(shown) or "nothing made"
 
 
-def link(asset: Asset, out: str) -> str:
+def link(asset: Asset, storage: Storage) -> str:
     """A link a reviewer's browser opens: on S3 a presigned one (a bucket is rarely public), else the file."""
-    storage = open_storage(out)
     if isinstance(storage, S3Storage):
         return storage.presigned_url(storage.key_of(asset.uri), settings().link_expiry_s)
     return asset.uri
