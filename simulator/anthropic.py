@@ -69,7 +69,9 @@ UNSUPPORTED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "mu
                "maxLength", "maxItems")  # fmt: skip
 #: Bounds the model reads back from a description's `{key: value, …}` tail, as the SDK writes them there.
 HINTED = (*UNSUPPORTED, "minItems")
-HINT = re.compile(rf"\b({'|'.join(HINTED)}): (-?\d+(?:\.\d+)?)\b")
+HINT = re.compile(
+    rf"\b({'|'.join(HINTED)}): (-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\b"
+)  # 1e-24 as Python writes it
 STATUS_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 504: "timeout_error",
@@ -258,7 +260,7 @@ def with_hints(schema: Any) -> Any:
     out = {key: with_hints(value) for key, value in schema.items()}
     description = out.get("description")
     for key, value in HINT.findall(description) if isinstance(description, str) else []:
-        out.setdefault(key, float(value) if "." in value else int(value))
+        out.setdefault(key, int(value) if value.lstrip("-").isdigit() else float(value))
     return out
 
 
