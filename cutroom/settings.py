@@ -142,10 +142,6 @@ def secret_block_name(variable: str) -> str:
     return variable.lower().replace("_", "-")
 
 
-#: Prefect APIs that could not be asked for a Secret block: this process does not wait on them again.
-_unreachable: set[str] = set()
-
-
 @cache
 def _secret_block(name: str) -> str | None:
     """The text of the variable's Secret block, read once per process and never logged. None without a Prefect
@@ -153,19 +149,38 @@ def _secret_block(name: str) -> str | None:
     from prefect.settings import PREFECT_API_URL
 
     api = PREFECT_API_URL.value()
-    if not api or api in _unreachable:
+    block = secret_block_name(name)
+    if not api or block not in _secret_block_names(api):
         return None
     import httpx
     from prefect.blocks.system import Secret
 
     try:
-        value = Secret.load(secret_block_name(name), _sync=True).get()
-    except httpx.HTTPError:
-        _unreachable.add(api)
-        return None
-    except ValueError:  # no block of that name, or one that is not a Secret
+        value = Secret.load(block, _sync=True).get()
+    except (httpx.HTTPError, ValueError):  # gone since the listing, or not a Secret
         return None
     return value if isinstance(value, str) else None
+
+
+@cache
+def _secret_block_names(api: str) -> frozenset[str]:
+    """The names of the server's Secret blocks, listed once per process: a run asks for every vendor's key, and
+    most have no block, so one listing spares a read per missing key. Empty when the API cannot be reached."""
+    import httpx
+    from prefect.client.orchestration import get_client
+
+    names: set[str] = set()
+    try:
+        with get_client(sync_client=True) as client:
+            while page := client.read_block_documents_by_type(
+                "secret", offset=len(names), limit=200, include_secrets=False
+            ):
+                names.update(document.name for document in page)
+                if len(page) < 200:
+                    break
+    except httpx.HTTPError:  # unreachable, or no Secret block type registered yet
+        return frozenset()
+    return frozenset(names)
 
 
 def settings() -> Settings:
