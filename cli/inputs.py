@@ -6,10 +6,17 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from cli.errors import UserError
 from cutroom.boundary import BoundaryError, quote, read_document
 from cutroom.brief import CAMPAIGN_ID, Brief, BriefError, load_brief
+
+#: The brief file and campaign id every command that reads a brief takes, spelled and explained the same way.
+BriefFile = Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")]
+CampaignIdOption = Annotated[str | None, typer.Option(help="Campaign folder name; default from the brief.")]
 
 
 def brief(path: Path, campaign_id: str | None) -> Brief:

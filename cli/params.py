@@ -15,7 +15,7 @@ from cutroom.brief import Brief
 
 @friendly
 def params(
-    brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
+    brief: inputs.BriefFile,
     out: Annotated[
         str | None,
         typer.Option(
@@ -25,9 +25,7 @@ def params(
             "Default: the deployment's own.",
         ),
     ] = None,
-    campaign_id: Annotated[
-        str | None, typer.Option(help="Campaign folder name; default from the brief.")
-    ] = None,
+    campaign_id: inputs.CampaignIdOption = None,
 ) -> None:
     """Print the brief as the campaign deployment's parameters (JSON), checked as `cutroom run` checks it."""
     parameters: dict[str, Any] = {"brief": portable(inputs.brief(brief, campaign_id))}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,7 +45,7 @@ class StoryBoard:
 
 @friendly
 def run(
-    brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
+    brief: inputs.BriefFile,
     out: Annotated[
         str | None,
         typer.Option(
@@ -56,9 +55,7 @@ def run(
             "AWS_*). Default: CUTROOM_STORAGE, else cutroom-out.",
         ),
     ] = None,
-    campaign_id: Annotated[
-        str | None, typer.Option(help="Campaign folder name; default from the brief.")
-    ] = None,
+    campaign_id: inputs.CampaignIdOption = None,
     resume: Annotated[
         bool,
         typer.Option(

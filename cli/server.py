@@ -22,6 +22,9 @@ from cli.prefect_setup import PREFECT_DEFAULTS
 from cli.terminal import console
 
 #: Each database Prefect's server keeps its data in, by the names a URL may give it, with the async driver it needs.
+#: How long `cutroom server` waits for its PostgreSQL database to take a connection before it refuses to start.
+DATABASE_TIMEOUT_S = 10.0
+
 DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -54,6 +57,7 @@ def server(
     from prefect.settings import get_current_settings
 
     settings = get_current_settings().server
+    answers(settings.database.connection_url.get_secret_value())
     for line in (
         f"Prefect server for the team: {api.removesuffix('/api')}",
         f"  database: {masked(settings.database.connection_url.get_secret_value())}",
@@ -97,6 +101,46 @@ def database(url: str) -> str:
             f"write {DRIVERS[backend]}:// (or just {backend}://)",
         )
     return parsed.set(drivername=DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+def answers(url: str) -> None:
+    """Refuse before starting when a PostgreSQL database does not take a connection, in one line that says why
+    (refused, no such database, wrong password), instead of the server's traceback. SQLite is a file: it is made."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return
+
+    async def connect() -> None:
+        connection = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+            timeout=DATABASE_TIMEOUT_S,
+        )
+        await connection.close()
+
+    try:
+        asyncio.run(connect())
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise UserError(
+            f"the database {masked(url)} cannot be used: {_refusal(exc)}",
+            "start PostgreSQL there, or check the URL's host, port, user, password and database",
+        ) from None
+
+
+def _refusal(error: Exception) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer in {DATABASE_TIMEOUT_S:g} s"
+    if isinstance(error, ConnectionRefusedError):
+        return "nothing listens there"
+    return (error.strerror if isinstance(error, OSError) else None) or str(error).splitlines()[0]
 
 
 def masked(url: str) -> str:

@@ -13,7 +13,7 @@ from enum import StrEnum
 import httpx
 from pydantic import BaseModel, Field
 
-from cutroom.manifest import Manifest
+from cutroom.manifest import CampaignStatus, Manifest
 from cutroom.report import report_key
 from cutroom.settings import settings
 from cutroom.storage import open_storage
@@ -83,4 +83,16 @@ def campaign_ended(manifest: Manifest, out: str) -> Notice:
         flow_run_id=manifest.run_id or "",
         status=manifest.status.value,
         todo=f"{manifest.campaign} ended {manifest.status.value}: open its report, {report}",
+    )
+
+
+def campaign_failed(campaign_id: str, flow_run_id: str, why: str) -> Notice:
+    """The notice for a campaign that stopped on an error before its manifest: what stopped it and what is kept."""
+    return Notice(
+        event=Event.campaign_ended,
+        campaign_id=campaign_id,
+        flow_run_id=flow_run_id,
+        status=CampaignStatus.failed.value,
+        todo=f"{campaign_id} stopped on an error ({why}); what it made is kept: fix the cause and run it "
+        "again, or read the flow run's logs in Prefect",
     )

@@ -18,13 +18,15 @@ from cutroom.exports import ReelPlan, reel_plans
 from cutroom.ledger import ledger_for, summarise
 from cutroom.lineup import Lineup
 from cutroom.manifest import CampaignStatus, Export, FailedReel, Manifest, StoryResult, StoryStatus
-from cutroom.notify import campaign_ended, notify
+from cutroom.media import MediaError
+from cutroom.notify import campaign_ended, campaign_failed, notify
 from cutroom.plan import Plan, Story
 from cutroom.settings import settings
-from cutroom.storage import open_storage
+from cutroom.storage import StorageUnavailable, open_storage
 from flows.fanout import prepare_story_pool, run_on_pool
 from flows.review import reviewed
 from flows.story import Until, story_flow
+from providers.errors import ProviderError
 from tasks.assemble import assemble
 from tasks.checks import check_before_paying
 from tasks.limits import ensure_vendor_limits
@@ -33,33 +35,14 @@ from tasks.policy import stored
 from tasks.publish import publish
 
 
-@flow(name="campaign", flow_run_name="{brief.campaign_id}")
-async def campaign(
-    brief: Brief, out: str = "cutroom-out", resume: bool = False, dated: str | None = None
-) -> Manifest:
-    """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report.
-
-    `resume` continues the campaign that holds the brief's folder even when this brief names it differently.
-    `dated` (a strftime pattern such as -%G-w%V) appends the run's scheduled date to the campaign id."""
-    brief = dated_brief(brief, dated)
-    check_before_paying(brief, out, resume)
-    lineup = lineup_for(brief)
-    await ensure_vendor_limits(lineup.providers())
-    plan = await plan_campaign(brief, lineup[Capability.planner].entry, out)
-    if plan.prd is not None:
-        await acreate_markdown_artifact(
-            plan.prd.markdown(brief.campaign), key=f"{brief.campaign_id}-prd", description="Campaign PRD"
-        )
-    estimates = estimate_plan(plan, brief, lineup)
-    run_id = str(flow_run.root_flow_run_id or flow_run.id or "")
-    make = partial(make_stories, plan, brief, lineup, out, estimates, run_id)
-    verdicts = await reviewed(plan, brief, make, out) if brief.review is not Review.none else {}
-    results = await make(verdicts=verdicts)
-    reels = await cut_reels(brief, plan, results, out)
-    manifest = record(brief, plan, estimates, results, reels, out, run_id, lineup)
-    await publish(manifest, out)
-    await notify(campaign_ended(manifest, out))
-    return manifest
+def campaign_run_name() -> str:
+    """A campaign's run is named by the id its folder, report and notices carry — dated when its schedule dates
+    it — so the Prefect UI and `cutroom review` find each week's run by that id."""
+    brief, pattern = flow_run.parameters["brief"], flow_run.parameters.get("dated")
+    try:
+        return dated_brief(brief, pattern).campaign_id
+    except BriefError:  # the run itself says so, under the brief's own id
+        return brief.campaign_id
 
 
 def dated_brief(brief: Brief, pattern: str | None) -> Brief:
@@ -78,6 +61,63 @@ def dated_brief(brief: Brief, pattern: str | None) -> Brief:
             ],
         )
     return brief.model_copy(update={"id": campaign_id})
+
+
+@flow(name="campaign", flow_run_name=campaign_run_name)
+async def campaign(
+    brief: Brief, out: str = "cutroom-out", resume: bool = False, dated: str | None = None
+) -> Manifest:
+    """Plan the brief, make every story at once, cut a reel per channel format, publish the manifest and report.
+
+    `resume` continues the campaign that holds the brief's folder even when this brief names it differently.
+    `dated` (a strftime pattern such as -%G-w%V) appends the run's scheduled date to the campaign id."""
+    brief = dated_brief(brief, dated)
+    try:
+        manifest = await make_campaign(brief, out, resume)
+    except Exception as exc:  # whoever waits on the campaign hears it stopped, then Prefect marks the run
+        await notify(campaign_failed(brief.campaign_id, _root_run_id(), _why(exc)))
+        raise
+    await notify(campaign_ended(manifest, out))
+    return manifest
+
+
+async def make_campaign(brief: Brief, out: str, resume: bool) -> Manifest:
+    """The campaign under its settled id: checks, plan, stories (after review, when the brief asks for it),
+    reels, and the published manifest and report."""
+    check_before_paying(brief, out, resume)
+    lineup = lineup_for(brief)
+    await ensure_vendor_limits(lineup.providers())
+    plan = await plan_campaign(brief, lineup[Capability.planner].entry, out)
+    if plan.prd is not None:
+        await acreate_markdown_artifact(
+            plan.prd.markdown(brief.campaign), key=f"{brief.campaign_id}-prd", description="Campaign PRD"
+        )
+    estimates = estimate_plan(plan, brief, lineup)
+    run_id = _root_run_id()
+    if pool := settings().story_pool:  # once, before any review round: every round's stories run on it
+        await prepare_story_pool(pool, out)
+    make = partial(make_stories, plan, brief, lineup, out, estimates, run_id)
+    verdicts = await reviewed(plan, brief, make, out) if brief.review is not Review.none else {}
+    results = await make(verdicts=verdicts)
+    reels = await cut_reels(brief, plan, results, out)
+    manifest = record(brief, plan, estimates, results, reels, out, run_id, lineup)
+    await publish(manifest, out)
+    return manifest
+
+
+#: Errors whose message was written for the person running the campaign (it names what is wrong and quotes
+#: little); any other error is named by its kind alone, as its message may hold a URL with a token.
+_SAYS_WHY = (ValueError, ProviderError, MediaError, StorageUnavailable)
+
+
+def _why(error: Exception) -> str:
+    """What stopped a campaign, in one short line fit for a chat room."""
+    said = " ".join(str(error).split())[:300] if isinstance(error, _SAYS_WHY) else ""
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
+
+
+def _root_run_id() -> str:
+    return str(flow_run.root_flow_run_id or flow_run.id or "")
 
 
 def admit(plan: Plan, brief: Brief, estimates: dict[str, float]) -> dict[str, str]:
@@ -114,8 +154,6 @@ async def make_stories(
     `verdicts` holds what a review made of a story: the story to make instead (its keyframe directed by the
     reviewers' notes), or the result it keeps without being made again (approved, dropped)."""
     refused = admit(plan, brief, estimates)
-    if pool := settings().story_pool:
-        await prepare_story_pool(pool, out)
     gate = asyncio.Semaphore(settings().story_concurrency)
     progress = await acreate_progress_artifact(
         0.0, key=f"{brief.campaign_id}-progress", description="Stories done"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import uvicorn
 
 from simulator.app import build_app
 from simulator.core import SimConfig
+from tests.helpers import free_port
 
 
 class SimulatorHandle:
@@ -48,15 +48,9 @@ class SimulatorHandle:
         self._http.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorHandle]:
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         build_app(),
         host="127.0.0.1",

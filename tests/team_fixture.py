@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import BIN
+from tests.helpers import BIN, free_port
 
 
 @dataclass
@@ -39,17 +38,11 @@ class TeamServer:
             raise
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def team_server(home: Path, database_url: str | None = None) -> Iterator[TeamServer]:
     """`cutroom server` on loopback, healthy, its Prefect home in `home` (SQLite there without a database URL)."""
     home.mkdir(parents=True, exist_ok=True)
-    port, log = _free_port(), home / "server.log"
+    port, log = free_port(), home / "server.log"
     command = [str(BIN / "cutroom"), "server", "--port", str(port)]
     command += ["--database-url", database_url] if database_url else []
     env = {**os.environ, "PREFECT_HOME": str(home), "COLUMNS": "200"}

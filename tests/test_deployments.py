@@ -196,6 +196,7 @@ def test_a_schedule_remakes_the_campaign_under_a_dated_id_each_time(worker, simu
     assert [r.state_name for r in runs] == ["Completed", "Completed"]
     ids = [f"social-refresh-{r.expected_start_time:%Y%m%d-%H%M%S}" for r in runs]
     assert len(set(ids)) == 2
+    assert [r.name for r in runs] == ids, "the UI and `cutroom review` find each run by its dated id"
     for campaign_id in ids:
         folder = tmp_path / "campaigns" / campaign_id
         manifest = json.loads((folder / "manifest.json").read_text())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.freepik import FreepikVideo, webhook_news
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
+from tests.helpers import free_port
 from tests.vendor_helpers import not_an_image, on_simulator, refused
 
 #: An account of its own (the simulator caps tasks in flight per key).
@@ -279,14 +279,8 @@ def test_a_fourth_task_waits_created_until_one_of_three_ends_and_is_paid_once(si
 # -- webhooks -----------------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_with_a_callback_url_freepiks_webhook_tells_the_waiter_the_task_ended(sim):
-    url = f"http://127.0.0.1:{_free_port()}/freepik"
+    url = f"http://127.0.0.1:{free_port()}/freepik"
     generator = adapter(sim, callback_url=url)
     job = generator.submit(clip("kling-v2-1-std", frame(url=LINK)))
 

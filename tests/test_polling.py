@@ -27,6 +27,7 @@ from providers.errors import ErrorKind, ProviderError
 from providers.luma import LumaImage
 from providers.polling import MAX_FAILURES_IN_A_ROW, PollSchedule, run_job, wait_for
 from providers.protocol import JobRef, JobState, JobStatus, Output
+from tests.helpers import free_port
 
 if TYPE_CHECKING:
     from tests.simulator_fixture import SimulatorHandle
@@ -229,12 +230,6 @@ def test_a_reattached_job_is_looked_at_at_once_and_then_by_its_progress() -> Non
 # Against the simulator
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _polls(sim: SimulatorHandle, job_id: str) -> list[float]:
     """When the vendor's status of this job was read (its media downloads left out)."""
     return [
@@ -359,7 +354,7 @@ def luma_sim(simulator: SimulatorHandle) -> SimulatorHandle:
 @pytest.fixture
 def callback_url(monkeypatch: pytest.MonkeyPatch) -> str:
     """Callbacks configured as a user would, on a loopback port of their own."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/cutroom/callbacks"
     monkeypatch.setenv(callbacks.URL_ENV, url)
     monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{port}")
@@ -390,8 +385,8 @@ def test_when_callbacks_are_lost_polling_still_finishes_the_job(
     luma_sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The vendor posts to a dead port (a proxy down, a firewall): the sparse scheduled looks find the job."""
-    monkeypatch.setenv(callbacks.URL_ENV, f"http://127.0.0.1:{_free_port()}/lost")
-    monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{_free_port()}")
+    monkeypatch.setenv(callbacks.URL_ENV, f"http://127.0.0.1:{free_port()}/lost")
+    monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{free_port()}")
     adapter = _photon(luma_sim)
     out = run_job(adapter, _image_spec())
     assert out.mime.startswith("image/") and out.job_id
@@ -453,7 +448,7 @@ def test_a_forged_completed_callback_for_a_running_job_costs_one_poll_and_nothin
     waiting = threading.Thread(target=lambda: setattr(waiting, "out", wait_for(adapter, job)))
     waiting.start()
     time.sleep(0.2 * adapter.schedule.expected_s)
-    bait = f"http://127.0.0.1:{_free_port()}/evil.jpg"
+    bait = f"http://127.0.0.1:{free_port()}/evil.jpg"
     forged = {"id": job.job_id, "state": "completed", "assets": {"image": bait, "video": None}}
     assert _post(callback_url, forged) == 200
     waiting.join(timeout=10)

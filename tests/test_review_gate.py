@@ -3,6 +3,7 @@ the UI sends it) and from `cutroom review`, with news of it on a webhook."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -210,3 +211,33 @@ def test_a_webhook_hears_each_review_waiting_and_the_end(reviewed_campaign):
     assert {n["campaign_id"] for n in notices} == {"review-check"}
     assert "cutroom review review-check" in notices[0]["todo"]
     assert notices[-1]["status"] == "complete"
+
+
+def test_a_webhook_hears_a_campaign_that_stops_on_an_error(prefect_server, webhook, tmp_path, monkeypatch):
+    from flows.campaign import campaign
+
+    url, received = webhook
+    monkeypatch.setenv("CUTROOM_NOTIFY_URL", url)
+    monkeypatch.chdir(tmp_path)
+    brief = parse_brief(
+        {
+            **BRIEF,
+            "campaign": "Broken Logo",
+            "review": "none",
+            "brand": {**BRIEF["brand"], "logo": "gone.png"},
+        }
+    )
+    heard = len(received)
+    with pytest.raises(ValueError, match="gone.png"):
+        asyncio.run(campaign(brief, str(tmp_path / "out")))
+    [notice] = received[heard:]
+    assert (notice["event"], notice["campaign_id"], notice["status"]) == (
+        "campaign_ended",
+        "broken-logo",
+        "failed",
+    )
+    assert (
+        "BriefError" in notice["todo"]
+        and "brand.logo" in notice["todo"]
+        and "what it made is kept" in notice["todo"]
+    )

@@ -29,8 +29,8 @@ from cutroom.storage import S3Storage
 from providers import declarations
 from simulator import bfl, fal, google, ideogram, leonardo, openai, replicate, runware, runway, stability
 from simulator.app import build_app
-from tests.helpers import BIN
-from tests.simulator_fixture import SimulatorHandle, _free_port
+from tests.helpers import BIN, free_port
+from tests.simulator_fixture import SimulatorHandle
 
 
 def shaped(marker: str, length: int) -> str:
@@ -179,7 +179,7 @@ class Recorder:
 def recorded_vendors() -> Iterator[tuple[SimulatorHandle, Recorder]]:
     """A simulator of its own, behind the recorder."""
     recorder = Recorder(build_app())
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
     )

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from cutroom.storage import open_storage
-from tests.helpers import cutroom, prefect
+from tests.helpers import cutroom, free_port, prefect
 from tests.postgres_fixture import PASSWORD
 from tests.team_fixture import TeamServer, team_server
 from tests.test_durable import BRIEF as VENDOR_BRIEF
@@ -280,6 +280,19 @@ def test_a_database_or_port_the_server_cannot_use_is_refused_in_one_line(option,
     assert refused.returncode == 2
     assert refused.stderr.startswith("error: ") and named in refused.stderr.splitlines()[0]
     assert "Traceback" not in refused.stdout + refused.stderr
+
+
+def test_a_database_that_takes_no_connection_is_refused_before_the_server_starts(postgres: str):
+    port = postgres.rsplit(":", 1)[1].split("/")[0]
+    for url, named in [
+        (postgres.replace(PASSWORD, "not-the-password"), "password authentication failed"),
+        (postgres.replace(f":{port}/", ":1/"), "nothing listens there"),
+    ]:
+        refused = cutroom("server", "--port", str(free_port()), "--database-url", url)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        said = " ".join(refused.stderr.split())
+        assert said.startswith("error: the database") and named in said
+        assert "not-the-password" not in said and "Traceback" not in said
 
 
 def test_sigterm_stops_the_server_within_seconds(team: TeamServer, machines):
