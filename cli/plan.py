@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
 from rich.markdown import Markdown
 from rich.table import Table
 
@@ -21,10 +19,8 @@ if TYPE_CHECKING:
 
 @friendly
 def plan(
-    brief: Annotated[Path, typer.Argument(help="The campaign brief (YAML or JSON).")],
-    campaign_id: Annotated[
-        str | None, typer.Option(help="Campaign folder name; default from the brief.")
-    ] = None,
+    brief: inputs.BriefFile,
+    campaign_id: inputs.CampaignIdOption = None,
 ) -> None:
     """Show the plan and its cost estimate; nothing is generated."""
     from cutroom.capabilities import Capability
@@ -72,7 +68,7 @@ def _shots(the_plan: Plan, brief: Brief, lineup: Lineup) -> Table:
         for n, (shot, spec, usd) in enumerate(shot_costs(story, brief, lineup), start=1):
             joins = ""
             if shot.continues_previous and previous is not None:
-                chains = registry.card_of(spec).chains and previous.provider == spec.provider
+                chains = registry.card_of(spec).extends(registry.card_of(previous))
                 joins = "chained" if chains else "last frame"
             table.add_row(
                 story.id, f"{n}{' hero' if shot.hero else ''}", f"{spec.provider}/{spec.model}",

@@ -38,6 +38,9 @@ class InputRef(BaseModel, frozen=True):
     continues: str | None = Field(
         default=None, description="'provider:job_id' of the generation this input is the last frame of."
     )
+    continues_model: str | None = Field(
+        default=None, description="The model that made that generation (a vendor extends its own API's only)."
+    )
 
 
 class Continuity(StrEnum):

@@ -162,7 +162,11 @@ async def _shoot_chain(
             previous = clips[-1]
             start = await stored(last_frame_of, out, previous, out, brief.campaign_id)
             if previous.job_id:  # a vendor that can chain generations continues from the job itself
-                start = start.model_copy(update={"continues": f"{previous.provider}:{previous.job_id}"})
+                joined = {
+                    "continues": f"{previous.provider}:{previous.job_id}",
+                    "continues_model": previous.model,
+                }
+                start = start.model_copy(update=joined)
         video = lineup.video_for(shot)
         spec = clip_spec(shot, brief, video.name, video.model, start, video.durations_s)
         parent = clips[-1].sha256 if clips else None

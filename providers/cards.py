@@ -65,6 +65,11 @@ class Price(BaseModel, frozen=True):
     usd: float = Field(default=0.0, ge=0, description="USD per unit; with `by`, the dearest case.")
     by: str | None = Field(default=None, description="The option whose value picks the rate from `table`.")
     table: dict[str, float] = Field(default_factory=dict)
+    image_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="USD per still of a model billed by the second: an output with no length is a still.",
+    )
     unverified: bool = Field(default=False, description="Not confirmed in the vendor's own price list.")
     source: str = ""
 
@@ -75,6 +80,8 @@ class Price(BaseModel, frozen=True):
 
     def of(self, spec: AssetSpec, options: dict[str, OptionValue] | None = None) -> float:
         """The price of a spec; `options` are its settings with the card's defaults (else the spec's own)."""
+        if self.unit == "second" and not spec.duration_s and self.image_usd is not None:
+            return self.image_usd
         units = {
             "image": 1.0,
             "call": 1.0,
@@ -89,6 +96,8 @@ class Price(BaseModel, frozen=True):
         rate = f"${self.usd:g}/{per}" if self.usd else "free"
         if self.by:
             rate = f"≤ {rate} by {self.by}"
+        if self.image_usd is not None:
+            rate += f", ${self.image_usd:g}/still"
         return rate + (" (u)" if self.unverified else "")
 
 
@@ -148,7 +157,13 @@ class ModelCard(BaseModel, frozen=True):
     )
     chains: bool = Field(
         default=False,
-        description="Continues a generation of its own vendor from the job itself (extend), not from a frame.",
+        description="Continues a generation of its own vendor and API from the job itself (extend), not from a "
+        "frame.",
+    )
+    api: str = Field(
+        default="",
+        description="The vendor's API that serves it, when not its main one (declared in the vendor's `apis`): "
+        "its key, base URL and input rules are that API's, and it continues only that API's generations.",
     )
     expected_latency_s: float = Field(
         default=0.0, ge=0, description="Typical time from submit to done; the first poll aims here."
@@ -193,13 +208,26 @@ class ModelCard(BaseModel, frozen=True):
             return self.price.of(spec)
 
     def chained_from(self, spec: AssetSpec) -> str | None:
-        """The job id of this vendor's generation a spec continues, when the model extends it directly."""
+        """The job id of the generation a spec continues, when this model extends it directly: one its vendor
+        made on this model's API (another API's id means nothing here). A generation whose model the input does
+        not say (a user's `luma:<id>`) is taken to be of this API: the vendor refuses an id it does not know."""
         ours = f"{self.provider}:"
         if self.chains:
             for ref in spec.inputs:
-                if ref.continues and ref.continues.startswith(ours):
+                if not (ref.continues and ref.continues.startswith(ours)):
+                    continue
+                if ref.continues_model is None or self.extends(_card_of(self.provider, ref.continues_model)):
                     return ref.continues.removeprefix(ours)
         return None
+
+    def extends(self, earlier: ModelCard | None) -> bool:
+        """Whether this model continues a generation of `earlier` from the job itself: only a generation of its
+        own vendor and API."""
+        return (
+            self.chains
+            and earlier is not None
+            and (earlier.provider, earlier.api) == (self.provider, self.api)
+        )
 
     def continuity(self, spec: AssetSpec) -> Continuity | None:
         """How a clip that continues another is joined to it on this model (None: it continues nothing)."""
@@ -256,6 +284,16 @@ class ModelCard(BaseModel, frozen=True):
         except ValidationError as exc:
             return [_option_problem(error, self) for error in exc.errors()]
         return []
+
+
+def _card_of(provider: str, model: str) -> ModelCard | None:
+    """A model's card from its vendor's declaration; None when the vendor does not declare it."""
+    from providers import declarations  # imported here: declarations are made of cards
+
+    try:
+        return declarations.vendor(provider).card(model)
+    except ProviderError:
+        return None
 
 
 def _option_problem(error: Any, card: ModelCard) -> str:

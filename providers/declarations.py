@@ -43,6 +43,20 @@ class Simulator(BaseModel, frozen=True):
     key: str
 
 
+class Api(BaseModel, frozen=True):
+    """A second API of a vendor that serves some of its models only (Luma Agents beside Dream Machine): what
+    differs there from the vendor's main one. A card names it in `api`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    keys: tuple[str, ...]
+    base_url: str
+    base_url_env: str | None = None
+    simulator: Simulator | None = None
+    links_only: bool = False
+
+
 class Polling(BaseModel, frozen=True):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +104,9 @@ class Vendor(BaseModel, frozen=True):
         default=False, description="Runs on this machine's CPUs: capped by local workers."
     )
     adapters: dict[Capability, str] = Field(description="Capability -> 'module:Class' of its adapter.")
+    apis: dict[str, Api] = Field(
+        default_factory=dict, description="Its other APIs by name, for the cards that name one in `api`."
+    )
     limits: Limits = Field(default_factory=Limits)
     polling: Polling = Field(default_factory=Polling)
     models: tuple[ModelCard, ...] = ()
@@ -101,6 +118,22 @@ class Vendor(BaseModel, frozen=True):
             if len(defaults) > 1:
                 raise ValueError(f"{capability.value} has more than one default model: {', '.join(defaults)}")
         return self
+
+    @model_validator(mode="after")
+    def _apis_declared(self) -> Vendor:
+        unknown = sorted({c.api for c in self.models if c.api and c.api not in self.apis})
+        if unknown:
+            raise ValueError(f"models name undeclared apis: {', '.join(unknown)}")
+        return self
+
+    def serving(self, model: str | None) -> Vendor:
+        """The vendor as the API serving a model reaches it: that API's key, base URL, simulator mount and input
+        rules; itself for a model of its main API (or none, or one it does not know)."""
+        card = next((c for c in self.models if c.model == model), None)
+        if card is None or not card.api:
+            return self
+        api = self.apis[card.api]
+        return self.model_copy(update={field: getattr(api, field) for field in Api.model_fields})
 
     def cards(self, capability: Capability) -> list[ModelCard]:
         return [card for card in self.models if card.capability is capability]

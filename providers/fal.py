@@ -368,6 +368,8 @@ PIKA = Wire(duration=int, durations=(5, 10))
 WIRES = {
     "fal-ai/kling-video/v2.1/standard/image-to-video": KLING,
     "fal-ai/kling-video/v2.1/pro/image-to-video": replace(KLING, end="tail_image_url"),
+    "fal-ai/kling-video/v2.1/standard/text-to-video": replace(KLING, start=None, aspect_ratio=True),
+    "fal-ai/kling-video/v2.1/pro/text-to-video": replace(KLING, start=None, aspect_ratio=True),
     "fal-ai/kling-video/v2.1/master/image-to-video": KLING,
     "fal-ai/kling-video/v2.1/master/text-to-video": replace(KLING, start=None, aspect_ratio=True),
     "fal-ai/kling-video/v2.5-turbo/standard/image-to-video": KLING,

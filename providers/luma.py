@@ -14,9 +14,11 @@ Transient failures surface as ProviderError(rate_limited | generation_failed); t
 
 Two APIs, one vendor: a user names `--model ray-3.2` on provider luma. The Agents API has its own base URL
 (LUMA_AGENTS_BASE_URL, else https://agents.lumalabs.ai/v1), its own key (LUMA_AGENTS_API_KEY), its own schema and
-states, and its own simulator mount; LumaVideo hands every call for a model of that API (the SDK's `Model` enum)
-to a LumaAgentsVideo, whose declaration is Luma's with those four changed (`agents_vendor`). Its jobs carry
-{"api": "agents"} in their journaled handle, so a process that takes one up again polls the right API.
+states, its own simulator mount, and takes local frames inline (luma.toml's [apis.agents], the card's `api`);
+LumaVideo hands every call for a model of that API (the SDK's `Model` enum) to a LumaAgentsVideo, whose
+declaration is Luma's as that API reaches it (`Vendor.serving`). Its jobs carry {"api": "agents"} in their
+journaled handle, so a process that takes one up again polls the right API. A clip chains only from a generation
+of its own API: a Ray 2 shot after a ray-3.2 one starts from that clip's last frame.
 
 Callbacks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every create carries it as Luma's callback_url
 and the process's receiver (providers.callbacks) is started; Luma then posts each state change there, and
@@ -41,7 +43,7 @@ from cutroom.capabilities import Capability
 from providers import callbacks, declarations
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
-from providers.declarations import Simulator, Vendor
+from providers.declarations import Vendor
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
@@ -77,12 +79,8 @@ UPSCALE_RESOLUTION = "1080p"
 #: Options that only one edit reads: with anything else they would be dropped unsent, so they are refused.
 EDIT_OPTIONS = {"mode": Operation.modify, "weight": Operation.modify}
 
-#: The models Luma serves on its Agents API only (luma-agents 0.5's `Model`), and where that API is.
+#: The models Luma serves on its Agents API only (luma-agents 0.5's `Model`).
 AGENTS_MODELS = frozenset(get_args(AgentsModel))
-AGENTS_BASE_URL = "https://agents.lumalabs.ai/v1"
-AGENTS_BASE_URL_ENV = "LUMA_AGENTS_BASE_URL"
-AGENTS_KEY = "LUMA_AGENTS_API_KEY"
-AGENTS_SIMULATOR = Simulator(prefix="/luma/agents/v1", key="luma-api-simulator")
 #: What the journaled handle of an Agents job says.
 AGENTS_HANDLE = {"api": "agents"}
 #: luma.md B: an image sent inline may be up to 50 MB (413 beyond).
@@ -183,12 +181,16 @@ class _Luma(CalledBack):
             )
         return url
 
-    def _keyframe(self, ref: InputRef) -> dict[str, str]:
-        """An input from a Luma generation chains from it (extend, or reverse extend as frame1); else a public
-        image."""
-        if generation_id := _generation_id(ref, self.vendor.checks_job_id):
-            return {"type": "generation", "id": generation_id}
-        return {"type": "image", "url": _public_url(ref)}
+    def _keyframe(self, ref: InputRef, chained: str | None) -> dict[str, str]:
+        """The generation the clip chains from (extend, or reverse extend as frame1), or one a luma-generation:
+        URI names; else a public image (a last frame of another API's generation among them)."""
+        if chained and ref.continues == f"{NAME}:{chained}":
+            generation_id = chained
+        elif ref.uri.startswith(GENERATION_SCHEME):
+            generation_id = ref.uri.removeprefix(GENERATION_SCHEME)
+        else:
+            return {"type": "image", "url": _public_url(ref)}
+        return {"type": "generation", "id": self.vendor.checks_job_id(generation_id)}
 
     def status(self, job: JobRef) -> JobStatus:
         generation = self.client.generations.get(job.job_id)
@@ -287,6 +289,7 @@ class LumaVideo(_Luma):
         if resolution := _resolution(spec, card):
             body["resolution"] = resolution
         keyframes: dict[str, dict[str, str]] = {}
+        chained = card.chained_from(spec)
         for ref in spec.inputs:
             frame = FRAME_ROLES[ref.role]
             if frame in keyframes:
@@ -295,7 +298,7 @@ class LumaVideo(_Luma):
                     f"Luma video takes one start and one end keyframe; two inputs want {frame}",
                     provider=NAME,
                 )
-            keyframes[frame] = self._keyframe(ref)
+            keyframes[frame] = self._keyframe(ref, chained)
         if keyframes:
             body["keyframes"] = keyframes
         return "video", body
@@ -377,21 +380,6 @@ class LumaImage(_Luma):
         return "image", body
 
 
-def agents_vendor(luma: Vendor) -> Vendor:
-    """Luma's declaration as the Agents API is reached: its own base URL, base-URL variable, key and simulator
-    mount; the same cards, limits and job-id shape (a UUID)."""
-    return luma.model_copy(
-        update={
-            "title": "Luma Agents",
-            "keys": (AGENTS_KEY,),
-            "base_url": AGENTS_BASE_URL,
-            "base_url_env": AGENTS_BASE_URL_ENV,
-            "simulator": AGENTS_SIMULATOR,
-            "links_only": False,
-        }
-    )
-
-
 class LumaAgentsVideo(VendorAdapter):
     """ray-3.2 on the Luma Agents API: `POST /generations` (type video), `GET /generations/{id}`, the clip at
     `output[].url` (presigned, an hour). A start or end frame is a link, else the image inline (base64 `data`); a
@@ -403,9 +391,8 @@ class LumaAgentsVideo(VendorAdapter):
     unreadable_errors = (luma_agents.APIResponseValidationError,)
 
     def __init__(self, model: str | None = None, *, vendor: Vendor | None = None, **options: Any) -> None:
-        super().__init__(
-            model or "ray-3.2", vendor=vendor or agents_vendor(declarations.vendor(NAME)), **options
-        )
+        model = model or "ray-3.2"
+        super().__init__(model, vendor=vendor or declarations.vendor(NAME).serving(model), **options)
         self._seen: dict[str, AgentsGeneration] = {}
 
     def make_client(self) -> luma_agents.Luma:

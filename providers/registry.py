@@ -91,7 +91,7 @@ def choose(capability: Capability, preferences: list[str] | None = None) -> Choi
     for entry in order:
         name, model = named(entry)
         vendor = by_name.get(name)
-        why = f"unknown {capability.value} provider" if vendor is None else vendor.missing()
+        why = f"unknown {capability.value} provider" if vendor is None else vendor.serving(model).missing()
         if why is not None:
             passed_over.append(f"{name}: {why}")
         elif chosen is None:

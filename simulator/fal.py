@@ -158,6 +158,12 @@ VIDEO_MODELS = {
     "fal-ai/kling-video/v2.1/pro/image-to-video": dataclasses.replace(
         KLING_I2V, tail="tail_image_url", short_side=1080, usd_per_s=0.098
     ),
+    "fal-ai/kling-video/v2.1/standard/text-to-video": dataclasses.replace(
+        KLING_I2V, images=(), aspects=("16:9", "9:16", "1:1"), usd_per_s=0.056
+    ),
+    "fal-ai/kling-video/v2.1/pro/text-to-video": dataclasses.replace(
+        KLING_I2V, latency_s=180.0, images=(), aspects=("16:9", "9:16", "1:1"), short_side=1080, usd_per_s=0.098
+    ),
     "fal-ai/kling-video/v2.1/master/image-to-video": dataclasses.replace(
         KLING_I2V, latency_s=240.0, short_side=1080, usd_per_s=0.28
     ),

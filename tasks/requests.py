@@ -38,10 +38,10 @@ def needs_keyframe(request: AssetRequest) -> bool:
 
 def keyframe_spec(request: AssetRequest) -> AssetSpec:
     """The start image of a clip that names none: made by the first image provider ready (the free local one
-    by default), or by the clip's own vendor when that vendor takes images only as links it fetches (Luma) and
-    makes images — its own output link is then the clip's start."""
+    by default), or by the clip's own vendor when the API serving the clip's model takes images only as links it
+    fetches (Luma's Dream Machine) and the vendor makes images — its own output link is then the clip's start."""
     vendor = declarations.vendor(request.provider)
-    wants_link = vendor.links_only and Capability.image in vendor.adapters
+    wants_link = vendor.serving(model_of(request)).links_only and Capability.image in vendor.adapters
     picked = registry.choose(Capability.image, [request.provider] if wants_link else []).name
     width, height = SIZES[request.aspect]
     return AssetSpec(
@@ -102,7 +102,7 @@ def check(request: AssetRequest, links: bool = False) -> None:
             for ref in spec.inputs
         )
         spec = spec.model_copy(update={"inputs": planned})
-    vendor = declarations.vendor(spec.provider)
+    vendor = declarations.vendor(spec.provider).serving(spec.model)
     if vendor.links_only:
         for ref in spec.inputs:
             if ref.uri.startswith("file:") and ref.url is None:

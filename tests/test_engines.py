@@ -10,6 +10,7 @@ import json
 import pytest
 import yaml
 
+from cutroom.assets import AssetKind, AssetSpec, Continuity, InputRef
 from cutroom.brief import BriefError, parse_brief
 from cutroom.capabilities import Capability
 from cutroom.manifest import StoryStatus
@@ -132,3 +133,36 @@ def test_cutroom_models_lists_every_video_card_with_its_price_and_whether_it_ext
             price,
         )
         assert ("extends its own clips" in notes) == card.chains, (card.model, notes)
+
+
+@pytest.mark.parametrize(
+    ("model", "after", "joined"),
+    [
+        ("ray-3.2", "ray-3.2", Continuity.chained),  # Agents extends its own generation
+        ("ray-flash-2", "ray-2", Continuity.chained),  # both on Dream Machine
+        ("ray-2", "ray-3.2", Continuity.last_frame),  # an Agents id means nothing to Dream Machine
+        ("ray-3.2", "ray-2", Continuity.last_frame),
+        ("ray-2", None, Continuity.chained),  # a user's `--image luma:<id>`: taken to be of this API
+    ],
+)
+def test_a_shot_chains_only_from_a_generation_of_its_own_vendor_and_api(model, after, joined):
+    generation = "luma:6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
+    last = InputRef(role="keyframe", uri="s3://b/last.png", sha256="0" * 64, continues=generation,
+                    continues_model=after)  # fmt: skip
+    spec = AssetSpec(kind=AssetKind.video, provider="luma", model=model, prompt="a kayak", inputs=(last,))
+    luma = declarations.vendor("luma")
+    card = luma.card(model)
+
+    assert card.continuity(spec) is joined
+    assert (card.chained_from(spec) is not None) == (joined is Continuity.chained)
+    if after is not None:  # what `cutroom plan` shows between two shots
+        assert card.extends(luma.card(after)) == (joined is Continuity.chained)
+
+
+def test_a_shot_after_another_vendors_clip_starts_from_its_last_frame():
+    last = InputRef(role="keyframe", uri="s3://b/last.png", sha256="0" * 64,
+                    continues="runway:6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", continues_model="gen4.5")  # fmt: skip
+    spec = AssetSpec(kind=AssetKind.video, provider="luma", model="ray-2", prompt="a kayak", inputs=(last,))
+    card = declarations.vendor("luma").card("ray-2")
+    assert card.continuity(spec) is Continuity.last_frame
+    assert not card.extends(declarations.vendor("runway").card("gen4.5"))

@@ -445,6 +445,26 @@ def test_kling_pro_ends_on_the_last_frame_and_standard_refuses_one_unsent(sim):
     assert "last_frame" in str(ended) and len(calls(sim, "POST")) == 1
 
 
+KLING_T2V = "fal-ai/kling-video/v2.1/standard/text-to-video"
+KLING_PRO_T2V = "fal-ai/kling-video/v2.1/pro/text-to-video"
+
+
+@pytest.mark.parametrize(("model", "usd"), [(KLING_T2V, 0.28), (KLING_PRO_T2V, 0.49)])
+def test_kling_2_1_standard_and_pro_make_clips_from_text_in_the_specs_aspect(sim, model: str, usd: float):
+    sim.configure(latency_scale=0.001)
+    generator = video(sim, model)
+    job = generator.submit(clip(model, Aspect.vertical))
+    while (status := generator.poll(job)).state in (JobState.PENDING, JobState.RUNNING):
+        time.sleep(0.05)
+
+    assert status.state is JobState.SUCCEEDED, status.error  # fal took the body its schema describes
+    body = submitted(sim)
+    assert (body["duration"], body["aspect_ratio"]) == ("5", "9:16") and "image_url" not in body
+    assert FAL.card(model).price_of(clip(model)) == pytest.approx(usd)
+    keyed = refused(lambda: generator.submit(clip(model, inputs=(frame(),))), ErrorKind.invalid_input)
+    assert "keyframe" in str(keyed) and len(calls(sim, "POST")) == 1
+
+
 def test_wan_flf2v_sends_start_and_end_frames_and_needs_both(sim):
     ends = (frame("first_frame"), frame("last_frame", "https://cdn.example.com/end.png"))
     made = run_job(video(sim, FLF2V), clip(FLF2V, inputs=ends))

@@ -19,18 +19,18 @@ from lumaai.types import Generation, GenerationUpscaleParams
 from lumaai.types.generations import ImageCreateParams, VideoCreateParams, VideoModifyParams
 from PIL import Image
 
-from cutroom.assets import AssetKind, AssetSpec, InputRef
+from cutroom.assets import AssetKind, AssetSpec, Continuity, InputRef
 from cutroom.brief import Brief, BriefError, load_brief
 from cutroom.capabilities import Capability
 from cutroom.channels import Aspect
 from cutroom.media import last_frame, probe
+from cutroom.requests import AssetRequest
 from cutroom.specs import keyframe_spec
-from providers import declarations, simulation
+from providers import declarations, registry, simulation
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.local.planner import LocalPlanner
 from providers.luma import (
     AGENTS_MODELS,
-    AGENTS_SIMULATOR,
     IMAGE_REF_WEIGHT,
     LumaAgentsVideo,
     LumaImage,
@@ -39,6 +39,7 @@ from providers.luma import (
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
 from simulator import luma as sim_luma
+from tasks.requests import check as check_request
 from tests.vendor_helpers import literals, on_simulator
 
 if TYPE_CHECKING:
@@ -773,6 +774,8 @@ def test_the_photon_cards_say_what_the_installed_sdk_sends(card: Any) -> None:
 
 # -- ray-3.2 on the Luma Agents API -------------------------------------------------------------------------------
 
+AGENTS_SIMULATOR = LUMA.serving("ray-3.2").simulator
+assert AGENTS_SIMULATOR is not None
 AGENTS_PREFIX = AGENTS_SIMULATOR.prefix
 
 
@@ -833,6 +836,54 @@ def test_a_continuing_ray_3_2_shot_extends_the_previous_generation(
     run_job(generator, video_spec(model="ray-3.2", inputs=(last,)))
     body = agents_creates(sim)[-1]["body"]
     assert body["video"]["start_frame"] == {"generation_id": first.job_id}
+
+
+def test_a_ray_2_shot_after_a_ray_3_2_one_starts_from_its_last_frame_not_its_agents_id(
+    sim: SimulatorHandle,
+) -> None:
+    agents_id = "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
+    last = InputRef(role="keyframe", uri="s3://bucket/last.png", url="https://cdn.example.com/last.png",
+                    sha256="0" * 64, continues=f"luma:{agents_id}", continues_model="ray-3.2")  # fmt: skip
+    spec = video_spec(model="ray-2", inputs=(last,))
+    video(sim).submit(spec)
+
+    (create,) = logged(sim, "POST", CREATE)
+    assert create["body"]["keyframes"] == {
+        "frame0": {"type": "image", "url": "https://cdn.example.com/last.png"}
+    }
+    assert LUMA.card("ray-2").continuity(spec) is Continuity.last_frame
+
+
+def test_each_luma_api_is_ready_with_its_own_key_and_names_it_when_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    monkeypatch.delenv("LUMAAI_API_KEY", raising=False)
+    monkeypatch.setenv("LUMA_AGENTS_API_KEY", "luma-api-test")
+    assert registry.choose(Capability.video, ["luma:ray-3.2"]).model == "ray-3.2"
+    assert registry.choose(Capability.video, ["luma:ray-2"]).passed_over == ["luma: set LUMAAI_API_KEY"]
+
+    monkeypatch.delenv("LUMA_AGENTS_API_KEY")
+    monkeypatch.setenv("LUMAAI_API_KEY", "luma-test")
+    assert registry.choose(Capability.video, ["luma:ray-flash-2"]).model == "ray-flash-2"
+    assert registry.choose(Capability.video, ["luma:ray-3.2"]).passed_over == [
+        "luma: set LUMA_AGENTS_API_KEY"
+    ]
+
+
+def test_a_local_image_on_local_storage_goes_to_ray_3_2_inline_and_ray_2_says_to_use_s3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CUTROOM_SIMULATOR_URL", raising=False)
+    start = tmp_path / "start.png"
+    Image.new("RGB", (360, 640), (20, 90, 160)).save(start)
+    asked = AssetRequest(kind=AssetKind.video, prompt="a kayak at dawn", provider="luma", image=str(start))
+
+    check_request(asked.model_copy(update={"model": "ray-3.2"}))  # the Agents API takes it inline
+    with pytest.raises(ProviderError) as refused:
+        check_request(asked.model_copy(update={"model": "ray-2"}))
+    assert refused.value.kind is ErrorKind.invalid_input
+    assert "CUTROOM_STORAGE=s3://" in refused.value.detail
 
 
 @pytest.mark.parametrize(("fault", "kind"), [("moderation", ErrorKind.moderation_input),
