@@ -69,10 +69,15 @@ def script(
         try:
             made = stopping.run_flow(
                 lambda: script_video(
-                    text, out=location, campaign_id=campaign_id, voices=voices, force_upload=force_upload
+                    text,
+                    out=location,
+                    campaign_id=campaign_id,
+                    voices=voices,
+                    force_upload=force_upload,
+                    folder=str(script.resolve().parent),  # a Portrait: is found beside the script
                 )
             )
-        except BoundaryError as exc:  # a talking photo on a provider that makes no avatars
+        except BoundaryError as exc:  # a talking photo or portrait refused before anything is paid for
             raise UserError(f"{script.name}: {exc}", fix) from None
     _summarise(made, location)
     if made.status != "complete":

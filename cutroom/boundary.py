@@ -3,6 +3,8 @@ through before Cutroom acts on it.
 
 Its limits, said once:
 - a brief or script file: at most MAX_DOCUMENT_BYTES, strict UTF-8;
+- an image file a document names (a logo, a portrait): beside the document or under an allowed root, at most
+  MAX_IMAGE_BYTES, and a PNG, JPEG or WebP by its bytes;
 - YAML: at most MAX_ALIASES aliases (a 1 KB "alias bomb" expands to gigabytes when printed), no duplicate keys
   (the last would silently win); JSON: no duplicate keys, no NaN or Infinity;
 - text fields: trimmed, no control characters (tab and newline aside) or bidirectional overrides, each with its
@@ -21,7 +23,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+from cutroom.sniff import sniff_file
+
 MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+#: Image formats a document's image may be in (what the renderers, the assembly and the vendors read).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_ALIASES = 50
 QUOTED = 80
 
@@ -58,6 +65,43 @@ def read_document(path: Path, what: str = "file", limit: int = MAX_DOCUMENT_BYTE
         line = data[: exc.start].count(b"\n") + 1
         message = f"{path.name} is not UTF-8 text (byte {exc.start + 1}, line {line}); save it as UTF-8"
         raise BoundaryError(message) from None
+
+
+def image_file(
+    given: str, what: str, document: str, folder: Path, roots: list[Path], limit: int = MAX_IMAGE_BYTES
+) -> Path:
+    """The image a document names, resolved (symlinks too) from the document's folder: refused unless it lies
+    under one of `roots`, exists, is at most `limit` bytes and is an image by its bytes. `what` names it in the
+    message ("'brand.logo'", "the portrait"), `document` is what names it (brief, script). A file outside the
+    roots is refused before a byte of it is read."""
+
+    def unreadable(exc: Exception) -> BoundaryError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable file name"
+        return BoundaryError(f"{what} points to {quote(given)}, which cannot be read ({reason.lower()})")
+
+    try:
+        path = (Path(given) if Path(given).is_absolute() else folder / given).resolve()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte …
+        raise unreadable(exc) from None
+    if not any(path.is_relative_to(root) for root in roots):
+        raise BoundaryError(
+            f"{what} points to {quote(given)}, outside the {document}'s folder; put the file beside the "
+            f"{document} (or list its folder in CUTROOM_ALLOWED_ROOTS)"
+        )
+    try:
+        found = path.is_file()
+        size, kind = (path.stat().st_size, sniff_file(path)) if found else (0, None)
+    except OSError as exc:
+        raise unreadable(exc) from None
+    if not found:
+        raise BoundaryError(f"{what} points to {quote(given)}, which does not exist")
+    if size > limit:
+        raise BoundaryError(
+            f"{what} points to {quote(given)}, which is {size / 2**20:.1f} MB; at most {limit // 2**20} MB"
+        )
+    if kind not in IMAGE_TYPES:
+        raise BoundaryError(f"{what} points to {quote(given)}, which is not a PNG, JPEG or WebP image")
+    return path
 
 
 class _Loader(yaml.SafeLoader):

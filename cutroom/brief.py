@@ -17,15 +17,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cutroom.boundary import BoundaryError, finite, load_document, quote, text
+from cutroom.boundary import BoundaryError, finite, image_file, load_document, quote, text
 from cutroom.capabilities import Capability
 from cutroom.channels import Channel
-from cutroom.sniff import sniff_file
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 CAMPAIGN_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
-#: Image formats a logo or style reference may be in (what the renderers and assembly read).
-IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 #: At most this many problems are listed; the rest are counted (a fuzzed brief can have hundreds).
 MAX_PROBLEMS = 12
 
@@ -334,18 +331,6 @@ def _image_file(field: str, given: str, folder: Path, roots: list[Path]) -> tupl
     if "://" in given or given.startswith("file:"):
         return None, f"'{field}' must be an http(s) link or a file beside the brief, not {quote(given)}"
     try:
-        path = (Path(given) if Path(given).is_absolute() else folder / given).resolve()
-        found, kind = path.is_file(), path.is_file() and sniff_file(path)
-    except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte …
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a usable file name"
-        return None, f"'{field}' points to {quote(given)}, which cannot be read ({reason.lower()})"
-    if not any(path.is_relative_to(root) for root in roots):
-        return None, (
-            f"'{field}' points to {quote(given)}, outside the brief's folder; put the file beside the brief "
-            "(or list its folder in CUTROOM_ALLOWED_ROOTS)"
-        )
-    if not found:
-        return None, f"'{field}' points to {quote(given)}, which does not exist"
-    if kind not in IMAGE_TYPES:
-        return None, f"'{field}' points to {quote(given)}, which is not a PNG, JPEG or WebP image"
-    return path, None
+        return image_file(given, f"'{field}'", "brief", folder, roots), None
+    except BoundaryError as exc:
+        return None, str(exc)

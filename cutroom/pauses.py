@@ -12,9 +12,12 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
 
-#: Below this level a sample is silence: espeak pads with exact zeros; a vendor's breath noise sits lower still.
+#: Below this loudness a window is silence: espeak pads with exact zeros; a vendor's breath noise sits lower still.
 SILENCE_DBFS = -45.0
 _THRESHOLD = 32768 * 10 ** (SILENCE_DBFS / 20)
+#: Loudness is judged over windows this long (their RMS), never by a lone sample: the noise a codec leaves around
+#: the words (an MP3's, near -50 dBFS with peaks above the line) is heard as silence, and must be trimmed as such.
+WINDOW_S = 0.005
 #: The shortest quiet stretch counted as a pause: longer than the gaps inside a clause (commas, stops, about
 #: 0.2 s at most), shorter than the shortest pause a script may ask for (0.3 s).
 DETECT_MIN_S = 0.25
@@ -47,10 +50,32 @@ class Clause(NamedTuple):
     pause_after_s: float
 
 
-def speech_span(pcm: np.ndarray) -> tuple[int, int] | None:
-    """First and one-past-last sample above the silence threshold; None for a clause with no sound at all."""
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > _THRESHOLD)
-    return (int(loud[0]), int(loud[-1]) + 1) if loud.size else None
+def _sound_edges(pcm: np.ndarray, rate: int) -> list[tuple[int, int]]:
+    """The stretches of sound, as (first, one-past-last) sample: runs of windows louder than the silence threshold,
+    each edge then put on its outermost sample above it, so a pause ends where the words do, to the sample."""
+    size = max(1, round(WINDOW_S * rate))
+    padded = np.zeros(-(-len(pcm) // size) * size, np.float64)
+    padded[: len(pcm)] = pcm
+    windows = padded.reshape(-1, size)
+    loud = np.flatnonzero(np.sqrt((windows**2).mean(axis=1)) > _THRESHOLD)
+    if not loud.size:
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > 1)
+    firsts, lasts = loud[np.concatenate(([0], breaks + 1))], loud[np.concatenate((breaks, [len(loud) - 1]))]
+
+    def above(window: int) -> np.ndarray:  # a loud window has a sample above the threshold
+        return np.flatnonzero(np.abs(windows[window]) > _THRESHOLD)
+
+    return [
+        (int(first) * size + int(above(first)[0]), int(last) * size + int(above(last)[-1]) + 1)
+        for first, last in zip(firsts, lasts, strict=True)
+    ]
+
+
+def speech_span(pcm: np.ndarray, rate: int) -> tuple[int, int] | None:
+    """First and one-past-last sample of the clause's sound; None for a clause with no sound at all."""
+    sounds = _sound_edges(pcm, rate)
+    return (sounds[0][0], sounds[-1][1]) if sounds else None
 
 
 def stitch(clauses: list[Clause], rate: int, lead_in_s: float = 0.0) -> tuple[np.ndarray, TimingSheet]:
@@ -61,7 +86,7 @@ def stitch(clauses: list[Clause], rate: int, lead_in_s: float = 0.0) -> tuple[np
     segments = []
     at = len(parts[0])
     for clause in clauses:
-        span = speech_span(clause.pcm)
+        span = speech_span(clause.pcm, rate)
         if span is None:
             raise ValueError(f"the voice made no sound for {clause.text[:60]!r}")
         speech = clause.pcm[span[0] : span[1]]
@@ -86,12 +111,9 @@ def stitch(clauses: list[Clause], rate: int, lead_in_s: float = 0.0) -> tuple[np
 def silences(pcm: np.ndarray, rate: int) -> list[tuple[float, float]]:
     """Every quiet stretch of at least DETECT_MIN_S, as (start, end) in seconds, from the sound alone; the stretches
     before the first and after the last sound included."""
-    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) > _THRESHOLD)
-    if not loud.size:
-        return [(0.0, len(pcm) / rate)] if len(pcm) >= DETECT_MIN_S * rate else []
-    edges = np.concatenate(([-1], loud, [len(pcm)]))
-    gaps = np.flatnonzero(np.diff(edges) - 1 >= DETECT_MIN_S * rate)
-    return [((edges[i] + 1) / rate, edges[i + 1] / rate) for i in gaps]
+    sounds = _sound_edges(pcm, rate)
+    quiet = zip([0, *(end for _, end in sounds)], [*(start for start, _ in sounds), len(pcm)], strict=True)
+    return [(a / rate, b / rate) for a, b in quiet if b - a >= DETECT_MIN_S * rate]
 
 
 class PauseCheck(BaseModel):

@@ -8,12 +8,18 @@ The format:
     Talking photo: Monica_inSleeveless_20220819
     Scene 1 heygen id: "optional_existing_asset_id"
 
+    [Scene 2 – Maya]
+    Dialogue (Maya): "Let me show you."
+    Portrait: photos/maya.jpg
+
 - a header names the scene: `[Scene 1 – Title]`, `[Scene_2 - Title]`, `[Scene-3: Title]`, `[4 — Title]`, `[Scene 5]`;
   its id (`1`, `2b`, `intro_2`) is unique in the script;
 - `Visual:` lines are the B-roll prompts of a scene without a presenter;
 - `Dialogue (Speaker):` lines are spoken in order, each speaker in their own voice (`Dialogue:` alone is the VO);
 - `Talking photo:` puts a presenter on screen speaking the scene's lines: a talking photo id, optionally after
   the avatar provider that knows it (`heygen:Monica_…`);
+- `Portrait:` puts a presenter on screen from a photo instead (HeyGen's Avatar IV animates it): an image file, its
+  path from the script's folder; a scene has one presenter, a talking photo or a portrait;
 - `Scene N heygen id:` names a media asset the avatar vendor already holds for the scene.
 
 Every error names its line and quotes little of it; nothing is paid for until the whole script reads.
@@ -42,6 +48,7 @@ NARRATOR = "VO"
 #: A spoken line stays well inside every speech vendor's request limit (ElevenLabs takes 5,000 characters).
 MAX_LINE_CHARS = 1000
 MAX_VISUAL_CHARS = 500
+MAX_PATH_CHARS = 300
 MAX_SCENES = 100
 #: How long the B-roll of a scene with nothing to say runs.
 BROLL_SILENT_S = 5.0
@@ -57,6 +64,7 @@ _DIALOGUE = re.compile(
 _SPEAKER = re.compile(r"[\w][\w .'’-]{0,39}")
 _VISUAL = re.compile(r"visuals?\s*:\s*(?P<text>.*)", re.IGNORECASE)
 _PRESENTER = re.compile(r"talking[\s_-]*photo\s*:\s*(?P<text>.*)", re.IGNORECASE)
+_PORTRAIT = re.compile(r"portrait\s*:\s*(?P<text>.*)", re.IGNORECASE)
 _ASSET = re.compile(
     rf"(?:scene[\s_–—-]*(?P<id>{_ID})\s+)?heygen[\s_-]*(?:asset[\s_-]*)?id\s*:\s*(?P<text>.*)", re.IGNORECASE
 )
@@ -81,7 +89,10 @@ class Scene(BaseModel, frozen=True):
         default=None,
         description="The avatar provider the script names for the presenter; None: the lineup's.",
     )
-    presenter_line: int | None = None
+    portrait: str | None = Field(
+        default=None, description="The presenter's photo, an image file as the script names it (Avatar IV)."
+    )
+    presenter_line: int | None = Field(default=None, description="The talking photo's or portrait's line.")
     asset_id: str | None = Field(
         default=None, description="An asset the avatar vendor already holds for this scene (`heygen id:`)."
     )
@@ -98,6 +109,11 @@ class Scene(BaseModel, frozen=True):
     @property
     def speakers(self) -> list[str]:
         return list(dict.fromkeys(line.speaker for line in self.dialogue))
+
+    @property
+    def presented(self) -> bool:
+        """A presenter speaks the scene (a talking photo or a portrait); else its visuals are its B-roll."""
+        return bool(self.talking_photo or self.portrait)
 
     @property
     def presenter(self) -> str:
@@ -148,10 +164,13 @@ def _read_line(scene: dict, line: str, number: int) -> None:
     elif visual := _VISUAL.fullmatch(line):
         scene["visuals"].append(_unquoted(visual["text"], number, "visual", MAX_VISUAL_CHARS))
     elif presenter := _PRESENTER.fullmatch(line):
-        if scene.get("talking_photo"):
-            raise ScriptError(number, f"a second talking photo for scene {quote(scene['id'], 20)}")
+        _one_presenter(scene, number, "talking photo")
         provider, photo = _vendor_id(presenter["text"], number, "talking photo")
         scene.update(talking_photo=photo, avatar_provider=provider, presenter_line=number)
+    elif portrait := _PORTRAIT.fullmatch(line):
+        _one_presenter(scene, number, "portrait")
+        photo = _unquoted(portrait["text"], number, "portrait", MAX_PATH_CHARS)
+        scene.update(portrait=photo, presenter_line=number)
     elif asset := _ASSET.fullmatch(line):
         if asset["id"] and asset["id"].lower() != scene["id"].lower():
             raise ScriptError(
@@ -166,9 +185,23 @@ def _read_line(scene: dict, line: str, number: int) -> None:
     else:
         raise ScriptError(
             number,
-            f"{quote(line, 40)} is no line a scene holds: use Visual:, Dialogue (Speaker):, Talking photo: "
-            "or Scene N heygen id:",
+            f"{quote(line, 40)} is no line a scene holds: use Visual:, Dialogue (Speaker):, Talking photo:, "
+            "Portrait: or Scene N heygen id:",
         )
+
+
+def _one_presenter(scene: dict, number: int, what: str) -> None:
+    """A scene is presented by one talking photo or one portrait: a second presenter line is a slip."""
+    if had := _presenter_kind(scene):
+        raise ScriptError(
+            number,
+            f"a {what} for scene {quote(scene['id'], 20)}, which has its {had} on line {scene['presenter_line']}: "
+            "a scene has one presenter",
+        )
+
+
+def _presenter_kind(scene: dict) -> str | None:
+    return "talking photo" if scene.get("talking_photo") else "portrait" if scene.get("portrait") else None
 
 
 def _unquoted(value: str, number: int, what: str, limit: int) -> str:
@@ -194,14 +227,17 @@ def _vendor_id(value: str, number: int, what: str) -> tuple[str | None, str]:
 def _close(scene: dict) -> None:
     """A scene must have something to show or say; a presenter needs words to speak."""
     where = f"scene {quote(scene['id'], 20)}"
+    presenter = _presenter_kind(scene)
     if not scene["dialogue"] and not scene["visuals"]:
         raise ScriptError(scene["line"], f"{where} has no Dialogue and no Visual line")
-    if scene.get("talking_photo") and not scene["dialogue"]:
+    if presenter and not scene["dialogue"]:
         raise ScriptError(
-            scene["presenter_line"], f"{where} has a talking photo but no Dialogue for it to speak"
+            scene["presenter_line"], f"{where} has a {presenter} but no Dialogue for it to speak"
         )
-    if scene.get("asset_id") and not scene.get("talking_photo"):
-        raise ScriptError(scene["line"], f"{where} has a heygen id but no Talking photo line to use it")
+    if scene.get("asset_id") and not presenter:
+        raise ScriptError(
+            scene["line"], f"{where} has a heygen id but no Talking photo or Portrait line to use it"
+        )
 
 
 # --- what a script run made ---------------------------------------------------------------------------------
@@ -283,8 +319,16 @@ def dialogue_spec(scene: Scene, speech: Pick, voices: dict[str, str]) -> AssetSp
     )
 
 
-def avatar_spec(scene: Scene, avatar: Pick, voice: SceneVoice, style: Style, aspect: Aspect) -> AssetSpec:
-    """The presenter speaking the scene's voice; the style's headline is the speaker a stand-in card names."""
+def avatar_spec(
+    scene: Scene,
+    avatar: Pick,
+    voice: SceneVoice,
+    style: Style,
+    aspect: Aspect,
+    portrait: InputRef | None = None,
+) -> AssetSpec:
+    """The presenter speaking the scene's voice: its talking photo, or its `portrait` (the image the script's
+    Portrait: line names, checked); the style's headline is the speaker a stand-in card names."""
     width, height = SIZES[aspect]
     options: dict[str, OptionValue] = {}
     if scene.talking_photo:
@@ -296,7 +340,10 @@ def avatar_spec(scene: Scene, avatar: Pick, voice: SceneVoice, style: Style, asp
         provider=avatar.name,
         model=avatar.model,
         prompt=scene.spoken,
-        inputs=(InputRef(role="audio", uri=voice.uri, sha256=voice.sha256),),
+        inputs=(
+            InputRef(role="audio", uri=voice.uri, sha256=voice.sha256),
+            *([portrait] if portrait else []),
+        ),
         aspect=aspect,
         width=width,
         height=height,

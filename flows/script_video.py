@@ -10,13 +10,13 @@ from typing import TypeVar
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from cutroom.assets import Asset, AssetSpec, Style
-from cutroom.boundary import quote, read_document
-from cutroom.brief import Brand
+from cutroom.assets import Asset, AssetSpec, InputRef, Style
+from cutroom.boundary import BoundaryError, image_file, quote, read_document
+from cutroom.brief import Brand, allowed_roots
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect, Format
 from cutroom.ledger import ledger_for, summarise
-from cutroom.lineup import Lineup
+from cutroom.lineup import Lineup, Pick
 from cutroom.manifest import CampaignStatus
 from cutroom.script import (
     Scene,
@@ -34,7 +34,7 @@ from cutroom.script import (
     parse_scene_script,
 )
 from cutroom.settings import settings
-from cutroom.storage import open_storage
+from cutroom.storage import open_storage, sha256_file
 from providers import declarations, registry
 from providers.errors import ProviderError
 from providers.protocol import KnowsTalkingPhotos
@@ -54,6 +54,8 @@ STUDIO = Brand(name="Cutroom Studio", palette=["#243B53", "#F0B429", "#FFFFFF"])
 NO_LIMIT_S = 24 * 3600.0
 #: How much of a failure the manifest keeps: enough to say why, never a whole ffmpeg log.
 ERROR_CHARS = 600
+#: A `Portrait:` image goes to the avatar vendor as it is: HeyGen takes images up to ~10 MB (heygen.md).
+MAX_PORTRAIT_BYTES = 10 * 1024 * 1024
 
 
 class SceneFailed(Exception):
@@ -77,6 +79,7 @@ async def script_video(
     aspect: Aspect = Aspect.landscape,
     brand: Brand | None = None,
     budget_usd: float = 50.0,
+    folder: str | None = None,
 ) -> ScriptManifest:
     """script → every scene at once (voice → presenter or B-roll → its captioned cut) → all completed scenes
     stitched → campaigns/{campaign_id}/script/manifest.json.
@@ -84,10 +87,13 @@ async def script_video(
     `script` is the script's text, or the path of a script file; it is read in full, and refused with the line to
     fix, before anything is paid for. `voices` maps a speaker (VO, Maya …) to the speech provider's voice;
     `providers` are preferred providers per capability, as a brief names them; `force_upload` sends media to
-    the avatar vendor again instead of reusing what it already holds.
+    the avatar vendor again instead of reusing what it already holds. A `Portrait:` image is found from `folder`:
+    the script file's folder when `script` is a path, else the current one.
     """
-    parsed = parse_scene_script(_text_of(script))
+    text, found_in = _text_of(script)
+    parsed = parse_scene_script(text)
     lineup = registry.lineup(providers or {})
+    portraits = _portraits(parsed.scenes, Path(folder or found_in), lineup)
     await _check_presenters(parsed.scenes, lineup)
     named = {s.avatar_provider for s in parsed.scenes if s.avatar_provider}
     await ensure_vendor_limits(lineup.providers() | named)
@@ -106,6 +112,7 @@ async def script_video(
                 brand=brand,
                 aspect=aspect,
                 force_upload=force_upload,
+                portrait=portraits.get(scene.id),
             )
             for scene in parsed.scenes
         )
@@ -157,8 +164,10 @@ async def present_scene(
     brand: Brand,
     aspect: Aspect = Aspect.landscape,
     force_upload: bool = False,
+    portrait: InputRef | None = None,
 ) -> SceneResult:
-    """One scene, start to end: its voice, then its presenter (a `Talking photo:`) or B-roll from its visuals,
+    """One scene, start to end: its voice, then its presenter (a `Talking photo:`, or the `portrait` input of its
+    `Portrait:` line) or B-roll from its visuals,
     then its captioned video at script/scenes/{slug}.mp4. A failure is returned, never raised: it names the step
     and the vendor's reason, and the scene's other work stays stored for a rerun.
 
@@ -191,7 +200,7 @@ async def present_scene(
                 asyncio.gather(
                     *(
                         make(broll_keyframe_spec(scene, visual, lineup[Capability.image], style, aspect))
-                        for visual in ([] if scene.talking_photo else scene.visuals)
+                        for visual in ([] if scene.presented else scene.visuals)
                     )
                 ),
             ),
@@ -202,9 +211,9 @@ async def present_scene(
                 raise outcome
         if voice is not None:
             result.audio, result.words = voice.uri, voice.words
-        if scene.talking_photo:
-            avatar = registry.pick(Capability.avatar, scene.avatar_provider or lineup[Capability.avatar].name)
-            clips = [await _step("avatar", make(avatar_spec(scene, avatar, voice, style, aspect)))]
+        if scene.presented:
+            spec = avatar_spec(scene, _presenter(scene, lineup), voice, style, aspect, portrait)
+            clips = [await _step("avatar", make(spec))]
         else:
             clips = await _step("b-roll", _shoot(scene, lineup, stills, voice, aspect, make))
         result.clips = [clip.uri for clip in clips]
@@ -311,11 +320,43 @@ async def _check_presenters(scenes: tuple[Scene, ...], lineup: Lineup) -> None:
                 )
 
 
-def _text_of(script: str) -> str:
-    """A script's text: given as it is, or read (bounded, strict UTF-8) from the file it names."""
+def _presenter(scene: Scene, lineup: Lineup) -> Pick:
+    """The avatar model that presents a scene: its provider's (the script's, else the lineup's) default, or, for a
+    portrait that model cannot animate, the provider's first model that can (HeyGen: avatar-iv)."""
+    name = scene.avatar_provider or lineup[Capability.avatar].name
+    chosen = registry.pick(Capability.avatar, name)
+    if scene.portrait is None or "portrait" in chosen.inputs:
+        return chosen
+    cards = declarations.vendor(name).cards(Capability.avatar)
+    animates = next((c for c in cards if "portrait" in c.inputs and not c.retired), None)
+    if animates is None:
+        raise ScriptError(scene.presenter_line or scene.line, f"{name} makes no presenter from a portrait")
+    return registry.pick(Capability.avatar, name, animates.model)
+
+
+def _portraits(scenes: tuple[Scene, ...], folder: Path, lineup: Lineup) -> dict[str, InputRef]:
+    """Each `Portrait:` image as the avatar's portrait input, by scene id: an image beside the script (or under an
+    allowed root) within MAX_PORTRAIT_BYTES, on a provider that animates one; else refused by its line before
+    anything is paid for."""
+    portraits, roots = {}, allowed_roots(folder)
+    for scene in scenes:
+        if scene.portrait is None:
+            continue
+        _presenter(scene, lineup)  # a provider that animates no portrait is refused now, not after the voice
+        try:
+            path = image_file(scene.portrait, "the portrait", "script", folder, roots, MAX_PORTRAIT_BYTES)
+        except BoundaryError as exc:
+            raise ScriptError(scene.presenter_line or scene.line, str(exc)) from None
+        portraits[scene.id] = InputRef(role="portrait", uri=path.as_uri(), sha256=sha256_file(path))
+    return portraits
+
+
+def _text_of(script: str) -> tuple[str, Path]:
+    """A script's text and the folder its files are found from: read (bounded, strict UTF-8) from the file it
+    names, and that file's folder; or given as it is, and the current folder."""
     if "\n" not in script and len(script) < 4096 and Path(script).is_file():
-        return read_document(Path(script), "script")
-    return script
+        return read_document(Path(script), "script"), Path(script).resolve().parent
+    return script, Path.cwd()
 
 
 def _format(aspect: Aspect) -> Format:

@@ -3,6 +3,7 @@ from the sound itself."""
 
 from __future__ import annotations
 
+import asyncio
 import wave
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from cutroom.capabilities import Capability
 from cutroom.longform import DEFAULT_PAUSE_S, ScriptError, parse_script
 from cutroom.mastering import normalised, read_pcm
 from cutroom.pauses import Clause, stitch
+from cutroom.storage import path_of
 from providers import registry
+from providers.elevenlabs import VOICES
 from providers.polling import run_job
 from tests.helpers import ROOT, cutroom
 
@@ -208,6 +211,25 @@ def test_the_cli_prints_the_validation_and_a_rerun_makes_nothing_new(runs):
     assert "Notice how the air feels" in first.stdout
     assert again.returncode == 0 and again.stdout == first.stdout
     assert after == before  # no file added, none rewritten
+
+
+def test_on_elevenlabs_each_clause_is_one_request_and_the_pauses_land(flows_on_simulator, tmp_path):
+    from flows.longform import longform_audio
+
+    sim = flows_on_simulator
+    sim.reset(latency_scale=0.01, latency_jitter=0)
+    script = "Arrive\nBreathe in. (2 sec)\n\nRest\nAnd let go.\n"
+    made = asyncio.run(
+        longform_audio(script, voice="rachel", provider="elevenlabs", out=str(tmp_path), campaign_id="calm")
+    )
+    assert made.status == "complete" and made.report.ok
+    pcm, rate = wav(path_of(made.master.uri))
+    assert np.allclose(pauses_heard(pcm, rate), [2.0, DEFAULT_PAUSE_S], atol=TOLERANCE_S)
+    spoken = [r for r in sim.requests() if r["vendor"] == "elevenlabs"]
+    assert sorted(r["body"]["text"] for r in spoken) == ["And let go.", "Breathe in."]
+    assert {r["path"].split("?")[0] for r in spoken} == {
+        f"/elevenlabs/v1/text-to-speech/{VOICES['rachel']}/with-timestamps"
+    }
 
 
 def test_a_bad_script_file_is_refused_by_line_before_anything_runs(tmp_path):

@@ -79,6 +79,17 @@ def test_a_scene_line_by_line():
     )
 
 
+def test_a_portrait_presents_a_scene_from_a_photo():
+    scene = parse_scene_script(
+        "[Scene 8 – Guide]\n"
+        'Dialogue (Maya): "Follow me."\n'
+        'Portrait: "photos/maya at dawn.jpg"\n'
+        "Scene 8 heygen id: a1\n"
+    ).scenes[0]
+    assert (scene.portrait, scene.presenter_line, scene.asset_id) == ("photos/maya at dawn.jpg", 3, "a1")
+    assert scene.presented and scene.talking_photo is None
+
+
 @pytest.mark.parametrize(
     ("script", "line", "words"),
     [
@@ -95,6 +106,15 @@ def test_a_scene_line_by_line():
         ('[Scene 1]\nDialogue (VO): ""\n', 2, "the dialogue is empty"),
         ("[Scene 1]\nDialogue: hi\nScene 2 heygen id: a1\n", 3, "names scene '2' inside scene '1'"),
         ("[Scene 1]\nDialogue: hi\nTalking photo: not an id\n", 3, "is no id"),
+        ("[Scene 1]\nVisual: x\nPortrait: maya.png\n", 3, "a portrait but no Dialogue"),
+        ("[Scene 1]\nDialogue: hi\nPortrait: ''\n", 3, "the portrait is empty"),
+        ("[Scene 1]\nDialogue: hi\nPortrait: " + "p/" * 200 + "\n", 3, "a portrait of 400 characters"),
+        (
+            "[Scene 1]\nDialogue: hi\nTalking photo: Monica\nPortrait: maya.png\n",
+            4,
+            "which has its talking photo on line 3: a scene has one presenter",
+        ),
+        ("[Scene 1]\nVisual: x\nScene 1 heygen id: a1\n", 1, "no Talking photo or Portrait line"),
         ("[Scene 1]\nDialogue: hi\x07\n", 2, "control character"),
         ("[Scene 1]\nDialogue: " + "a" * (1 << 20) + "\n", 2, "passes 64 KB"),
     ],

@@ -13,6 +13,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from cutroom.assets import Asset, AssetKind, AssetSpec, InputRef, Style
 from cutroom.brief import parse_brief
+from cutroom.capabilities import Capability
 from cutroom.ledger import EntryState, ledger_for
 from cutroom.lineup import Pick
 from cutroom.manifest import StoryResult, StoryStatus
@@ -167,3 +168,16 @@ def test_creatomate_on_local_storage_is_refused_in_one_sentence_before_paying(me
     said = refused.value.detail
     assert said.count(". ") == 0 and "Creatomate fetches the image input from a link" in said
     assert "CUTROOM_STORAGE=s3://" in said
+
+
+def test_a_still_render_is_priced_per_image_and_a_video_by_its_seconds():
+    keyframe = Asset(spec_key="k", kind=AssetKind.image, provider="local", model="-", prompt="-",
+                     uri="file:///keyframe.png", sha256="0" * 64, mime="image/png")  # fmt: skip
+    still = template_spec(STORY, StoryResult(story_id=STORY.id, status=StoryStatus.complete, keyframe=keyframe),
+                          BRIEF, Pick(name="creatomate", model="render"), TEMPLATE_ID)  # fmt: skip
+    creatomate = registry.provider(Capability.template, "creatomate")
+    price = creatomate.card(still).price
+
+    assert still.duration_s is None and creatomate.estimate(still) == price.image_usd > 0
+    assert creatomate.estimate(still.model_copy(update={"duration_s": 20.0})) == pytest.approx(20 * price.usd)
+    assert price.unverified and "/still" in price.describe()
