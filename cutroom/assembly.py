@@ -1,9 +1,11 @@
-"""Assembly: each story's clips and voice-over become one channel-ready reel, in a single ffmpeg run.
+"""Assembly: each story's clips and voice-over become one channel-ready reel, its picture encoded exactly once.
 
-One filtergraph does all the work: every clip is cropped to the format's aspect then scaled (crop first, so
-only the kept pixels are scaled), the clips and the end card are chained with xfade, captions arrive as one
-timed image stream (an ffconcat of Pillow-typeset PNGs) under one overlay, and the audio is one concat of
-per-story voice segments and silence. Pillow renders all text, so ffmpeg never needs a font.
+Every clip is cropped to the format's aspect then scaled (crop first, so only the kept pixels are scaled), the
+clips and the end card are chained with xfade, and captions arrive as one timed image stream (an ffconcat of
+Pillow-typeset PNGs) under one overlay. An ffmpeg input holds its decoder's frames until the run ends, so the
+picture is made in runs of at most RUN_SHOTS shots, each encoded to a segment, so memory stays flat in the
+number of clips. Meanwhile another run encodes the audio: one concat of per-story voice segments and silence.
+A last run joins them all without re-encoding. Pillow renders all text, so ffmpeg never needs a font.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +37,10 @@ PHRASE_WORDS = 4
 _PHRASE_BREAK = re.compile(r"[.,!?;:…—–][\"')\]]*$")
 #: A gap shorter than this keeps the previous phrase up, so captions do not flicker between phrases.
 _HOLD_GAP_S = 0.6
+#: Probes at once: each is an ffmpeg start-up that mostly waits, and a reel may have a hundred clips.
+_PROBES = 4
+#: Shots (clips and the end card) per ffmpeg run: each keeps ≈ 30 MB of decoded 720p frames while its run lasts.
+RUN_SHOTS = 6
 
 
 class Cut(BaseModel):
@@ -149,15 +156,30 @@ def assemble_reel(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f".{out.stem}.part.mp4")
-    with tempfile.TemporaryDirectory(prefix="cutroom-reel-") as tmp:
-        inputs: list[list[str]] = []
-        graph, video = _video_graph(inputs, cuts, infos, timeline, fmt, brand, cta, Path(tmp))
-        graph += _audio_graph(inputs, cuts, timeline)
-        args = [arg for source in inputs for arg in source]
-        args += ["-filter_complex", ";".join(graph), "-map", video, "-map", "[aout]"]
-        args += [*VIDEO_CODEC, "-fps_mode", "cfr", *AUDIO_CODEC, "-movflags", "+faststart", str(part)]
+    what = f"assembling the {fmt.aspect.value} reel {out.name}"
+    with tempfile.TemporaryDirectory(prefix="cutroom-reel-") as tmp, ThreadPoolExecutor(1) as background:
+        work = Path(tmp)
+        # The audio is encoded while the picture is: it needs a core for a moment, the picture runs for long.
+        sound = background.submit(
+            run_ffmpeg, _sound(cuts, timeline, work / "sound.m4a"), what=f"{what} (audio)"
+        )
+        shots = _shots(cuts, infos, timeline, fmt, brand, cta, work)
+        captions = _caption_track(_timed_phrases(cuts, timeline), fmt, work)
+        runs = _runs(shots, timeline)
+        segments = []
+        for n, run in enumerate(runs):
+            segments.append(work / f"segment{n:03d}.mp4")
+            run_ffmpeg(
+                _picture(run, timeline, captions, work, segments[-1]), what=f"{what} ({n + 1}/{len(runs)})"
+            )
+        (work / "segments.ffconcat").write_text(
+            "\n".join(["ffconcat version 1.0", *(f"file {s.name}" for s in segments)]) + "\n"
+        )
+        sound.result()
+        args = ["-f", "concat", "-i", str(work / "segments.ffconcat"), "-i", str(work / "sound.m4a")]
+        args += ["-map", "0:v", "-map", "1:a", "-c", "copy", "-movflags", "+faststart", str(part)]
         try:
-            run_ffmpeg(args, what=f"assembling the {fmt.aspect.value} reel {out.name}")
+            run_ffmpeg(args, what=f"{what} (joining)")
             part.replace(out)
         finally:
             part.unlink(missing_ok=True)
@@ -193,15 +215,20 @@ def _check_inputs(cuts: list[Cut]) -> list[list[MediaInfo]]:
         for path in [*cut.clips, *([cut.voice] if cut.voice else [])]:
             if not Path(path).is_file():
                 raise ValueError(f"story {cut.story_id!r}: media file {path} does not exist")
+    files = [
+        (cut.story_id, path) for cut in cuts for path in [*cut.clips, *([cut.voice] if cut.voice else [])]
+    ]
+    with ThreadPoolExecutor(_PROBES) as pool:
+        found = dict(zip(files, pool.map(lambda file: _probe(*file), files), strict=True))
     infos = []
     for cut in cuts:
         story = []
         for path in cut.clips:
-            info = _probe(cut.story_id, path)
+            info = found[cut.story_id, path]
             if not (info.has_video and info.width and info.height and info.duration_s):
                 raise MediaError(f"story {cut.story_id!r}: {path} holds no readable video")
             story.append(info)
-        if cut.voice and not _probe(cut.story_id, cut.voice).has_audio:
+        if cut.voice and not found[cut.story_id, cut.voice].has_audio:
             raise MediaError(f"story {cut.story_id!r}: voice-over {cut.voice} holds no audio")
         infos.append(story)
     return infos
@@ -251,8 +278,31 @@ def _length(stories: list[list[int]], fade: int, card: int) -> int:
     return sum(clips) - min(fade, min(clips) // 2) * (len(clips) - 1) + card
 
 
-def _video_graph(
-    inputs: list[list[str]],
+class _Shot(NamedTuple):
+    """A clip or the end card on the reel clock: its ffmpeg input and the filters that shape its frames."""
+
+    source: list[str]
+    shape: str
+    start: int  # where it starts fading in
+    length: int  # frames
+
+
+class _Run(NamedTuple):
+    """One ffmpeg run's stretch of the reel, frames [start, end): each shot with the frames [first, stop) it uses."""
+
+    start: int
+    end: int
+    pieces: list[tuple[_Shot, int, int]]
+
+
+class _CaptionTrack(NamedTuple):
+    """Typeset phrases on the reel clock, (start, end, PNG name) without overlaps, and the band's top row."""
+
+    shown: list[tuple[int, int, str]]
+    top: int
+
+
+def _shots(
     cuts: list[Cut],
     infos: list[list[MediaInfo]],
     timeline: _Timeline,
@@ -260,51 +310,91 @@ def _video_graph(
     brand: Brand,
     cta: str,
     work: Path,
-) -> tuple[list[str], str]:
-    """Add the clip, card and caption inputs; return their filters and the label of the finished picture."""
-    fps, fade = timeline.fps, timeline.fade
-    graph = []
+) -> list[_Shot]:
+    """The clips in order, then the end card (typeset into work) if the reel has one."""
+    fps = timeline.fps
     paths = [path for cut in cuts for path in cut.clips]
     clip_infos = [info for story in infos for info in story]
-    for n, (path, info, length) in enumerate(zip(paths, clip_infos, timeline.clips, strict=True)):
-        # The decoders wait on the encoder anyway; one thread each keeps memory down when clips are many.
-        inputs.append(["-threads", "1", "-i", str(path)])
-        graph.append(f"[{n}:v]{_cover(info, fmt, fps)},{_exact_length(length, fps)}[v{n}]")
-
+    # The decoders wait on the encoder anyway; one thread each keeps memory down.
+    shots = [
+        _Shot(["-threads", "1", "-i", str(path)], _cover(info, fmt, fps), start, length)
+        for path, info, start, length in zip(paths, clip_infos, timeline.starts, timeline.clips, strict=True)
+    ]
     if timeline.card:
         end_card(brand, cta, fmt.width, fmt.height).save(work / "card.png")
-        length = _exact_length(timeline.card + fade, fps)
-        graph.append(f"[{len(inputs)}:v]format=yuv420p,setsar=1,{length}[card]")
-        inputs.append(["-framerate", str(fps), "-i", str(work / "card.png")])
-    graph.append(_transitions(timeline))
-
-    phrases = _timed_phrases(cuts, timeline)
-    if not phrases:
-        return graph, "[vx]"
-    top = _write_captions(phrases, fmt, fps, work)
-    graph.append(f"[vx][{len(inputs)}:v]overlay=x=0:y={top}:eof_action=pass[vcap]")
-    # Unsafe mode only allows the per-file options; the list names nothing but our own PNGs.
-    inputs.append(["-f", "concat", "-safe", "0", "-i", str(work / "captions.ffconcat")])
-    return graph, "[vcap]"
+        source = ["-framerate", str(fps), "-i", str(work / "card.png")]
+        shots.append(
+            _Shot(source, "format=yuv420p,setsar=1", timeline.card_start, timeline.card + timeline.fade)
+        )
+    return shots
 
 
-def _audio_graph(inputs: list[list[str]], cuts: list[Cut], timeline: _Timeline) -> list[str]:
-    """Add the voice inputs; return filters making one stereo track, each voice in its story's window."""
-    graph = []
+def _runs(shots: list[_Shot], timeline: _Timeline) -> list[_Run]:
+    """Split the reel between shots, RUN_SHOTS at a time, so that every crossfade is made whole in one run.
+
+    A run ends once the next shot has faded in, taking that shot's first `fade` frames; the next run starts
+    at that shot's frame `fade`.
+    """
+    fade, end = timeline.fade, timeline.story_starts[-1]
+    runs = []
+    for first in range(0, len(shots), RUN_SHOTS):
+        stop = min(first + RUN_SHOTS, len(shots))
+        pieces = [(shots[first], fade if first else 0, shots[first].length)]
+        pieces += [(shot, 0, shot.length) for shot in shots[first + 1 : stop]]
+        if stop < len(shots) and fade:
+            pieces.append((shots[stop], 0, fade))
+        start = shots[first].start + fade if first else 0
+        runs.append(_Run(start, shots[stop].start + fade if stop < len(shots) else end, pieces))
+    return runs
+
+
+def _picture(
+    run: _Run, timeline: _Timeline, captions: _CaptionTrack | None, work: Path, out: Path
+) -> list[str]:
+    """The ffmpeg arguments that encode the run's stretch of the reel, captioned, to a silent segment."""
+    fps = timeline.fps
+    inputs, graph = [], []
+    for n, (shot, first, stop) in enumerate(run.pieces):
+        inputs += shot.source
+        graph.append(f"[{n}:v]{shot.shape},{_frames(first, stop, fps)}[v{n}]")
+    graph.append(_transitions([shot.start - run.start for shot, _, _ in run.pieces], timeline))
+    video = "[vx]"
+    listing = work / f"{out.stem}-captions.ffconcat"
+    if captions and _write_caption_list(captions.shown, run, fps, listing):
+        graph.append(f"[vx][{len(run.pieces)}:v]overlay=x=0:y={captions.top}:eof_action=pass[vcap]")
+        # Unsafe mode only allows the per-file options; the list names nothing but our own PNGs.
+        inputs += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        video = "[vcap]"
+    return [
+        *inputs,
+        "-filter_complex",
+        ";".join(graph),
+        "-map",
+        video,
+        *VIDEO_CODEC,
+        "-fps_mode",
+        "cfr",
+        str(out),
+    ]
+
+
+def _sound(cuts: list[Cut], timeline: _Timeline, out: Path) -> list[str]:
+    """The ffmpeg arguments that encode one stereo track, each voice in its story's window, to out."""
+    inputs, graph = [], []
     for k, cut in enumerate(cuts):
         window = timeline.story_starts[k + 1] - timeline.story_starts[k]
         samples = window * SAMPLE_RATE // timeline.fps
         source = f"anullsrc=r={SAMPLE_RATE}:cl=stereo"
         if cut.voice is not None:
-            source = f"[{len(inputs)}:a]aresample={SAMPLE_RATE}"
-            inputs.append(["-i", str(cut.voice)])
+            source = f"[{len(inputs) // 2}:a]aresample={SAMPLE_RATE}"
+            inputs += ["-i", str(cut.voice)]
         # Cut at the next story's start, padded to it: voices never overlap, so no mixing and no clipping.
         graph.append(
             f"{source},aformat=sample_fmts=fltp:sample_rates={SAMPLE_RATE}:channel_layouts=stereo,"
             f"atrim=end_sample={samples},apad=whole_len={samples}[a{k}]"
         )
     graph.append(f"{''.join(f'[a{k}]' for k in range(len(cuts)))}concat=n={len(cuts)}:v=0:a=1[aout]")
-    return graph
+    return [*inputs, "-filter_complex", ";".join(graph), "-map", "[aout]", *AUDIO_CODEC, str(out)]
 
 
 def _cover(info: MediaInfo, fmt: Format, fps: int) -> str:
@@ -320,22 +410,22 @@ def _cover(info: MediaInfo, fmt: Format, fps: int) -> str:
     return ",".join([*steps, "setsar=1", "format=yuv420p"])
 
 
-def _exact_length(frames: int, fps: int) -> str:
-    """Exactly `frames` frames from t=0; a stream shorter than its container claims holds its last frame."""
+def _frames(first: int, stop: int, fps: int) -> str:
+    """Frames [first, stop) from t=0; a stream shorter than its container claims holds its last frame."""
     return (
-        f"tpad=stop_mode=clone:stop_duration={frames / fps:.3f},trim=end_frame={frames},setpts=PTS-STARTPTS"
+        f"tpad=stop_mode=clone:stop_duration={stop / fps:.3f},"
+        f"trim=start_frame={first}:end_frame={stop},setpts=PTS-STARTPTS"
     )
 
 
-def _transitions(timeline: _Timeline) -> str:
-    """Chain the clips and the end card: xfade between neighbours, a concat when cuts are hard."""
-    labels = [f"[v{n}]" for n in range(len(timeline.clips))] + (["[card]"] if timeline.card else [])
+def _transitions(starts: list[int], timeline: _Timeline) -> str:
+    """Chain a run's shots, each starting at its frame in `starts`: xfade between neighbours, concat for hard cuts."""
+    labels = [f"[v{n}]" for n in range(len(starts))]
     if timeline.fade == 0 or len(labels) == 1:
         return f"{''.join(labels)}concat=n={len(labels)}:v=1:a=0[vx]"
-    offsets = [*timeline.starts[1:], *([timeline.card_start] if timeline.card else [])]
     chain, previous = [], labels[0]
-    for n, (label, offset) in enumerate(zip(labels[1:], offsets, strict=True)):
-        target = "[vx]" if n == len(offsets) - 1 else f"[x{n}]"
+    for n, (label, offset) in enumerate(zip(labels[1:], starts[1:], strict=True)):
+        target = "[vx]" if n == len(starts) - 2 else f"[x{n}]"
         duration, at = timeline.fade / timeline.fps, offset / timeline.fps
         chain.append(f"{previous}{label}xfade=duration={duration:.6f}:offset={at:.6f}{target}")
         previous = target
@@ -356,25 +446,41 @@ def _timed_phrases(cuts: list[Cut], timeline: _Timeline) -> list[tuple[int, int,
     return timed
 
 
-def _write_captions(phrases: list[tuple[int, int, str]], fmt: Format, fps: int, work: Path) -> int:
-    """Typeset each phrase into a band-sized PNG and time them all in one ffconcat; returns the band's top row."""
+def _caption_track(phrases: list[tuple[int, int, str]], fmt: Format, work: Path) -> _CaptionTrack | None:
+    """Typeset each phrase once into a band-sized PNG in work; a later phrase cuts short the one before."""
+    if not phrases:
+        return None
     size, max_width, band_height, top = _caption_layout(fmt)
     Image.new("RGBA", (fmt.width, band_height)).save(work / "blank.png")
-    shown: list[tuple[str, int]] = []
+    shown: list[tuple[int, int, str]] = []
     clock = 0
     for n, (start, end, text) in enumerate(sorted(phrases)):
-        if start > clock:
-            shown.append(("blank.png", start - clock))
         start = max(start, clock)
         if end > start:
             _caption(text, fmt.width, band_height, size, max_width).save(work / f"cap{n:04d}.png")
-            shown.append((f"cap{n:04d}.png", end - start))
+            shown.append((start, end, f"cap{n:04d}.png"))
             clock = end
-    shown.append(("blank.png", 1))
+    return _CaptionTrack(shown, top)
+
+
+def _write_caption_list(shown: list[tuple[int, int, str]], run: _Run, fps: int, listing: Path) -> bool:
+    """Time the captions that show in the run's frames as one ffconcat; False if none does."""
+    timed: list[tuple[str, int]] = []
+    clock = run.start
+    for start, end, name in shown:
+        start, end = max(start, clock), min(end, run.end)
+        if end > start:
+            if start > clock:
+                timed.append(("blank.png", start - clock))
+            timed.append((name, end - start))
+            clock = end
+    if not timed:
+        return False
+    timed.append(("blank.png", 1))
     # The framerate option puts the stream on the reel's frame clock (the image demuxer would round to 1/25 s).
-    lines = [f"file {name}\noption framerate {fps}\nduration {frames / fps:.6f}" for name, frames in shown]
-    (work / "captions.ffconcat").write_text("\n".join(["ffconcat version 1.0", *lines]) + "\n")
-    return top
+    lines = [f"file {name}\noption framerate {fps}\nduration {frames / fps:.6f}" for name, frames in timed]
+    listing.write_text("\n".join(["ffconcat version 1.0", *lines]) + "\n")
+    return True
 
 
 def _caption_layout(fmt: Format) -> tuple[int, int, int, int]:

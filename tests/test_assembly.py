@@ -221,3 +221,28 @@ def test_missing_clip_is_named_before_ffmpeg_runs(media: dict[str, Path], tmp_pa
             [Cut(story_id="s1", clips=[tmp_path / "notes.mp4"])], VERTICAL, BRAND, "Go", tmp_path / "o.mp4"
         )
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_reel_longer_than_one_ffmpeg_run_keeps_its_length_and_crossfades(tmp_path: Path):
+    # Alternating red and blue 1 s clips, two more than one run takes: the joins must not show.
+    red = make_clip(tmp_path / "red.mp4", "color=c=red:s=160x90:r=24:d=1")
+    blue = make_clip(tmp_path / "blue.mp4", "color=c=blue:s=160x90:r=24:d=1")
+    clips = [red if n % 2 == 0 else blue for n in range(assembly.RUN_SHOTS + 2)]
+    voice = make_voice(tmp_path / "voice.wav", 440, 30)
+    out = tmp_path / "reel.mp4"
+    cuts = [Cut(story_id="s1", clips=clips, voice=voice)]
+    fmt = VERTICAL.model_copy(update={"max_duration_s": 60})
+    assemble_reel(cuts, fmt, BRAND, "Go", out, crossfade_s=0.25, end_card_s=1)
+
+    planned_s = reel_duration([1] * len(clips), 0.25, 1)
+    frames = ffmpeg("-v", "error", "-i", str(out), "-map", "0:v", "-c", "copy", "-f", "framecrc", "-").stdout
+    assert sum(1 for line in frames.splitlines() if not line.startswith(b"#")) == round(planned_s * 24)
+    assert loudness(out, planned_s - 0.3, planned_s) > 1000  # the voice runs to the reel's end
+    assert_plays_cleanly(out)
+    # The first run ends once clip RUN_SHOTS has faded in: before, halfway through and after that fade.
+    fade_in_s = assembly.RUN_SHOTS * 0.75
+    now, before = ("#FF0000", "#0000FF") if assembly.RUN_SHOTS % 2 == 0 else ("#0000FF", "#FF0000")
+    assert share_of(frame(out, fade_in_s - 0.2, 720, 1280), before) > 0.95
+    middle = frame(out, fade_in_s + 0.125, 720, 1280).mean(axis=(0, 1))
+    assert middle[0] > 60 and middle[2] > 60
+    assert share_of(frame(out, fade_in_s + 0.4, 720, 1280), now) > 0.95
