@@ -82,6 +82,35 @@ def ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
 
+def vendor_phase(requests: list[dict[str, Any]]) -> float:
+    """From the first vendor submit to the last output download, both in the simulator's request log: the part of a
+    run its vendor jobs bound, without the start-up before it or the local assembly after it."""
+    submits = [r["time"] for r in requests if r["method"] == "POST" and "/_sim/" not in r["path"]]
+    downloads = [r["time"] for r in requests if "/_media/" in r["path"]]
+    return max(downloads) - min(submits)
+
+
+def running_times(jobs: list[dict[str, Any]], vendor: str) -> list[float]:
+    """The running time of each of a vendor's jobs in the simulator's job log: from when it began (after any wait for
+    the simulated vendor's own slots) to when it finished."""
+    return [j["finished"] - (j.get("started") or j["created"]) for j in jobs if j["vendor"] == vendor]
+
+
+def two_stage_bound(first: list[float], second: list[float], caps: tuple[int, int]) -> float:
+    """A lower bound on the time to run jobs in two stages, where each item's first-stage job must end before its
+    second-stage job starts (a keyframe before its clip, a voice before its presenter) and each stage runs at most
+    its cap of jobs at once. No schedule can beat:
+      - the busier stage: its summed job time ÷ its cap, after the shortest job that must come first or before
+        the shortest that must follow, and
+      - the longest chain: the shortest first-stage job, then the longest second-stage one.
+    """
+    return max(
+        min(first) + sum(second) / caps[1],
+        sum(first) / caps[0] + min(second),
+        min(first) + max(second),
+    )
+
+
 def machine() -> dict[str, Any]:
     """The facts a reader needs to compare runs across machines."""
     version = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.campaigns import LATENCY_SCALE, campaign_size, caps, made
-from bench.harness import Row, ratio
+from bench.harness import Row, ratio, running_times, two_stage_bound, vendor_phase
 
 TITLE = "Campaign wall time against its critical-path lower bound"
 TARGET = "≤ 1.10 × the lower bound at 50 stories, ≤ 1.25 at 500"
@@ -26,22 +26,10 @@ LIMITS = {50: 1.10, 500: 1.25}
 
 
 def lower_bound(jobs: list[dict[str, Any]]) -> float:
-    running: dict[str, list[float]] = {"luma": [], "runway": []}
-    for job in jobs:
-        running[job["vendor"]].append(job["finished"] - (job.get("started") or job["created"]))
-    keyframes, clips, cap = running["luma"], running["runway"], caps()
-    return max(
-        min(keyframes) + sum(clips) / cap["runway"],
-        sum(keyframes) / cap["luma"] + min(clips),
-        min(keyframes) + max(clips),
+    cap = caps()
+    return two_stage_bound(
+        running_times(jobs, "luma"), running_times(jobs, "runway"), (cap["luma"], cap["runway"])
     )
-
-
-def stories_phase(requests: list[dict[str, Any]]) -> float:
-    """From the first vendor submit to the last output download."""
-    submits = [r["time"] for r in requests if r["method"] == "POST" and "/_sim/" not in r["path"]]
-    downloads = [r["time"] for r in requests if "/_media/" in r["path"]]
-    return max(downloads) - min(submits)
 
 
 def measure(stories: int, ways: list[str]) -> dict[str, dict[str, float]]:
@@ -50,7 +38,7 @@ def measure(stories: int, ways: list[str]) -> dict[str, dict[str, float]]:
     for way in ways:
         run = made(way, stories)
         figures[way] = {
-            "stories s": stories_phase(run.requests),
+            "stories s": vendor_phase(run.requests),
             "bound s": lower_bound(run.jobs),
             "total s": run.finished.timing.wall_s,
             "vendor jobs": len(run.jobs),
