@@ -209,15 +209,14 @@ def _check_inputs(cuts: list[Cut]) -> list[list[MediaInfo]]:
     """Every input exists and holds what it should, or a ValueError/MediaError names the story and the file."""
     if not cuts:
         raise ValueError("a reel needs at least one story; none were given")
+    files = []
     for cut in cuts:
         if not cut.clips:
             raise ValueError(f"story {cut.story_id!r} has no clips to assemble")
         for path in [*cut.clips, *([cut.voice] if cut.voice else [])]:
             if not Path(path).is_file():
                 raise ValueError(f"story {cut.story_id!r}: media file {path} does not exist")
-    files = [
-        (cut.story_id, path) for cut in cuts for path in [*cut.clips, *([cut.voice] if cut.voice else [])]
-    ]
+            files.append((cut.story_id, path))
     with ThreadPoolExecutor(_PROBES) as pool:
         found = dict(zip(files, pool.map(lambda file: _probe(*file), files), strict=True))
     infos = []
