@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import io
@@ -244,6 +245,37 @@ def _user_cache_root() -> Path:
     return Path(tempfile.gettempdir()) / f"cutroom-s3-cache-{user}"
 
 
+def _aws_environment() -> tuple[tuple[str, str], ...]:
+    """The AWS_* variables boto3 reads (endpoint, keys, region, profile), as a key for the client they make."""
+    return tuple(sorted((name, value) for name, value in os.environ.items() if name.startswith("AWS_")))
+
+
+@functools.lru_cache(maxsize=8)
+def _s3_client(environment: tuple[tuple[str, str], ...]) -> Any:
+    """One S3 client per AWS configuration, shared by every S3Storage of the process (boto3 clients are
+    thread-safe): building one costs ~0.1 s of CPU, which a storage opened per call paid hundreds of times per
+    campaign, on the event loop too. Endpoint and keys come from AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY via boto3; `environment` is those variables, so a change to them makes a new client."""
+    import boto3
+    from botocore.config import Config
+
+    values = dict(environment)
+    region = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION")
+    # Few retries: a bad digest or dead endpoint won't heal, and legacy mode spends ~10 s retrying it.
+    config = Config(
+        signature_version="s3v4",  # SigV4 presigned links too: R2 and newer AWS regions refuse SigV2
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=5,
+        read_timeout=60,
+        # Every put carries a signed SHA-256 checksum header the server verifies; signing the payload too
+        # (botocore does on plain-http endpoints) would hash every byte a second time.
+        s3={"payload_signing_enabled": False},
+        # Stories of a campaign share the client from many threads at once.
+        max_pool_connections=64,
+    )
+    return boto3.session.Session().client("s3", region_name=region, config=config)
+
+
 class S3Storage:
     """An S3 bucket (AWS, SeaweedFS, MinIO, R2) under a prefix, configured by the standard AWS_* variables.
 
@@ -261,27 +293,11 @@ class S3Storage:
         patience_s: float = 120.0,
     ) -> None:
         # Imported here so local-folder runs don't pay boto3's import time.
-        import boto3
         from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
 
         self.bucket, self.prefix = split_s3(location)
         self.cache_dir = Path(cache_dir) if cache_dir else _user_cache_root() / self.bucket
-        if client is None:
-            # Endpoint and keys come from AWS_ENDPOINT_URL / AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY via boto3.
-            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            # Few retries: a bad digest or dead endpoint won't heal, and legacy mode spends ~10 s retrying it.
-            config = Config(
-                signature_version="s3v4",  # SigV4 presigned links too: R2 and newer AWS regions refuse SigV2
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=5,
-                read_timeout=60,
-                # Every put carries a signed SHA-256 checksum header the server verifies; signing the payload
-                # too (botocore does on plain-http endpoints) would hash every byte a second time.
-                s3={"payload_signing_enabled": False},
-            )
-            client = boto3.session.Session().client("s3", region_name=region, config=config)
-        self.client = client
+        self.client = client or _s3_client(_aws_environment())
         self.patience_s = patience_s
         part = max(multipart_threshold, _MIN_PART)
         self.transfer_config = TransferConfig(

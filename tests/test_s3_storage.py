@@ -24,10 +24,17 @@ def _b64_sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
+COUNTER = "count-calls"
+
+
 def _count_calls(storage: S3Storage) -> Counter[str]:
-    """Every S3 operation the storage's client sends from now on, by name."""
+    """Every S3 operation the storage's client sends from now on, by name (until the next count: the process's
+    storages share their client)."""
     calls: Counter[str] = Counter()
-    storage.client.meta.events.register("before-call.s3", lambda model, **_: calls.update([model.name]))
+    storage.client.meta.events.unregister("before-call.s3", unique_id=COUNTER)
+    storage.client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.update([model.name]), unique_id=COUNTER
+    )
     return calls
 
 
@@ -184,8 +191,11 @@ def test_a_failed_multipart_upload_is_aborted(s3, tmp_path):
         raise RuntimeError("disk on fire")
 
     storage.client.meta.events.register("after-call.s3.UploadPart", fail)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        storage.put_file("big.mp4", source, "video/mp4")
+    try:
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            storage.put_file("big.mp4", source, "video/mp4")
+    finally:  # the process's storages share the client
+        storage.client.meta.events.unregister("after-call.s3.UploadPart", fail)
     assert not storage.exists("big.mp4")
     assert _incomplete_uploads(storage) == []
 
