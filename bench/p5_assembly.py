@@ -23,11 +23,11 @@ from bench.harness import Row, Timing, ratio, timed
 from cutroom.assembly import (
     AUDIO_CODEC,
     SAMPLE_RATE,
-    VIDEO_CODEC,
     Cut,
     assemble_reel,
     caption_phrases,
     reel_duration,
+    video_codec,
 )
 from cutroom.assets import WordTiming
 from cutroom.brief import Brand
@@ -246,4 +246,4 @@ def _by_hand(cut: Cut, fmt: Format, clip_s: float, out: Path, work: Path) -> lis
         f"apad=whole_dur={total:.3f},atrim=end={total:.3f}[aout]"
     )
     args += ["-filter_complex", ";".join(graph), "-map", "[vout]", "-map", "[aout]"]
-    return [*args, *VIDEO_CODEC, "-fps_mode", "cfr", *AUDIO_CODEC, "-movflags", "+faststart", str(out)]
+    return [*args, *video_codec(), "-fps_mode", "cfr", *AUDIO_CODEC, "-movflags", "+faststart", str(out)]

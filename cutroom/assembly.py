@@ -24,13 +24,20 @@ from cutroom.assets import WordTiming
 from cutroom.brief import Brand
 from cutroom.channels import Aspect, Format
 from cutroom.fonts import font, wrap
-from cutroom.media import MediaError, MediaInfo, probe, run_ffmpeg
+from cutroom.media import MediaError, MediaInfo, probe, run_ffmpeg, x264_preset
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 #: veryfast keeps a 2-core render near real time; crf 20 keeps it channel-ready after the platforms re-encode.
-VIDEO_CODEC = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]
+REEL_PRESET = "veryfast"
+
+
+def video_codec() -> list[str]:
+    """The reel's H.264 encoder options (ultrafast for draft renders)."""
+    return ["-c:v", "libx264", "-preset", x264_preset(REEL_PRESET), "-crf", "20", "-pix_fmt", "yuv420p"]
+
+
 AUDIO_CODEC = ["-c:a", "aac", "-b:a", "160k", "-ar", str(SAMPLE_RATE), "-ac", "2"]
 
 PHRASE_WORDS = 4
@@ -370,7 +377,7 @@ def _picture(
         ";".join(graph),
         "-map",
         video,
-        *VIDEO_CODEC,
+        *video_codec(),
         "-fps_mode",
         "cfr",
         str(out),

@@ -13,6 +13,17 @@ class MediaError(RuntimeError):
     pass
 
 
+#: x264's fastest preset: every encode's when renders are drafts (CUTROOM_DRAFT_RENDERS).
+DRAFT_PRESET = "ultrafast"
+
+
+def x264_preset(final: str) -> str:
+    """The x264 preset of an encode whose finished renders take `final`: DRAFT_PRESET for draft renders."""
+    from cutroom.settings import settings
+
+    return DRAFT_PRESET if settings().draft_renders else final
+
+
 @cache
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg

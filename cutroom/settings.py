@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         description="How many stories are worked on at once: enough to keep every vendor's slots busy while "
         "earlier stories wait on theirs.",
     )
+    draft_renders: bool = Field(
+        default=False,
+        description="Encode everything Cutroom renders itself (reels, offline clips, templates, avatars) with x264's "
+        "ultrafast preset: about a third of the CPU for files about twice as large. For previews and CI runs; "
+        "reels meant for a channel keep it off.",
+    )
     crossfade_s: float = Field(default=0.5, ge=0, le=2, description="Crossfade between clips in a reel.")
     end_card_s: float = Field(default=2.5, ge=0, le=10, description="How long the brand end card shows.")
     link_expiry_s: int = Field(

@@ -36,7 +36,7 @@ from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.media import MediaError, run_ffmpeg
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
-from simulator.core import Fault, Simulator
+from simulator.core import Fault, Simulator, outbound_tls
 from simulator.jobs import Phase, SimJob, start_job
 from simulator.media import clip, data_uri, image_size
 from simulator.outputs import Hosted
@@ -193,7 +193,7 @@ def router(sim: Simulator) -> APIRouter:
     async def notify(base: str, job: Job, url: str) -> None:
         """POST the generation to its callback_url at each state change, best effort, as Luma does."""
         reported: str | None = None
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S, verify=outbound_tls()) as http:
             while jobs.get(job.id) is job:  # a deleted generation stops reporting
                 body = view(base, job)
                 if body["state"] != reported:
@@ -557,6 +557,8 @@ def _post_process(video: bytes, operation: str) -> bytes:
                 scale,
                 "-c:v",
                 "libx264",
+                "-preset",
+                "ultrafast",
                 "-pix_fmt",
                 "yuv420p",
                 "-an",

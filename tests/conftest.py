@@ -36,6 +36,9 @@ os.environ.update(
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+        # Every reel and offline clip encoded at x264's fastest preset: a third of the CPU, the same frames and
+        # lengths. tests/test_assembly.py encodes as for a channel, and bench P5 measures that.
+        "CUTROOM_DRAFT_RENDERS": "1",
     }
 )
 

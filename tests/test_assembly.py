@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from cutroom.media import MediaError, ffmpeg_exe, probe
 
 #: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
 pytestmark = pytest.mark.xdist_group("assembly")
+DRAFT_RENDERS = "CUTROOM_DRAFT_RENDERS"
 
 BRAND = Brand(name="Aurora", palette=["#1A2B3C", "#F5A623"])
 VERTICAL = Format(aspect=Aspect.vertical, width=720, height=1280, max_duration_s=9.5)
@@ -110,6 +112,15 @@ def vertical_cuts(media: dict[str, Path], *, captions: bool) -> list[Cut]:
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def final_renders():
+    """Reels here are encoded as for a channel: the session's draft renders (tests/conftest.py) are off."""
+    saved = os.environ.pop(DRAFT_RENDERS, None)
+    yield
+    if saved is not None:
+        os.environ[DRAFT_RENDERS] = saved
+
+
 @pytest.fixture(scope="module")
 def reel(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reel") / "instagram-9x16.mp4"
@@ -153,6 +164,18 @@ def test_reel_plays_cleanly_as_channel_ready_h264_aac(reel: Path):
     assert "aac" in streams and "48000 Hz, stereo" in streams
     head = reel.read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")  # +faststart: playable while it downloads
+
+
+def test_a_draft_reel_is_encoded_at_x264s_fastest_preset_and_a_channel_reel_is_not(
+    reel: Path, media: dict[str, Path], tmp_path: Path, monkeypatch
+):
+    monkeypatch.setenv(DRAFT_RENDERS, "1")
+    draft = tmp_path / "draft.mp4"
+    assemble_reel(vertical_cuts(media, captions=True), VERTICAL, BRAND, "Shop now", draft)
+    assert_plays_cleanly(draft)
+    assert probe(draft).duration_s == pytest.approx(probe(reel).duration_s, abs=0.05)
+    # x264 writes its settings into the stream: ultrafast codes without CABAC, the channel preset with it.
+    assert b"cabac=0" in draft.read_bytes() and b"cabac=1" in reel.read_bytes()
 
 
 def test_reel_leaves_out_the_trailing_story_that_would_pass_the_limit(reel: Path):

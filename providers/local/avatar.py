@@ -18,7 +18,7 @@ from cutroom.boundary import quote
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES
 from cutroom.fonts import font
-from cutroom.media import MediaError, probe, run_ffmpeg
+from cutroom.media import MediaError, probe, run_ffmpeg, x264_preset
 from cutroom.storage import path_of
 from providers.errors import ErrorKind, ProviderError
 from providers.protocol import Output
@@ -129,7 +129,7 @@ def _encode_args(still: Path, voice: Path, duration: float, out: Path) -> list[s
         "-i", str(voice),
         "-map", "0:v", "-map", "1:a",
         "-t", f"{duration:.3f}",
-        "-c:v", "libx264", "-preset", "superfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", x264_preset("superfast"), "-tune", "stillimage", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "128k",
         "-map_metadata", "-1",
         "-movflags", "+faststart",

@@ -13,7 +13,7 @@ from cutroom.boundary import quote
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES
 from cutroom.fonts import font, wrap
-from cutroom.media import MediaError, probe, run_ffmpeg
+from cutroom.media import MediaError, probe, run_ffmpeg, x264_preset
 from cutroom.plan import CameraMotion
 from cutroom.remote import Remote, RemoteInputError
 from cutroom.storage import path_of
@@ -152,7 +152,7 @@ def _encode_args(stills: list[Path], graph: str, frames: int, fps: int, out: Pat
         "-frames:v", str(frames),
         "-r", str(fps),
         "-c:v", "libx264",
-        "-preset", X264_PRESET,
+        "-preset", x264_preset(X264_PRESET),
         "-pix_fmt", "yuv420p",
         "-threads", str(THREADS),
         "-an",
