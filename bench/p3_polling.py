@@ -354,8 +354,6 @@ WHY_MISSED: dict[str, str] = {
     "both ≤ 3 times and within 10 % of jobs whose run varies ±25 %",
     PROGRESS: "the end predicted from progress came late (see the figures)",
     CALLBACK: "news of the end did not wake the wait in time (see the figures)",
-    "bfl": "one progress reading predicts the end as if the job ran since submit, but BFL's tasks sit Pending "
-    "first, so the look comes late; BFL's webhook_url is not used yet",
     "google": "a Veo operation says only done or not (no progress) and Google posts no news: no schedule can "
     "meet both",
     "heygen": "video_status reports no progress; HeyGen's webhooks are registered per account "

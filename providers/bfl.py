@@ -13,6 +13,12 @@ booked at.
 Who retries what: nothing here repeats a submit (BFL takes no idempotency key; a repeated POST is a second paid
 task). Transient failures surface as ProviderError(rate_limited | generation_failed) for the caller's retries;
 wait_for waits out a failing poll or download.
+
+Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every submit carries it as `webhook_url` and the
+process's receiver (providers.callbacks) is started; BFL posts `{id, status, …}` once when the task has ended, and
+wait_for looks at once. No `webhook_secret` is sent: only the id is read, as a prompt to poll the task's cluster.
+Without it, a running task's progress predicts its end, but a task that sat Pending before any look saw it is
+predicted as if it ran from its submit, so that look comes late by the queued time (see polling.Forecast).
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ from PIL import Image, UnidentifiedImageError
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
 from cutroom.storage import path_of
+from providers import callbacks
+from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import asked_size, ratio_of
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack
 
 NAME = "bfl"
 #: (u) BFL publishes no size cap for base64 images; 20 MB is its FLUX 3 keyframe cap.
@@ -54,6 +62,8 @@ FAILED = {
     "Failed": ErrorKind.generation_failed,
     "Task not found": ErrorKind.not_found,
 }
+#: The statuses of a task that has ended, the only ones a webhook post carries.
+ENDED = ("Ready", *FAILED)
 MP = 1024 * 1024
 #: FLUX.2's price beyond its card's first output megapixel, per further output MP and per input MP (u, the
 #: simulator's figures).
@@ -179,9 +189,22 @@ def _expired(url: str) -> bool:
     return (ends - datetime.now(UTC)).total_seconds() < LINK_MARGIN_S
 
 
-class BflImage(VendorAdapter):
+def webhook_news(body: Any) -> CallbackNews | None:
+    """A BFL webhook body (`{id, status: Ready|Error|…}`) as news that the task ended; None if it is no BFL post.
+    Its result is never read: the post merely prompts a poll."""
+    if not isinstance(body, dict):
+        return None
+    task_id, status = body.get("id"), body.get("status")
+    if not isinstance(task_id, str) or status not in ENDED:
+        return None
+    return CallbackNews(job_id=task_id, ended=True)
+
+
+class BflImage(CalledBack):
     vendor_name = NAME
     capability = Capability.image
+    #: BFL posts to the submit's `webhook_url` when a task ends: wait_for wakes on it (CallbackWoken).
+    callback_news = staticmethod(webhook_news)
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -260,6 +283,9 @@ class BflImage(VendorAdapter):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         body = self.body(spec, card)
+        if callback := self.callback_url:
+            callbacks.listen(callback, NAME, webhook_news)  # up before BFL can post
+            body["webhook_url"] = callback
         try:
             response = self.request("POST", f"{self.api_base}/v1/{card.model}", json=body)
         except httpx.HTTPStatusError as exc:

@@ -38,8 +38,8 @@ class Throttle:
 
     @contextmanager
     def job(self) -> Iterator[None]:
-        """Hold one of the provider's job slots from submit until the output is fetched; a wait for one ends
-        when the run is stopped (Stopped)."""
+        """Hold one of the provider's job slots from submit until the job is seen to end (its download takes
+        none); a wait for one ends when the run is stopped (Stopped)."""
         if self._slots is None:
             yield
             return

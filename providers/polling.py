@@ -80,22 +80,28 @@ FINISH_MARGIN = 0.03
 class Forecast:
     """When a running job will end, from the progress (0..1) its vendor reports on each poll.
 
-    With one reading, the job is taken to have run at a steady pace since it was submitted: it ends at
-    submit + elapsed / progress. That needs no second poll, which is what keeps most jobs at two looks (one
-    reading, one that finds it done). It overstates the run of a job that sat queued before it started (Runway's
-    THROTTLED), which only makes the next look an early one. From two readings on, the rate between the last
-    two decides: it ignores time spent queued and follows a vendor whose progress is not linear in time.
+    With one reading, the job is taken to have run at a steady pace since it was last seen queued (a look that
+    found it PENDING: BFL's Pending without progress, Runway's THROTTLED), else since it was submitted: it ends
+    at start + elapsed / progress. That needs no second poll, which is what keeps most jobs at two looks (one
+    reading, one that finds it done). Time queued after that start still counts as running, so the forecast is
+    late by the queued time × (1 / progress - 1): the look never comes early, and a later reading shrinks the
+    error. From two readings on, the rate between the last two decides: it ignores time spent queued and follows
+    a vendor whose progress is not linear in time.
     """
 
     def __init__(self, submitted: float):
-        self.submitted = submitted
+        #: The job started no earlier than this: its submit, or the last look that saw it still queued.
+        self.started_after = submitted
         self.readings: list[tuple[float, float]] = []
 
     def add(self, at: float, status: JobStatus) -> None:
-        """Keep a poll's reading (taken at `at`) when it is a running job's progress strictly inside (0, 1)."""
+        """Keep a poll's reading (taken at `at`) when it is a running job's progress strictly inside (0, 1); a
+        look before any reading that saw the job queued moves its earliest start to `at`."""
         progress = status.progress
         if status.state is JobState.RUNNING and progress is not None and 0 < progress < 1:
             self.readings.append((at, progress))
+        elif status.state is JobState.PENDING and not self.readings:
+            self.started_after = at
 
     def look_in(self, now: float) -> float | None:
         """Seconds from `now` to a look just after the predicted end; None without a usable reading."""
@@ -106,8 +112,8 @@ class Forecast:
             before, earlier = self.readings[-2]
             end = at + (1 - progress) * (at - before) / (progress - earlier)
         else:
-            end = self.submitted + (at - self.submitted) / progress
-        return end + FINISH_MARGIN * (end - self.submitted) - now
+            end = self.started_after + (at - self.started_after) / progress
+        return end + FINISH_MARGIN * (end - self.started_after) - now
 
 
 def run_job(
@@ -156,17 +162,33 @@ def wait_for(
     first_look_s: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Output:
-    """Wait for a submitted job and fetch its output; a job that ends without one raises JobFailed (with its
-    error_kind, else generation_failed).
+    """Wait for a submitted job to end (wait_for_end), then fetch its output (fetch_output)."""
+    schedule = schedule or _schedule_of(generator, job)
+    wait_for_end(generator, job, schedule=schedule, sleep=sleep, first_look_s=first_look_s, clock=clock)
+    return fetch_output(generator, job, schedule=schedule, sleep=sleep, clock=clock)
+
+
+def wait_for_end(
+    generator: Generator,
+    job: JobRef,
+    *,
+    schedule: PollSchedule | None = None,
+    sleep: Callable[[float], None] = stopping.sleep,
+    first_look_s: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait until a submitted job has succeeded; a job that ends without success raises JobFailed (with its
+    error_kind, else generation_failed). Its output is not fetched: that is fetch_output's, which needs no
+    vendor slot, so a caller gives the slot back in between.
 
     The first look comes near the model's expected latency (or after `first_look_s`: 0 for a job re-attached
     after a restart). After a look that reads the job's progress the next comes just after the end it predicts
     (Forecast); without one, on the schedule's backoff. A generator whose vendor calls back (CallbackWoken)
     is looked at when news of the job's end arrives, the schedule becoming a late safety net for lost news.
-    A poll or download that fails transiently (rate limited, a 5xx, a dropped connection) is waited out and
-    repeated: the job is never resubmitted from here, so a hiccup after the vendor accepted it cannot pay for
-    the generation twice. The wait is bounded: MAX_FAILURES_IN_A_ROW failed looks in a row, MAX_FAILURES in
-    all, or the schedule's timeout end it with GaveUp, naming the job (still journaled: a rerun re-attaches).
+    A poll that fails transiently (rate limited, a 5xx, a dropped connection) is waited out and repeated: the
+    job is never resubmitted from here, so a hiccup after the vendor accepted it cannot pay for the generation
+    twice. The wait is bounded: MAX_FAILURES_IN_A_ROW failed looks in a row, MAX_FAILURES in all, or the
+    schedule's timeout end it with GaveUp, naming the job (still journaled: a rerun re-attaches).
     `sleep` and `clock` pace and time the waits (a test passes a fake pair); the default sleep, and any news
     wait, end at once when the run is stopped (cutroom.stopping), raising Stopped.
     """
@@ -179,8 +201,7 @@ def wait_for(
         until = _Wait(sleep, clock, news, schedule.min_interval_s)
         interval = schedule.first() if first_look_s is None else first_look_s
         left, waited = interval, 0.0  # left: of the wait for the next scheduled look
-        in_a_row = failures = 0  # transient failures of polls and downloads: in a row, and in all
-        began = clock()
+        failures = _Failures(generator, job, schedule, clock, "looks")
         while True:
             if left:
                 slept, woken = until(left)
@@ -190,35 +211,24 @@ def wait_for(
             asked = clock()
             try:
                 status = generator.poll(job)
-                if status.state is JobState.SUCCEEDED:
-                    output = generator.fetch(job)
-                    return output.model_copy(update={"job_id": job.job_id if job.durable else None})
             except ProviderError as exc:
                 if not exc.kind.transient:
                     raise
-                in_a_row, failures = in_a_row + 1, failures + 1
-                why = _bound_reached(in_a_row, failures, clock() - began, schedule.timeout_s)
-                if why is not None:
-                    raise _gave_up(generator, job, why, exc.detail, exc.kind) from exc
-                pause = max(exc.retry_after or 0.0, schedule.min_interval_s, schedule.retry_pause_s)
-                # Never past the timeout, nor longer than a vendor that is merely busy would ask.
-                pause = min(
-                    pause,
-                    MAX_RETRY_PAUSE_S,
-                    max(schedule.timeout_s - (clock() - began), schedule.min_interval_s),
-                )
+                pause = failures.pause_after(exc)
                 sleep(pause)  # not cut short by news: the vendor asked for this pause
                 waited += pause
                 left = 0.0
                 continue
-            in_a_row = 0
+            failures.passed()
+            if status.state is JobState.SUCCEEDED:
+                return
             if status.state.terminal:
                 raise JobFailed(
                     status.error_kind or ErrorKind.generation_failed,
                     status.error or status.state.value,
                     provider=generator.name,
                 )
-            if (why := _bound_reached(0, 0, clock() - began, schedule.timeout_s)) is not None:
+            if (why := failures.timed_out()) is not None:
                 last = f"it was {status.state.value.lower()}" + (
                     f" at {status.progress:.0%}" if status.progress is not None else ""
                 )
@@ -233,12 +243,75 @@ def wait_for(
             # else news woke us early and the poll did not bear it out: the scheduled look stands.
 
 
-def _bound_reached(in_a_row: int, failures: int, elapsed: float, timeout_s: float) -> str | None:
-    """Which bound of a wait has been reached, in words; None while the wait may go on."""
+def fetch_output(
+    generator: Generator,
+    job: JobRef,
+    *,
+    schedule: PollSchedule | None = None,
+    sleep: Callable[[float], None] = stopping.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Output:
+    """Download a job that has succeeded. The job no longer runs on its vendor, so this needs none of the
+    vendor's slots. A download that fails transiently is tried again (an adapter whose link was spent asks its
+    vendor for a fresh one) within the same bounds as a wait's looks, then GaveUp, the job still journaled; it is
+    never resubmitted from here. A stopped run stops trying (Stopped)."""
+    schedule = schedule or _schedule_of(generator, job)
+    failures = _Failures(generator, job, schedule, clock, "downloads")
+    while True:
+        try:
+            output = generator.fetch(job)
+            return output.model_copy(update={"job_id": job.job_id if job.durable else None})
+        except ProviderError as exc:
+            if not exc.kind.transient:
+                raise
+            sleep(failures.pause_after(exc))
+        stopping.check(f"downloading {generator.name} job {job.job_id}")
+
+
+class _Failures:
+    """The transient failures of one wait's requests (its looks, or its downloads), counted against the wait's
+    bounds, and the pause each asks for."""
+
+    def __init__(
+        self, generator: Generator, job: JobRef, schedule: PollSchedule, clock: Callable[[], float], what: str
+    ):
+        self.generator, self.job, self.schedule, self.clock, self.what = generator, job, schedule, clock, what
+        self.in_a_row = self.all = 0
+        self.began = clock()
+
+    def pause_after(self, exc: ProviderError) -> float:
+        """The pause before trying again after a transient failure; GaveUp once a bound is reached."""
+        self.in_a_row, self.all = self.in_a_row + 1, self.all + 1
+        why = _bound_reached(
+            self.in_a_row, self.all, self.clock() - self.began, self.schedule.timeout_s, self.what
+        )
+        if why is not None:
+            raise _gave_up(self.generator, self.job, why, exc.detail, exc.kind) from exc
+        schedule = self.schedule
+        pause = max(exc.retry_after or 0.0, schedule.min_interval_s, schedule.retry_pause_s)
+        # Never past the timeout, nor longer than a vendor that is merely busy would ask.
+        return min(
+            pause,
+            MAX_RETRY_PAUSE_S,
+            max(schedule.timeout_s - (self.clock() - self.began), schedule.min_interval_s),
+        )
+
+    def passed(self) -> None:
+        """A request that worked: the failures in a row count from zero again."""
+        self.in_a_row = 0
+
+    def timed_out(self) -> str | None:
+        """The timeout in words once the wait has run to it; None before."""
+        return _bound_reached(0, 0, self.clock() - self.began, self.schedule.timeout_s, self.what)
+
+
+def _bound_reached(in_a_row: int, failures: int, elapsed: float, timeout_s: float, what: str) -> str | None:
+    """Which bound of a wait has been reached, in words (`what` failed: looks, downloads); None while the wait
+    may go on."""
     if in_a_row >= MAX_FAILURES_IN_A_ROW:
-        return f"{in_a_row} failed looks in a row"
+        return f"{in_a_row} failed {what} in a row"
     if failures >= MAX_FAILURES:
-        return f"{failures} failed looks"
+        return f"{failures} failed {what}"
     if elapsed >= timeout_s:
         return f"{elapsed:.0f} s without a result (its limit: {timeout_s:.0f} s)"
     return None

@@ -55,7 +55,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from simulator import media
-from simulator.core import Simulator
+from simulator.core import Simulator, outbound_tls
 from simulator.jobs import Phase, SimJob, start_job
 from simulator.outputs import Hosted
 
@@ -425,7 +425,7 @@ def router(sim: Simulator) -> APIRouter:
             digest = hmac.new(task.body.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
             headers["X-BFL-Signature"] = f"sha256={digest}"
         try:
-            async with httpx.AsyncClient(timeout=5.0) as http:
+            async with httpx.AsyncClient(timeout=5.0, verify=outbound_tls()) as http:
                 await http.post(str(task.body.webhook_url), content=raw, headers=headers)
         except httpx.HTTPError:
             pass  # an unreachable receiver does not change the task

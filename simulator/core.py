@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
+from functools import cache
 from types import ModuleType
 from typing import Any, TypeVar
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -130,6 +133,14 @@ def _logged_query(request: Request) -> str:
     return "&".join(
         f"{k}=…" if k.lower() in KEY_PARAMS else f"{k}={v}" for k, v in request.query_params.multi_items()
     )
+
+
+@cache
+def outbound_tls() -> ssl.SSLContext:
+    """The TLS context of the requests simulated vendors send (webhooks, fetches of a job's input links), built
+    once: an httpx client that builds its own loads the CA bundle, 0.1-0.3 s of CPU on the event loop that serves
+    every vendor, which would hold up the request (and every other one) just as a job ends."""
+    return httpx.create_ssl_context()
 
 
 class Simulator:

@@ -40,7 +40,7 @@ from PIL import Image
 
 from providers.local.template import Modifications, compose
 from simulator import media
-from simulator.core import Simulator
+from simulator.core import Simulator, outbound_tls
 from simulator.jobs import Phase, SimJob, start_job
 from simulator.media import FetchFailed, fetch_local
 from simulator.outputs import Hosted
@@ -276,7 +276,7 @@ def router(sim: Simulator) -> APIRouter:
         """POST the Render object to its webhook_url once, when it ended (best effort)."""
         while status_of(render) not in ("succeeded", "failed"):
             await asyncio.sleep(0.02)
-        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S, verify=outbound_tls()) as http:
             with contextlib.suppress(httpx.HTTPError):  # an unreachable receiver changes nothing
                 await http.post(url, json=view(request, render))
 

@@ -64,7 +64,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from simulator import media
-from simulator.core import Fault, Simulator
+from simulator.core import Fault, Simulator, outbound_tls
 from simulator.outputs import MEDIA_PATH, Hosted
 
 VENDOR = "fal"
@@ -758,7 +758,7 @@ def router(sim: Simulator) -> APIRouter:
         ok = answer.status_code == 200
         body = {"request_id": run.id, "gateway_request_id": run.id, "status": "OK" if ok else "ERROR",
                 "payload": payload, "error": None if ok else f"Invalid status code: {answer.status_code}"}  # fmt: skip
-        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S, verify=outbound_tls()) as http:
             for attempt in range(WEBHOOK_ATTEMPTS):
                 if attempt:
                     await asyncio.sleep(WEBHOOK_PAUSE_S)
@@ -901,7 +901,9 @@ def router(sim: Simulator) -> APIRouter:
                 run.id, (run.created, run.created + run.run_s)
             )
             _schedule(acct.runs, limits.concurrency, now, commit=True)
-            wall = time.time() - (now - run.created)
+            # The run's creation on the wall clock, read now: `now` came before the lock and new_run (which
+            # decodes inline images), and counting from it logged the run late by that time.
+            wall = time.time() - (time.monotonic() - run.created)
             sim.record_job(VENDOR, run.id, wall, wall + end - run.created, started=wall + start - run.created)
             waiting = [r for r in acct.runs if r.start is None and r.end is None]
         base = str(request.base_url).rstrip("/")

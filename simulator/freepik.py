@@ -39,7 +39,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image, UnidentifiedImageError
 
 from simulator import media
-from simulator.core import Simulator
+from simulator.core import Simulator, outbound_tls
 from simulator.jobs import Phase, SimJob, start_job
 from simulator.media import FetchFailed, fetch_local
 from simulator.outputs import Hosted
@@ -255,7 +255,7 @@ def router(sim: Simulator) -> APIRouter:
     async def notify(request: Request, task: Task, url: str) -> None:
         """POST the task (the GET body without `data`) to its webhook_url at each status change, best effort."""
         reported = None
-        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S, verify=outbound_tls()) as http:
             while True:
                 body = view(request, task)
                 if body["status"] != reported:

@@ -38,7 +38,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from PIL import Image
 
-from simulator.core import Fault, Simulator
+from simulator.core import Fault, Simulator, outbound_tls
 from simulator.jobs import Phase, SimJob, start_job
 from simulator.media import clip, image_size
 from simulator.outputs import Hosted
@@ -295,7 +295,7 @@ def router(sim: Simulator) -> APIRouter:
     async def notify(request: Request, task: Task, url: str) -> None:
         """POST the task's data to its callback_url at each status change, best effort."""
         reported = None
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT_S, verify=outbound_tls()) as http:
             while True:
                 data = view(request, task)
                 if data["task_status"] != reported:

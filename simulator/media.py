@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from providers.local.image import LocalImage
 from providers.local.video import LocalAnimatic
+from simulator.core import outbound_tls
 
 #: Formats a still can be served in, by the name vendors use.
 IMAGE_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
@@ -105,7 +106,7 @@ async def fetch_local(url: str) -> bytes | None:
     if urlsplit(url).hostname not in LOOPBACK:
         return None
     try:
-        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S) as http:
+        async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_S, verify=outbound_tls()) as http:
             response = await http.get(url)
     except httpx.HTTPError:
         raise FetchFailed("no answer") from None

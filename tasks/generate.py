@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 from prefect import task
 from prefect.runtime import flow_run
@@ -11,13 +12,13 @@ from cutroom import stopping
 from cutroom.assets import Asset, AssetSpec, InputRef
 from cutroom.brief import Brand
 from cutroom.capabilities import Capability
-from cutroom.ledger import EntryState, ledger_for
+from cutroom.ledger import EntryState, Ledger, ledger_for
 from cutroom.storage import S3Storage, Storage, asset_key, open_storage, sha256_bytes
 from cutroom.uploads import uploads_kept_in
 from providers import registry
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.inputs import EXPECTED, checked_file
-from providers.polling import run_job, submit_job, wait_for
+from providers.polling import fetch_output, run_job, submit_job, wait_for_end
 from providers.protocol import Generator, JobRef, Output
 from tasks.judge import score_asset
 from tasks.limits import vendor_slot
@@ -113,6 +114,10 @@ def _on_vendor(
     """Run a paid job under the campaign's ledger: reuse a settled asset, re-attach to a journaled job, or
     reserve the estimate, submit, and journal the job id before the first poll.
 
+    One of the provider's slots (in this process and across runs) is held while the job runs on the vendor,
+    from before its submit until a poll sees it end, and given back before its output is downloaded: a link to
+    a finished output takes none of the vendor's capacity, so the next job starts meanwhile.
+
     The ledger knows the job by `spec`; the vendor gets `ready`, the same spec with its inputs made reachable.
     """
     ledger = ledger_for(storage, campaign_id)
@@ -127,14 +132,16 @@ def _on_vendor(
             provider=spec.provider, job_id=entry.job_id, spec_key=key, spec=ready, handle=entry.handle
         )
     throttle = registry.throttle(spec.provider)
+    if job is not None:
+        try:
+            with throttle.job(), vendor_slot(spec.provider):
+                wait_for_end(generator, job, first_look_s=0.0)
+            return fetch_output(generator, job), None
+        except ProviderError as exc:
+            if not _gone(exc):
+                raise  # still the vendor's job: a rerun re-attaches again
+            ledger.released(key, f"re-attached job {job.job_id} is gone: {exc.detail}")
     with throttle.job(), vendor_slot(spec.provider):
-        if job is not None:
-            try:
-                return wait_for(generator, job, first_look_s=0.0), None
-            except ProviderError as exc:
-                if exc.kind is not ErrorKind.not_found and not isinstance(exc, JobFailed):
-                    raise  # still the vendor's job: a rerun re-attaches again
-                ledger.released(key, f"re-attached job {job.job_id} is gone: {exc.detail}")
         # A stopped run pays for nothing new; what it submitted already stays journaled.
         stopping.check(f"submitting {spec.kind.value} to {spec.provider}")
         ledger.reserve(spec, generator.estimate(ready), budget_usd, story_id)
@@ -148,12 +155,26 @@ def _on_vendor(
             ledger.released(key, f"submit refused: {exc.detail}")
             raise
         ledger.submitted(key, job.job_id, job.handle)
-        try:
-            return wait_for(generator, job), None
-        except ProviderError as exc:
-            if isinstance(exc, JobFailed) or exc.kind is ErrorKind.not_found:
-                ledger.released(key, f"job {job.job_id} ended without output: {exc.detail}")
-            raise
+        with _released_if_gone(ledger, key, job):
+            wait_for_end(generator, job)
+    with _released_if_gone(ledger, key, job):
+        return fetch_output(generator, job), None
+
+
+def _gone(exc: ProviderError) -> bool:
+    """Whether a job will never yield its output: it failed, or its vendor has forgotten it or its output."""
+    return isinstance(exc, JobFailed) or exc.kind is ErrorKind.not_found
+
+
+@contextlib.contextmanager
+def _released_if_gone(ledger: Ledger, key: str, job: JobRef) -> Iterator[None]:
+    """Give back the job's reservation when what runs inside finds the job gone: no output will be booked."""
+    try:
+        yield
+    except ProviderError as exc:
+        if _gone(exc):
+            ledger.released(key, f"job {job.job_id} ended without output: {exc.detail}")
+        raise
 
 
 def _make(
@@ -189,7 +210,8 @@ def _make(
 @task(
     name="generate",
     task_run_name="{spec.kind}-{story_id}-i{iteration}",
-    # Only a submit that never reached the vendor lands here (wait_for waits out the rest): retry generously.
+    # Only a submit that never reached the vendor lands here (the waits and downloads wait out the rest): retry
+    # generously.
     retries=4,
     retry_delay_seconds=[2, 5, 10, 20],
     retry_condition_fn=transient_only,

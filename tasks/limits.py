@@ -178,7 +178,7 @@ def held_leases() -> list[UUID]:
 
 @contextmanager
 def vendor_slot(provider: str) -> Iterator[None]:
-    """Hold one of the provider's global slots for as long as a job is in flight."""
+    """Hold one of the provider's global slots while a job runs on the vendor (its download takes none)."""
     if capped(provider) is None:
         yield
         return

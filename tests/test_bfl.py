@@ -16,11 +16,14 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
-from providers.bfl import FLUX1, FLUX2, BflImage, _expired, fit_pixels
+from providers import callbacks
+from providers.bfl import FLUX1, FLUX2, BflImage, _expired, fit_pixels, webhook_news
+from providers.callbacks import CallbackNews
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef
 from simulator.bfl import SIMULATOR_KEY
+from tests.helpers import free_port
 from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01
@@ -246,6 +249,39 @@ def test_a_sample_link_past_its_signed_expiry_is_seen_as_expired() -> None:
     assert _expired(at(datetime.now(UTC) - timedelta(seconds=1)))
     assert not _expired(at(datetime.now(UTC) + timedelta(minutes=10)))
     assert not _expired("https://delivery-eu1.bfl.ai/x.jpeg")
+
+
+# -- webhooks -----------------------------------------------------------------------------------------------------
+
+WEBHOOK_SCALE = 0.25  # flux-2-pro's 8 s becomes 2 s: its safety-net look would come ~50 % after the end
+
+
+def test_with_a_callback_url_the_task_is_seen_in_one_poll_when_bfl_posts_that_it_ended(
+    sim, monkeypatch
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/cutroom/callbacks"
+    monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{port}")
+    sim.configure(latency_scale=WEBHOOK_SCALE)
+    adapter = on_simulator(BflImage, sim, scale=WEBHOOK_SCALE, timeout=5.0, callback_url=url)
+
+    made = run_job(adapter, _spec())
+
+    assert made.data and _submits(sim)[0]["body"]["webhook_url"] == url
+    polls = [r["time"] for r in sim.requests() if "get_result" in r["path"]]
+    timing = next(j for j in sim.jobs() if j["vendor"] == "bfl")
+    assert len(polls) == 1  # woken by the post, not by the schedule
+    assert polls[0] - timing["finished"] <= 0.25 * (timing["finished"] - timing["created"])
+
+
+def test_webhook_bodies_are_read_for_their_task_and_end_only() -> None:
+    task = "0f8e3c1a-2b4d-4e6f-8a9b-0c1d2e3f4a5b"
+    ready = {"id": task, "status": "Ready", "result": {"sample": "https://delivery-eu1.bfl.ai/x"}}
+    assert webhook_news(ready) == CallbackNews(job_id=task, ended=True)
+    assert webhook_news({"id": task, "status": "Content Moderated"}) == CallbackNews(job_id=task, ended=True)
+    assert webhook_news({"id": task, "status": "Pending", "progress": 0.4}) is None  # BFL posts only the end
+    assert webhook_news({"id": task, "state": "completed"}) is None  # another vendor's post
+    assert webhook_news({"id": task, "status": "succeeded", "template_id": "t"}) is None  # Creatomate's
 
 
 # -- BFL's error answers -------------------------------------------------------------------------------------------

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
+import threading
+import time
+from typing import Any
 
 import pytest
 import yaml
 
 from cutroom.assets import AssetKind, AssetSpec
+from cutroom.capabilities import Capability
 from cutroom.ledger import EntryState, Ledger, OverBudget
 from cutroom.storage import LocalStorage
+from providers import registry
+from providers.cards import ModelCard
+from providers.declarations import Vendor
+from providers.errors import ErrorKind, ProviderError
 from providers.limits import Limits, Throttle
+from providers.polling import PollSchedule
+from providers.protocol import JobRef, JobState, JobStatus, Output
 from tests.helpers import BIN, cutroom
 
 BRIEF = {
@@ -142,3 +153,87 @@ def test_two_campaigns_at_once_never_run_more_jobs_than_the_providers_cap(
     for job in jobs:
         running = [o for o in jobs if o is not job and o["created"] <= job["created"] < o["finished"]]
         assert running == [], f"{job['id']} was created while {len(running)} other job(s) ran"
+
+
+#: How long a slow output link keeps its first download going while no other job is submitted.
+LINK_WAIT_S = 15.0
+
+
+class SlowLink:
+    """A stand-in vendor allowing one job at a time, whose jobs end at their first look but whose output link is
+    slow: the first job's first download fails (a 503), and its next lasts until a second job is submitted
+    (at most LINK_WAIT_S)."""
+
+    name = "slowlink"
+    capability = Capability.image
+    schedule = PollSchedule(expected_s=0.0, retry_pause_s=0.05)
+
+    def __init__(self) -> None:
+        self.submits: list[str] = []
+        self.running: set[str] = set()
+        self.most_running = 0
+        self.downloads: list[str] = []
+        self.second_submitted = threading.Event()
+        self.overlapped = False
+
+    def estimate(self, spec: AssetSpec) -> float:
+        return 0.1
+
+    def submit(self, spec: AssetSpec) -> JobRef:
+        job_id = f"job-{len(self.submits) + 1}"
+        self.submits.append(job_id)
+        self.running.add(job_id)
+        self.most_running = max(self.most_running, len(self.running))
+        if len(self.submits) == 2:
+            self.second_submitted.set()
+        return JobRef(provider=self.name, job_id=job_id, spec_key=spec.key(), spec=spec)
+
+    def poll(self, job: JobRef) -> JobStatus:
+        self.running.discard(job.job_id)
+        return JobStatus(state=JobState.SUCCEEDED, progress=1.0)
+
+    def fetch(self, job: JobRef) -> Output:
+        self.downloads.append(job.job_id)
+        if job.job_id == "job-1":
+            if self.downloads.count("job-1") == 1:
+                raise ProviderError(ErrorKind.generation_failed, "download: HTTP 503", provider=self.name)
+            self.overlapped = self.second_submitted.wait(LINK_WAIT_S)
+        return Output(data=job.job_id.encode(), mime="image/png", cost_usd=0.1)
+
+
+def test_a_slow_download_holds_no_vendor_slot_and_a_failed_one_is_tried_again_unpaid(
+    prefect_server, tmp_path, request
+):
+    """With the vendor capped at one job, the second job starts while the first's output is still downloading,
+    and the first's failed download is tried again without submitting it again."""
+    from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_settings
+
+    from tasks.generate import generate
+    from tasks.limits import ensure_vendor_limits
+
+    vendor = Vendor(
+        name="slowlink", title="Slow link", adapters={Capability.image: "tests:SlowLink"},
+        limits=Limits(concurrency=1),
+        models=(ModelCard(provider="slowlink", model="slow-1", capability=Capability.image),),
+    )  # fmt: skip
+    registry.register(vendor, {Capability.image: SlowLink})
+    request.addfinalizer(lambda: registry.unregister("slowlink"))
+    slow = registry.provider(Capability.image, "slowlink")
+    specs = [AssetSpec(kind=AssetKind.image, provider="slowlink", model="slow-1", prompt=p) for p in "ab"]
+
+    async def both() -> list[Any]:
+        await ensure_vendor_limits({"slowlink"})  # and the cap across processes: one slot on the server
+        made = [generate(s, str(tmp_path / "out"), "caps", f"s{n}", run_id="r") for n, s in enumerate(specs)]
+        return await asyncio.gather(*made)
+
+    began = time.monotonic()
+    with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: str(tmp_path / "results")}):
+        first, second = asyncio.run(both())
+    assert slow.overlapped, "the second job waited for the first one's download"
+    assert time.monotonic() - began < LINK_WAIT_S
+    assert slow.most_running == 1  # the cap still held while jobs ran
+    assert slow.submits == ["job-1", "job-2"]  # the failed download paid for nothing twice
+    assert sorted(slow.downloads) == ["job-1", "job-1", "job-2"]
+    assert {first.job_id, second.job_id} == {"job-1", "job-2"}
+    ledger = Ledger(LocalStorage(tmp_path / "out"), "caps")
+    assert ledger.committed_usd() == pytest.approx(0.2)

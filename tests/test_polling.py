@@ -125,6 +125,17 @@ def test_a_job_that_sat_queued_is_predicted_from_the_rate_between_two_readings()
     assert 0 <= _lag(fake) <= 0.05
 
 
+def test_a_job_seen_queued_then_running_is_seen_done_at_the_look_after_its_first_reading() -> None:
+    """Queued 40 s behind others, then a 10 s run: the last look that saw it queued bounds its start, so one
+    reading predicts its end (taken from its submit, the look would come ~20 % late)."""
+    clock = FakeClock()
+    fake = FakeJob(clock, runs_s=10, queued_s=40)
+    _wait(fake, clock)
+    first_reading = next(i for i, at in enumerate(fake.looks) if at >= fake.queued_s)
+    assert len(fake.looks) == first_reading + 2
+    assert 0 <= _lag(fake) <= 0.10
+
+
 def test_a_finish_far_off_is_approached_in_even_steps_none_longer_than_the_max_interval() -> None:
     clock = FakeClock()
     fake = FakeJob(clock, runs_s=100)

@@ -324,7 +324,7 @@ def test_a_download_failing_on_every_try_gives_up_within_bounds_and_says_on_what
         wait_for(generator, job, first_look_s=0.0)
     took = time.monotonic() - began
     message = str(caught.value)
-    assert f"gave up on job {job.job_id} after {MAX_FAILURES_IN_A_ROW} failed looks in a row" in message
+    assert f"gave up on job {job.job_id} after {MAX_FAILURES_IN_A_ROW} failed downloads in a row" in message
     assert "HTTP 503" in message and "run the same command again" in message
     assert media.downloads == MAX_FAILURES_IN_A_ROW
     # Ten pauses of the vendor's minimum poll interval (5 s, here scaled), not a run that goes on.
