@@ -194,11 +194,12 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
 
 @dataclass
 class Process:
-    """One process now: bytes resident, CPU spent so far, its command line."""
+    """One process now: bytes resident, CPU spent so far, its command line, its parent's PID."""
 
     rss: int
     cpu_s: float
     command: str
+    parent: int
 
 
 def process_tree(root: int) -> dict[int, Process]:
@@ -225,6 +226,7 @@ def process_tree(root: int) -> dict[int, Process]:
                 .read_bytes()
                 .replace(b"\0", b" ")
                 .decode(errors="replace"),
+                parent=parents[pid],
             )
     return found
 
@@ -327,15 +329,24 @@ def made(way: str, stories: int) -> Made:
     env = shared_environment(**extra)
     done = check(run_child(command(write_brief(work, stories, slug), work / slug), env, log), way, log)
     cutroom = way.startswith("Cutroom")  # the others write no manifest, and keep no run history of ours
-    with httpx.Client(base_url=url, timeout=30) as http:
-        requests, jobs = http.get("/_sim/requests").json(), http.get("/_sim/jobs").json()
+    requests, jobs = vendor_log(url, done)
     return Made(
         finished=done,
         out=work / slug,
-        requests=[r for r in requests if done.started <= r["time"] <= done.ended],
-        jobs=[j for j in jobs if done.started <= j["created"] <= done.ended],
+        requests=requests,
+        jobs=jobs,
         assets=assets(work / slug, slug) if cutroom else None,
         history=history(work / "prefect" / "prefect.db") if cutroom else None,
+    )
+
+
+def vendor_log(url: str, run: Finished) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The requests the simulator saw and the jobs it began while the run ran: (requests, jobs)."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        requests, jobs = http.get("/_sim/requests").json(), http.get("/_sim/jobs").json()
+    return (
+        [r for r in requests if run.started <= r["time"] <= run.ended],
+        [j for j in jobs if run.started <= j["created"] <= run.ended],
     )
 
 
