@@ -40,11 +40,11 @@ postgres:
 demo: install
 	$(BIN)/cutroom run examples/briefs/aurora-launch.yaml --out cutroom-out
 
-# Two workers, each taking the next test (a file that shares costly module fixtures stays on one: xdist_group):
-# most tests wait on loopback services (Prefect, the simulator, S3), so two at once halve the wall time on two
-# cores. Each worker starts its own services.
+# Three workers, each taking the next test (a file that shares costly module fixtures stays on one: xdist_group).
+# Tests wait on loopback services (Prefect, the simulator, S3) for about a quarter of their time: with two
+# workers on two cores, 1.4 cores were busy; a third fills those waits. Each worker starts its own services.
 test: install browser postgres
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # Benchmarks on loopback services (README.md, "Benchmarks"): figures and ratios, no pass/fail.
 bench: install

@@ -43,7 +43,7 @@ os.environ.update(
 )
 
 
-#: The files whose tests take longest, longest first: started first, so that the two workers finish together
+#: The files whose tests take longest, longest first: started first, so that the workers finish together
 #: instead of one finishing a long test alone at the end (measured with --durations on 2 cores).
 LONGEST_FIRST = (
     "test_team_scale.py",
