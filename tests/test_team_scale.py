@@ -37,7 +37,7 @@ MACHINES = ("machine-a", "machine-b")
 BRIEF = {
     **VENDOR_BRIEF,
     "campaign": "Team Stories",
-    "stories": 4,
+    "stories": 10,
     "max_iterations": 1,
     "budget_usd": 200,
 }
