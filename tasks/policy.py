@@ -70,7 +70,7 @@ async def stored(task: Any, out: str, /, *args: Any, **kwargs: Any) -> Any:
     with _aborted_when_stopped():
         result = await task(*args, **kwargs)
         storage = open_storage(out)
-        if not storage.exists(storage.key_of(result.uri)):
+        if not await off_loop(storage.exists, storage.key_of(result.uri)):
             result = await task.with_options(refresh_cache=True)(*args, **kwargs)
         return result
 
@@ -86,12 +86,21 @@ async def in_thread(step: Callable[..., T], *args: Any) -> T:
 
     A stopped run starts no new step, and a step that stops (Stopped) aborts its task (_aborted_when_stopped).
     """
-    context = contextvars.copy_context()
     with _aborted_when_stopped():
         stopping.check(f"step {getattr(step, '__name__', 'step')}")
-        return await asyncio.get_running_loop().run_in_executor(
-            _steps, functools.partial(context.run, step, *args)
-        )
+        return await off_loop(step, *args)
+
+
+async def off_loop(call: Callable[..., T], *args: Any) -> T:
+    """A blocking call on the step threads, in the run's context, so that it stalls no other story of the
+    process: a storage request takes a round trip, and waits out an absent endpoint for up to two minutes.
+
+    Unlike in_thread, no step of its own: it runs after a stop too, and its errors (Stopped among them) reach
+    the caller as they would have from the call itself."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(
+        _steps, functools.partial(context.run, call, *args)
+    )
 
 
 @contextlib.contextmanager

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 
 from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.filesystems import WritableFileSystem
 from pydantic import Field
 
 from cutroom.storage import Storage, open_storage
+from tasks.policy import off_loop
 
 #: Beside the campaigns, out of the layout users browse.
 RESULTS_PREFIX = ".cutroom/results"
@@ -33,8 +35,9 @@ class CampaignResults(WritableFileSystem):
     def _key(path: str) -> str:
         return f"{RESULTS_PREFIX}/{path.lstrip('/')}"
 
+    # Prefect reads and writes results of async tasks from the event loop the stories share: off it.
     async def aread_path(self, path: str) -> bytes:
-        return self.read_path(path, _sync=True)
+        return await off_loop(partial(self.read_path, path, _sync=True))
 
     @async_dispatch(aread_path)
     def read_path(self, path: str) -> bytes:
@@ -45,7 +48,7 @@ class CampaignResults(WritableFileSystem):
         return storage.read_bytes(key)
 
     async def awrite_path(self, path: str, content: bytes) -> str:
-        return self.write_path(path, content, _sync=True)
+        return await off_loop(partial(self.write_path, path, content, _sync=True))
 
     @async_dispatch(awrite_path)
     def write_path(self, path: str, content: bytes) -> str:
