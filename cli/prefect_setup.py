@@ -29,11 +29,13 @@ def configured_prefect(location: str, verbose: bool) -> Iterator[None]:
     """Prefect configured for a CLI run: offline, quiet unless asked, results kept beside the campaigns."""
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    serve_ours()  # without a Prefect server set, the embedded one is ours: no SQLite 503s
     if not verbose:
         # Only the console goes quiet (no Prefect lines, no tracebacks: the command says what went wrong in its
         # own words); run logs still reach the Prefect API and UI, and --verbose shows them here.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    # Without a Prefect server set, the embedded one is ours (no SQLite 503s), launched now with the settings
+    # above so it boots while the rest of the command is imported.
+    serve_ours()
     from prefect.settings import (
         PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,
         PREFECT_RESULTS_LOCAL_STORAGE_PATH,

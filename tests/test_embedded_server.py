@@ -6,6 +6,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from tests.helpers import BIN, ROOT
 
@@ -77,3 +79,66 @@ def test_a_cli_run_on_the_embedded_server_leaves_its_whole_history(tmp_path):
         tasks = db.execute("SELECT state_type FROM task_run").fetchall()
     assert flows == [("COMPLETED",)]
     assert tasks and {state for (state,) in tasks} == {"COMPLETED"}
+
+
+#: A command's Prefect set up as `cutroom run` sets it up: the server it launches, then a client asking it, as a
+#: run's first call does. Prints the PID of the server launched and of the one Prefect asked, then waits.
+SERVED = """
+import asyncio, sys, time
+from cli.embedded_server import serve_ours
+from prefect.client.orchestration import get_client
+from prefect.server.api.server import SubprocessASGIServer
+
+serve_ours()
+launched = SubprocessASGIServer().server_process.pid
+
+async def ask():
+    async with get_client() as prefect:
+        await prefect.hello()
+
+asyncio.run(ask())
+print(launched, SubprocessASGIServer().server_process.pid, flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def served(home, wait_s: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", SERVED, str(wait_s)],
+        env={**embedded(home), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def running(pid: int) -> bool:
+    """Whether a process is alive (an exited child not yet reaped counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not running(pid)
+
+
+def test_a_command_runs_on_the_one_server_it_launched_and_stops_it_at_exit(tmp_path):
+    command = served(tmp_path / "prefect", 0)
+    launched, asked = map(int, command.stdout.readline().split())
+    assert command.wait(timeout=120) == 0
+    assert asked == launched  # the server launched before the imports, not a second one
+    assert gone_within(launched, 10)
+
+
+def test_a_command_killed_with_sigkill_leaves_no_server_running(tmp_path):
+    # Its server is in a process group of its own (a Ctrl-C is the command's to handle): a command killed, even
+    # with its group, used to leave it running for good, on the database the resumed run opens.
+    command = served(tmp_path / "prefect", 600)
+    launched, _ = map(int, command.stdout.readline().split())
+    command.kill()
+    command.wait(timeout=10)
+    assert gone_within(launched, 30)
