@@ -4,8 +4,8 @@ The bench campaign (bench/campaigns.py) is made three ways against the simulator
 one user's machine would be (bench.campaigns.shared_world):
   - uninterrupted, for reference — P1's run of the same size (bench.campaigns.made): its wall W, its vendor jobs
     (accepted creates in the simulator's request log during its run) and its spend (`ledger.spent_usd`);
-  - again as a fresh campaign, its whole process group (the CLI and its embedded Prefect server) killed with
-    SIGKILL once the ledger holds settled entries for half the reference's vendor jobs and none merely
+  - again as a fresh campaign, its process group (the CLI; its embedded Prefect server, in a group of its own,
+    gets SIGTERM from Linux as the CLI dies) killed with SIGKILL once the ledger holds settled entries for half the reference's vendor jobs and none merely
     reserved — as tests/test_durable.py kills, since between a vendor's accepting a submit and the ledger's
     recording it no client of these APIs can know the job exists;
   - resumed: the same command again, to the end (wall R).
