@@ -344,6 +344,7 @@ def router(sim: Simulator) -> APIRouter:
     def forget() -> None:
         with account.lock:  # a reset starts the account afresh: no task of an earlier test holds a slot
             account.in_flight.clear()
+            account.credits = DEFAULT_CREDITS  # nor has an earlier test emptied it
 
     sim.on_reset(forget)
     api = APIRouter()
