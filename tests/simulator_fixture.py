@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 
+from cutroom.loopback import free_port
 from simulator.app import build_app
 from simulator.core import SimConfig
-from tests.helpers import free_port
 
 
 class SimulatorHandle:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import BIN, free_port
+from cutroom.loopback import free_port
+from tests.helpers import BIN
 
 
 @dataclass

@@ -16,6 +16,7 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
+from cutroom.loopback import free_port
 from providers import callbacks
 from providers.bfl import FLUX1, FLUX2, BflImage, _expired, fit_pixels, webhook_news
 from providers.callbacks import CallbackNews
@@ -23,7 +24,6 @@ from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef
 from simulator.bfl import SIMULATOR_KEY
-from tests.helpers import free_port
 from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
 SCALE = 0.01

@@ -16,12 +16,12 @@ from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, Continuity, InputRef
 from cutroom.channels import Aspect
+from cutroom.loopback import free_port
 from providers import callbacks, declarations
 from providers.errors import ErrorKind, ProviderError
 from providers.freepik import FreepikVideo, webhook_news
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
-from tests.helpers import free_port
 from tests.vendor_helpers import not_an_image, on_simulator, refused
 
 #: An account of its own (the simulator caps tasks in flight per key).

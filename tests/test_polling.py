@@ -22,12 +22,12 @@ from PIL import Image
 
 from cutroom.assets import AssetKind, AssetSpec, InputRef
 from cutroom.channels import Aspect
+from cutroom.loopback import free_port
 from providers import callbacks, declarations, runway
 from providers.errors import ErrorKind, ProviderError
 from providers.luma import LumaImage
 from providers.polling import MAX_FAILURES_IN_A_ROW, PollSchedule, run_job, wait_for
 from providers.protocol import JobRef, JobState, JobStatus, Output
-from tests.helpers import free_port
 
 if TYPE_CHECKING:
     from tests.simulator_fixture import SimulatorHandle

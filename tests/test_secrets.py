@@ -25,11 +25,12 @@ import pytest
 import uvicorn
 import yaml
 
+from cutroom.loopback import free_port
 from cutroom.storage import S3Storage
 from providers import declarations
 from simulator import bfl, fal, google, ideogram, leonardo, openai, replicate, runware, runway, stability
 from simulator.app import build_app
-from tests.helpers import BIN, free_port
+from tests.helpers import BIN
 from tests.simulator_fixture import SimulatorHandle
 
 

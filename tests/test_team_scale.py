@@ -18,8 +18,9 @@ from threading import Thread
 import pytest
 import yaml
 
+from cutroom.loopback import free_port
 from cutroom.storage import open_storage
-from tests.helpers import cutroom, free_port, prefect
+from tests.helpers import cutroom, prefect
 from tests.postgres_fixture import PASSWORD
 from tests.team_fixture import TeamServer, team_server
 from tests.test_durable import BRIEF as VENDOR_BRIEF
