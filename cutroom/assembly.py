@@ -24,7 +24,7 @@ from cutroom.assets import WordTiming
 from cutroom.brief import Brand
 from cutroom.channels import Aspect, Format
 from cutroom.fonts import font, wrap
-from cutroom.media import MediaError, MediaInfo, probe, run_ffmpeg, x264_preset
+from cutroom.media import MediaError, MediaInfo, probe, probe_all, run_ffmpeg, x264_preset
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ PHRASE_WORDS = 4
 _PHRASE_BREAK = re.compile(r"[.,!?;:…—–][\"')\]]*$")
 #: A gap shorter than this keeps the previous phrase up, so captions do not flicker between phrases.
 _HOLD_GAP_S = 0.6
-#: Probes at once: each is an ffmpeg start-up that mostly waits, and a reel may have a hundred clips.
-_PROBES = 4
 #: Shots (clips and the end card) per ffmpeg run: each keeps ≈ 30 MB of decoded 720p frames while its run lasts.
 RUN_SHOTS = 6
 
@@ -224,8 +222,7 @@ def _check_inputs(cuts: list[Cut]) -> list[list[MediaInfo]]:
             if not Path(path).is_file():
                 raise ValueError(f"story {cut.story_id!r}: media file {path} does not exist")
             files.append((cut.story_id, path))
-    with ThreadPoolExecutor(_PROBES) as pool:
-        found = dict(zip(files, pool.map(lambda file: _probe(*file), files), strict=True))
+    found = dict(zip(files, _probe_all(files), strict=True))
     infos = []
     for cut in cuts:
         story = []
@@ -238,6 +235,14 @@ def _check_inputs(cuts: list[Cut]) -> list[list[MediaInfo]]:
             raise MediaError(f"story {cut.story_id!r}: voice-over {cut.voice} holds no audio")
         infos.append(story)
     return infos
+
+
+def _probe_all(files: list[tuple[str, Path]]) -> list[MediaInfo]:
+    """What each (story, file) holds, read by one ffmpeg start: a reel may have a hundred clips."""
+    try:
+        return probe_all([path for _, path in files])
+    except MediaError:  # say which story's file it is
+        return [_probe(story_id, path) for story_id, path in files]
 
 
 def _probe(story_id: str, path: Path) -> MediaInfo:

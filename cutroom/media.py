@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+from contextlib import suppress
 from functools import cache
 from pathlib import Path
 
@@ -56,6 +58,31 @@ def probe(path: Path | str) -> MediaInfo:
         info = ffmpeg_parse_infos(str(path), decode_file=False)
     except (OSError, IndexError) as exc:
         raise MediaError(f"cannot read media file {path}: {exc}") from exc
+    return _media_info(info)
+
+
+def probe_all(paths: list[Path]) -> list[MediaInfo]:
+    """What each file holds, read by one ffmpeg start for them all; if any cannot be read, `probe` looks at each
+    in turn so that MediaError names the first that cannot."""
+    from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
+
+    # file: so that no name is read as an option ("-x.mp4") or a protocol ("a:b.mp4").
+    inputs = [arg for path in paths for arg in ("-i", f"file:{Path(path).absolute()}")]
+    done = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", *inputs], stdin=subprocess.DEVNULL, capture_output=True
+    )
+    # ffmpeg describes each input it opened under "Input #k", and stops at the first it cannot open.
+    described = re.split(r"^(?=Input #\d+)", done.stderr.decode(errors="replace"), flags=re.MULTILINE)[1:]
+    if len(described) == len(paths):
+        with suppress(Exception):  # moviepy's parser raises what it likes on what it does not know
+            return [
+                _media_info(FFmpegInfosParser(text, str(path)).parse())
+                for text, path in zip(described, paths, strict=True)
+            ]
+    return [probe(path) for path in paths]
+
+
+def _media_info(info: dict) -> MediaInfo:
     size = info.get("video_size") or [None, None]
     return MediaInfo(
         width=size[0],

@@ -15,7 +15,7 @@ from cutroom.assembly import Cut, assemble_reel, caption_phrases, end_card, reel
 from cutroom.assets import WordTiming
 from cutroom.brief import Brand
 from cutroom.channels import SIZES, Aspect, Format
-from cutroom.media import MediaError, ffmpeg_exe, probe
+from cutroom.media import MediaError, ffmpeg_exe, probe, probe_all
 
 #: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
 pytestmark = pytest.mark.xdist_group("assembly")
@@ -244,6 +244,24 @@ def test_missing_clip_is_named_before_ffmpeg_runs(media: dict[str, Path], tmp_pa
             [Cut(story_id="s1", clips=[tmp_path / "notes.mp4"])], VERTICAL, BRAND, "Go", tmp_path / "o.mp4"
         )
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_one_ffmpeg_reads_all_the_inputs_as_each_would_be_read_alone(tmp_path: Path):
+    files = [
+        make_clip(tmp_path / "wide: red.mp4", "color=c=red:s=320x180:r=24:d=1.5"),
+        make_voice(tmp_path / "voice.wav", 440, 2),
+        make_clip(tmp_path / "-tall.mp4", "color=c=blue:s=90x160:r=30:d=2"),
+    ]
+    found = probe_all(files)
+    assert found == [probe(f) for f in files]
+    assert [(i.width, i.height, i.has_video, i.has_audio) for i in found] == [
+        (320, 180, True, False),
+        (None, None, False, True),
+        (90, 160, True, False),
+    ]
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(MediaError, match=r"notes\.mp4"):
+        probe_all([files[0], tmp_path / "notes.mp4", files[2]])
 
 
 def test_a_reel_longer_than_one_ffmpeg_run_keeps_its_length_and_crossfades(tmp_path: Path):
