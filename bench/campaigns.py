@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,8 @@ class Finished:
     ended: float
     #: As last seen, up to SAMPLE_EVERY_S before the server exited; 0 if the child started none.
     prefect_server_cpu_s: float = 0.0
+    #: What made up the peak: MiB by role (see `role`).
+    peak_parts: dict[str, float] = field(default_factory=dict)
 
 
 #: How often a child's process tree is weighed.
@@ -161,13 +163,16 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    peak, server_cpu, done = 0, 0.0, threading.Event()
+    peak, parts, server_cpu, done = 0, {}, 0.0, threading.Event()
 
     def weigh() -> None:
-        nonlocal peak, server_cpu
+        nonlocal peak, parts, server_cpu
         while not done.wait(SAMPLE_EVERY_S):
             tree = process_tree(process.pid)
-            peak = max(peak, sum(p.rss for p in tree.values()))
+            if (held := sum(p.rss for p in tree.values())) > peak:
+                peak, parts = held, {}
+                for p in tree.values():
+                    parts[role(p.command)] = parts.get(role(p.command), 0.0) + p.rss / 2**20
             # The embedded Prefect server `cutroom run` starts shows its app factory in its command line.
             server_cpu = max([server_cpu, *(p.cpu_s for p in tree.values() if EMBEDDED_APP in p.command)])
 
@@ -189,7 +194,15 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
         started=started,
         ended=ended,
         prefect_server_cpu_s=server_cpu,
+        peak_parts=parts,
     )
+
+
+def role(command: str) -> str:
+    """What a process of a `cutroom` command tree is: its embedded Prefect server, an ffmpeg, or the command."""
+    if EMBEDDED_APP in command:
+        return "Prefect server"
+    return "ffmpeg" if "ffmpeg" in command.split(" ", 1)[0] else "cutroom"
 
 
 @dataclass

@@ -23,8 +23,8 @@ from bench.campaigns import (
 from bench.harness import Row, ratio
 
 TITLE = "Scale: wall time per story and peak RSS, 10 → 100 → 1000 stories"
-TARGET = "per-story time growing ≤ 1.2× from the smallest to the largest, peak RSS < 1 GiB"
-GROWTH, RSS_MIB = 1.2, 1024
+GROWTH, RSS_MIB = 1.2, 768
+TARGET = f"per-story time growing ≤ {GROWTH:g}× from the smallest to the largest, peak RSS ≤ {RSS_MIB} MiB"
 LATENCY_SCALE = 0.005
 CAP = 16
 
@@ -52,6 +52,7 @@ def run(quick: bool) -> list[Row]:
                 "s/story": done.timing.wall_s / stories,
                 "cpu s/story": done.timing.cpu_s / stories,
                 "peak RSS MiB": done.peak_rss_mib,
+                **{f"peak RSS MiB, {part}": mib for part, mib in sorted(done.peak_parts.items())},
             }
     smallest, largest = figures[sizes[0]], figures[sizes[-1]]
     growth = ratio(largest["s/story"], smallest["s/story"])
@@ -63,6 +64,6 @@ def run(quick: bool) -> list[Row]:
             baselines={},
             ratios={f"s/story {sizes[-1]} vs {sizes[0]}": growth},
             target=TARGET,
-            met=growth is not None and growth <= GROWTH and peak < RSS_MIB,
+            met=growth is not None and growth <= GROWTH and peak <= RSS_MIB,
         )
     ]
