@@ -103,12 +103,10 @@ def two_stage_bound(first: list[float], second: list[float], caps: tuple[int, in
       - the busier stage: its summed job time ÷ its cap, after the shortest job that must come first or before
         the shortest that must follow, and
       - the longest chain: the shortest first-stage job, then the longest second-stage one.
+    A stage with no jobs (a resumed run whose first stage was done) adds nothing.
     """
-    return max(
-        min(first) + sum(second) / caps[1],
-        sum(first) / caps[0] + min(second),
-        min(first) + max(second),
-    )
+    head, tail = min(first, default=0.0), min(second, default=0.0)
+    return max(head + sum(second) / caps[1], sum(first) / caps[0] + tail, head + max(second, default=0.0))
 
 
 def machine() -> dict[str, Any]:
