@@ -25,6 +25,14 @@ Video (ReplicateVideo) runs the official models ByteDance Seedance 1 Lite, Kling
 and Wan 2.2 i2v fast, each with its own input names (VIDEO_WIRING). None continues an earlier prediction, so a
 continuing shot starts from the previous clip's last frame; an end frame goes where the model takes one. The clip
 is downloaded as soon as the prediction succeeds: Replicate deletes API outputs after an hour.
+
+Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every create carries it as `webhook` with
+`webhook_events_filter: ["completed"]`, and the process's receiver (providers.callbacks) is started first;
+Replicate then posts the final Prediction once it has ended, and wait_for looks at once. Hosted video models print
+no progress bar, so without it their end is found by a blind schedule. Replicate signs its posts (Standard
+Webhooks, the account's `whsec_` secret); the signature is not checked, as only the id and status are read: a
+post, forged or not, merely prompts a poll. A held create that ended is posted too, and that post is what wakes
+its wait: with a callback URL, wait_for's first scheduled look is the late safety net, not a held create's early one.
 """
 
 from __future__ import annotations
@@ -42,13 +50,15 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
+from providers import callbacks
+from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.inputs import data_uri, data_uri_size, link, local_media
 from providers.polling import PollSchedule
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import asked_size, named_ratio, nearest_ratio, ratio_of, strays
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack
 
 NAME = "replicate"
 #: Replicate takes a local file as a data URI "only recommended if the file is less than 1MB"
@@ -193,6 +203,17 @@ def progress(logs: Any) -> float | None:
     return min(1.0, done / total) if total else None
 
 
+def webhook_news(body: Any) -> CallbackNews | None:
+    """A posted Prediction (`{id, status, urls, …}`) as news: its id, and whether its status is final; None if
+    the body is no Prediction. Its output is never read: the post merely prompts a poll."""
+    if not isinstance(body, dict):
+        return None
+    prediction_id, status = body.get("id"), body.get("status")
+    if not isinstance(prediction_id, str) or status not in STATES or not isinstance(body.get("urls"), dict):
+        return None
+    return CallbackNews(job_id=prediction_id, ended=STATES[status].terminal)
+
+
 def _nearest(target: float, ratios: list[str] | tuple[str, ...]) -> str | None:
     """The ratio closest to target (on a log scale), if it is within RATIO_TOLERANCE of it."""
     if not ratios:
@@ -201,10 +222,12 @@ def _nearest(target: float, ratios: list[str] | tuple[str, ...]) -> str | None:
     return None if strays(ratio_of(best), target, RATIO_TOLERANCE) else best
 
 
-class _Replicate(VendorAdapter):
-    """What images and video share: the create (held or not), states, outputs, cancel and errors."""
+class _Replicate(CalledBack):
+    """What images and video share: the create (held or not), webhooks, states, outputs, cancel and errors."""
 
     vendor_name = NAME
+    #: Replicate posts the final Prediction to the create's `webhook`: wait_for wakes on it (CallbackWoken).
+    callback_news = staticmethod(webhook_news)
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -225,6 +248,9 @@ class _Replicate(VendorAdapter):
             path, body["version"] = "/v1/predictions", version
         else:
             path = f"/v1/models/{name}/predictions"
+        if callback := self.callback_url:
+            callbacks.listen(callback, NAME, webhook_news)  # up before Replicate can post
+            body |= {"webhook": callback, "webhook_events_filter": ["completed"]}
         wait = self._wait_s(card)
         headers = {"Prefer": f"wait={wait}"} if wait else {}
         try:

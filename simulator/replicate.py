@@ -25,6 +25,12 @@ Contract (../shared/providers/replicate.md, checked against the SDK source and p
   "… flagged as sensitive … (E005)"; moderation_output → the safety checker of open-weight models (flux, SD)
   drops flagged images and fails only when all are flagged (its own message; skipped with
   disable_safety_checker), partner models fail with E005; expired → the output link answers 404.
+- Webhooks: a create that names a `webhook` (and whose `webhook_events_filter`, if any, has "completed") gets the
+  final Prediction POSTed there once when it ends (succeeded, failed, canceled or aborted), signed as Standard
+  Webhooks: `webhook-id`, `webhook-timestamp` (unix s) and `webhook-signature: v1,<base64 HMAC-SHA256 of
+  "{id}.{timestamp}.{body}">` keyed with the base64 part of the secret `GET /v1/webhooks/default/secret` answers
+  (`{"key": "whsec_…"}`, one per simulator), as the SDK's `Webhooks.validate` checks it. The other events
+  (start, output, logs) are not posted, nor is a refused post sent again.
 - Credit: a balance in USD (`{PREFIX}/_sim/billing`, GET / POST `{"balance_usd": …}`); a create that costs more
   than is left is 402 "Insufficient credit". The 600 creates/min limit is the frame's 429 fault, in Replicate's
   `{"detail": "Request was throttled. …"}` shape.
@@ -36,13 +42,18 @@ Unverified (u): latencies and prices other than flux-schnell's and flux-1.1-pro'
 aspect (cog-flux's table), ultra's 5:4 and 4:5, sd-3.5 and ideogram by aspect, every img2img output size; the
 404 / 409 / 400 bodies; cancel of a finished prediction being 409 (the summary's word); the Cancel-After syntax
 beyond `30s` / `1m`; the delivery link's answer once gone; E005 for refused inputs of open-weight models too; the
-`Prefer: wait` status quirk in today's production. No webhooks are sent, no stream URL is given, and `POST
-/v1/files` is not simulated (send image inputs as data URIs).
+`Prefer: wait` status quirk in today's production; the webhook's `msg_` id shape and that an aborted prediction is
+posted. Replicate's webhook retries are not simulated, no stream URL is given, and `POST /v1/files` is not
+simulated (send image inputs as data URIs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -54,10 +65,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from simulator.core import Fault, Simulator
+from simulator.core import Fault, Simulator, outbound_tls
 from simulator.jobs import JOB_FAULTS, Phase, SimJob
 from simulator.media import MIME, FetchFailed, clip, data_uri, fetch_local, image_size, still
 from simulator.outputs import Hosted
@@ -78,8 +90,10 @@ FLUX_NSFW = "All generated images contained NSFW content. Try running it again w
 SD_NSFW = "NSFW content detected. Try running it again, or try a different prompt."
 #: (u) Wan's safety checker, worded as the other open-weight checkers.
 WAN_NSFW = "NSFW content detected in the generated video. Try running it again, or try a different prompt."
-#: Hosts whose links a video's start image is fetched from, within a time and a size.
+#: The events a create may ask to be posted (`webhook_events_filter`); only "completed" is posted here.
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
+#: (u) How long a webhook post may take before it is given up.
+WEBHOOK_TIMEOUT_S = 5.0
 TERMINAL = ("succeeded", "failed", "canceled", "aborted")
 
 
@@ -595,6 +609,8 @@ class Prediction:
     kept: list[int]
     deadline: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: Set by a cancel, so a webhook waiting for the end posts it at once.
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def started(self) -> float:
@@ -650,6 +666,28 @@ def _new_id() -> str:
     return "".join(secrets.choice(ID_ALPHABET) for _ in range(26))
 
 
+def completed_hook(body: dict[str, Any]) -> str | None:
+    """Where a create asks its end to be posted: its `webhook`, unless its `webhook_events_filter` leaves out
+    "completed"."""
+    hook, events = body.get("webhook"), body.get("webhook_events_filter")
+    if not isinstance(hook, str) or (events is not None and "completed" not in events):
+        return None
+    return hook
+
+
+def signed(raw: bytes, key: bytes) -> dict[str, str]:
+    """Standard-Webhooks headers for a post of `raw`: an id, the time, and the HMAC-SHA256 of both and the body
+    under the account's secret."""
+    message_id, timestamp = f"msg_{secrets.token_hex(12)}", str(int(time.time()))
+    digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + raw, hashlib.sha256).digest()
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": f"v1,{base64.b64encode(digest).decode()}",
+    }
+
+
 def router(sim: Simulator) -> APIRouter:
     predictions: dict[str, Prediction] = {}
     billing = {"balance_usd": CREDIT_USD}
@@ -657,6 +695,8 @@ def router(sim: Simulator) -> APIRouter:
     hosted = Hosted(sim, PREFIX, gone=_delivery_gone)
     api = APIRouter()
     hosted.route(api)
+    signing_key = secrets.token_bytes(32)  # the account's default webhook secret, whsec_<base64>
+    webhooks: set[asyncio.Task[None]] = set()
 
     def lifetime() -> float:
         return min(DATA_LIFETIME_S, sim.config.output_ttl_s)
@@ -709,7 +749,22 @@ def router(sim: Simulator) -> APIRouter:
             body["status"] = "starting"  # …and not done in time reads `starting`, whatever the real state
         return body
 
-    async def create(request: Request, model: Model, inp: dict[str, Any], show_version: bool) -> Response:
+    async def notify(request: Request, p: Prediction, hook: str) -> None:
+        """POST the final Prediction once to the create's webhook when it ends (its run, its deadline or a
+        cancel), signed; an unreachable receiver changes nothing."""
+        while p.status(now := time.monotonic()) not in TERMINAL:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(p.cancelled.wait(), p.ended_at() - now)
+        raw = json.dumps(view(request, p)).encode()
+        try:
+            async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S, verify=outbound_tls()) as http:
+                await http.post(hook, content=raw, headers=signed(raw, signing_key))
+        except httpx.HTTPError:
+            pass
+
+    async def create(
+        request: Request, model: Model, inp: dict[str, Any], show_version: bool, hook: str | None
+    ) -> Response:
         if issues := validate_input(model, inp):
             return _invalid(issues)
         deadline_s = None
@@ -772,6 +827,10 @@ def router(sim: Simulator) -> APIRouter:
             deadline=job.created + deadline_s if deadline_s else None, notes=notes,
         )  # fmt: skip
         predictions[p.id] = p
+        if hook is not None:
+            notifier = asyncio.create_task(notify(request, p, hook))
+            webhooks.add(notifier)  # kept until done: the loop holds tasks weakly
+            notifier.add_done_callback(webhooks.discard)
         wait = _prefer_wait(request)
         if wait is not None:
             until = time.monotonic() + wait
@@ -802,7 +861,7 @@ def router(sim: Simulator) -> APIRouter:
         allowed = ("input", "webhook", "webhook_completed", "webhook_events_filter", "stream")
         if issues := _body_issues(body, allowed):
             return _invalid(issues)
-        return await create(request, model, body["input"], show_version=False)
+        return await create(request, model, body["input"], show_version=False, hook=completed_hook(body))
 
     @api.post("/v1/predictions")
     async def create_for_version(request: Request) -> Response:
@@ -819,7 +878,9 @@ def router(sim: Simulator) -> APIRouter:
             return _problem(422, "Invalid version or not permitted",
                             "The specified version does not exist (or perhaps you don't have permission to use "
                             "it?)")  # fmt: skip
-        return await create(request, resolved[0], body["input"], show_version=resolved[1])
+        return await create(
+            request, resolved[0], body["input"], show_version=resolved[1], hook=completed_hook(body)
+        )
 
     @api.get("/v1/predictions")
     async def list_predictions(request: Request) -> Response:
@@ -846,6 +907,7 @@ def router(sim: Simulator) -> APIRouter:
         if p.status(now) in TERMINAL:
             return _problem(409, "Conflict", "The prediction has already completed and cannot be canceled.")
         p.job.cancelled_at = now
+        p.cancelled.set()
         return JSONResponse(view(request, p))
 
     @api.get("/v1/models/{owner}/{name}")
@@ -863,6 +925,12 @@ def router(sim: Simulator) -> APIRouter:
         if model is None or model.version != version_id:
             return _not_found()
         return JSONResponse(_version_json(model))
+
+    @api.get("/v1/webhooks/default/secret")
+    async def webhook_secret(request: Request) -> Response:
+        if (refused := _unauthenticated(request)) is not None:
+            return refused
+        return JSONResponse({"key": f"whsec_{base64.b64encode(signing_key).decode()}"})
 
     @api.get("/v1/account")
     async def account(request: Request) -> Response:

@@ -17,7 +17,9 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, Continuity, InputRef, Operation
 from cutroom.channels import SIZES, Aspect
-from providers import replicate
+from cutroom.loopback import free_port
+from providers import callbacks, replicate
+from providers.callbacks import CallbackNews
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job, wait_for
 from providers.protocol import JobRef, JobState
@@ -538,3 +540,46 @@ def test_a_blocked_clip_is_a_moderated_output_and_a_failed_one_is_retried(sim):
         run_job(video(sim), clip_spec(seed=8))
     assert blocked.value.kind is ErrorKind.moderation_output
     assert interrupted.value.kind is ErrorKind.generation_failed and interrupted.value.kind.transient
+
+
+# -- webhooks ------------------------------------------------------------------------------------------------------
+
+WEBHOOK_SCALE = 0.02  # Seedance's 60 s becomes 1.2 s: the safety-net look would come 0.6 s after the end
+
+
+def looks_at(sim: SimulatorHandle, job_id: str | None) -> list[float]:
+    return [r["time"] for r in polls(sim) if job_id and job_id in r["path"]]
+
+
+def test_with_a_callback_url_a_clip_is_seen_in_one_poll_when_replicate_posts_its_end(sim, monkeypatch):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/cutroom/callbacks"
+    monkeypatch.setenv(callbacks.URL_ENV, url)
+    monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{port}")
+    sim.configure(latency_scale=WEBHOOK_SCALE)
+    generator = on_simulator(replicate.ReplicateVideo, sim, scale=WEBHOOK_SCALE, timeout=10.0)
+
+    woken = run_job(generator, clip_spec())
+    monkeypatch.delenv(callbacks.URL_ENV)
+    polled = run_job(generator, clip_spec(seed=8))
+
+    called_back, plain = creates(sim)
+    hook = {k: called_back["body"].get(k) for k in ("webhook", "webhook_events_filter")}
+    assert hook == {"webhook": url, "webhook_events_filter": ["completed"]}
+    assert "webhook" not in plain["body"] and "webhook_events_filter" not in plain["body"]
+    [look] = looks_at(sim, woken.job_id)  # woken by the post, not by the schedule
+    timing = next(j for j in sim.jobs() if j["id"] == woken.job_id)
+    assert look - timing["finished"] <= 0.25 * (timing["finished"] - timing["created"])
+    assert len(looks_at(sim, polled.job_id)) > 1  # without it, a blind schedule
+
+
+def test_a_posted_prediction_is_read_for_its_id_and_end_only() -> None:
+    made = {"id": "gm3qorzdhgbfurvjtvhg6dckhu", "status": "succeeded", "output": "https://replicate.delivery/x.mp4",
+            "urls": {"get": "https://api.replicate.com/v1/predictions/gm3qorzdhgbfurvjtvhg6dckhu"}}  # fmt: skip
+    news = replicate.webhook_news
+    assert news(made) == CallbackNews(job_id=made["id"], ended=True)
+    assert news({**made, "status": "aborted", "output": None}) == CallbackNews(job_id=made["id"], ended=True)
+    assert news({**made, "status": "processing"}) == CallbackNews(job_id=made["id"], ended=False)
+    assert news({"id": made["id"], "status": "succeeded", "template_id": "t"}) is None  # a Creatomate render
+    assert news({"id": made["id"], "status": "Ready"}) is None  # a BFL task
+    assert news([made]) is None

@@ -4,7 +4,11 @@ the SDK hides the wire (error bodies, headers it never sends)."""
 from __future__ import annotations
 
 import base64
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -13,6 +17,7 @@ import pytest
 import replicate
 from replicate.exceptions import ModelError, ReplicateError
 from replicate.prediction import Prediction
+from replicate.webhook import InvalidSignatureError, Webhooks
 
 from simulator import replicate as sim_replicate
 from simulator.core import Fault
@@ -31,7 +36,8 @@ SDXL_VERSION = sim_replicate.BY_NAME[SDXL].version
 
 @pytest.fixture
 def sim(simulator: SimulatorHandle) -> SimulatorHandle:
-    httpx.post(f"{simulator.url}/replicate/_sim/billing", json={"balance_usd": 100.0}).raise_for_status()
+    # A reset also puts the balance back at $100: no POST to /replicate/_sim/billing, which an earlier test's
+    # faults would strike.
     simulator.reset(latency_scale=SCALE)
     return simulator
 
@@ -271,3 +277,85 @@ def test_insufficient_credit_and_throttling(sim: SimulatorHandle) -> None:
         client(sim).models.predictions.create(model=SCHNELL, input={"prompt": "x"})
     assert limited.value.status == 429
     assert len([r for r in sim.requests() if r["method"] == "POST"]) == 2
+
+
+class Hooks:
+    """A webhook receiver on a loopback port: every post's headers and raw body, in order."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.arrived = threading.Condition()
+        hooks = self
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                self.send_response(200)
+                self.end_headers()
+                with hooks.arrived:
+                    hooks.posts.append((dict(self.headers), raw))
+                    hooks.arrived.notify_all()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/replicate-hook"
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.posts) >= count, timeout), self.posts
+            return list(self.posts)
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    receiver = Hooks()
+    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def test_a_webhook_gets_the_final_prediction_once_signed_as_the_sdk_validates(
+    sim: SimulatorHandle, hooks: Hooks
+) -> None:
+    replicate_client = client(sim)
+    made = replicate_client.models.predictions.create(
+        model=SCHNELL, input={"prompt": "x"}, webhook=hooks.url, webhook_events_filter=["completed"]
+    )
+    finish(made)
+    [(headers, raw)] = hooks.wait(1)
+    time.sleep(0.3)  # well past the end: nothing more comes
+
+    body = json.loads(raw)
+    assert len(hooks.posts) == 1 and body["id"] == made.id and body["status"] == "succeeded"
+    assert body["output"] == made.output and body["completed_at"]
+    secret = replicate_client.webhooks.default.secret()
+    assert secret.key.startswith("whsec_")
+    Webhooks.validate(headers=headers, body=raw.decode(), secret=secret, tolerance=60)  # raises if not valid
+    forged = raw.decode().replace('"succeeded"', '"failed"')
+    with pytest.raises(InvalidSignatureError):
+        Webhooks.validate(headers=headers, body=forged, secret=secret)
+
+
+def test_a_cancel_is_posted_at_once_and_a_filter_without_completed_gets_no_post(
+    sim: SimulatorHandle, hooks: Hooks
+) -> None:
+    replicate_client = client(sim)
+    starts_only = replicate_client.predictions.create(
+        version=SDXL_VERSION, input={"prompt": "x"}, webhook=hooks.url, webhook_events_filter=["start"]
+    )
+    running = replicate_client.predictions.create(
+        version=SDXL_VERSION, input={"prompt": "x"}, webhook=hooks.url
+    )
+    began = time.monotonic()
+    running.cancel()
+    [(_, raw)] = hooks.wait(1)
+    posted_after = time.monotonic() - began
+
+    assert posted_after < 0.5  # sdxl's run is a second: the post came with the cancel, not at its end
+    assert json.loads(raw)["id"] == running.id and json.loads(raw)["status"] == "canceled"
+    assert finish(starts_only).status == "succeeded"
+    time.sleep(0.2)
+    assert len(hooks.posts) == 1  # the other asked for "start" only, which is not posted
