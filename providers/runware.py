@@ -28,6 +28,13 @@ fetched (moderation_output). Every task asks for `includeCost`: the job is booke
 Video is the same exchange with a `videoInference` task (Runware delivers video async only): the card's size of
 the spec's shape, its length, and the start and end images as `frameImages` (`{inputImage, frame: first|last}`), a
 link as it is, a local image as a data URI. The result item's `videoURL` is downloaded at once.
+
+Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every videoInference task carries it as `webhookURL`
+and the process's receiver (providers.callbacks) is started before the create; Runware posts the task's result
+once it has ended, "the same format as synchronous responses" (the SDK's README): `{"data": [{taskUUID, videoURL,
+…}]}`, and wait_for looks at once. (u) Runware signs no post (its webhook page offers only tokens in the URL's
+query), and none is needed: only the taskUUID is read, as a prompt for one getResponse, whose answer alone is
+trusted. Image tasks carry no webhookURL.
 """
 
 from __future__ import annotations
@@ -41,13 +48,15 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
+from providers import callbacks
+from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
 from providers.http import status_kind
 from providers.inputs import check_local_inputs, data_uri, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import asked_size, dimensions, strays
-from providers.vendor import VendorAdapter
+from providers.vendor import CalledBack, VendorAdapter
 
 NAME = "runware"
 #: positivePrompt and negativePrompt: 2 to 3000 characters (contract summary).
@@ -85,6 +94,10 @@ CODES = {
 }
 #: What a task refused for these reasons is refused for again: its UUID's refusal stands.
 LASTING = (ErrorKind.invalid_input, ErrorKind.moderation_input, ErrorKind.moderation_output)
+#: A task's statuses once it has ended (docs "Task Polling"); `processing` is the one before.
+ENDED = ("success", "error")
+#: What a result item without a status carries once its task has ended: its output, or an error's code.
+ENDED_FIELDS = ("videoURL", "imageURL", "code")
 
 
 def code_kind(code: str, status: int | None = None) -> ErrorKind:
@@ -119,6 +132,24 @@ def fit_size(width: int, height: int) -> tuple[int, int]:
 def image_value(ref: InputRef) -> str:
     """An input image as Runware takes it: its public link, else the local image (sniffed) as a data URI."""
     return link(ref) or data_uri(*local_media(ref, NAME, ("image",), MAX_IMAGE_BYTES))
+
+
+def webhook_news(body: Any) -> CallbackNews | None:
+    """A Runware webhook body as news of its task; None if it holds no item with a taskUUID (no Runware post).
+
+    Read as the SDK's README shows it, `{"data": [result item]}`; (u) a failed task's as `{"errors": [error
+    item]}`, and a bare result item (runware.md: the webhook "receives the same result object"). The task has ended
+    when its item says `success` or `error`, or, with no status (as a synchronous answer's items have none), when
+    it carries its output or an error's code. Nothing else is read: the post merely prompts a poll."""
+    if not isinstance(body, dict):
+        return None
+    items = [i for key in ("data", "errors") if isinstance(body.get(key), list) for i in body[key]] or [body]
+    item = next((i for i in items if isinstance(i, dict) and isinstance(i.get("taskUUID"), str)), None)
+    if item is None:
+        return None
+    status = item.get("status")
+    ended = status in ENDED or (status is None and any(field in item for field in ENDED_FIELDS))
+    return CallbackNews(job_id=item["taskUUID"], ended=ended)
 
 
 def _items(body: Any, key: str, task: str) -> list[dict[str, Any]]:
@@ -322,7 +353,7 @@ class RunwareImage(_Runware):
         return body | card.settings(spec)  # the options are named as Runware names them
 
 
-class RunwareVideo(_Runware):
+class RunwareVideo(_Runware, CalledBack):
     """videoInference, delivered async and polled with getResponse like an image: the size of the card's nearest
     the spec's shape and pixel count, its length, a first frame and (where the card takes one) a last frame as
     `frameImages`. No Runware model continues an earlier task, so a continuing shot starts from the previous
@@ -330,6 +361,13 @@ class RunwareVideo(_Runware):
 
     capability = Capability.video
     url_field = "videoURL"
+    #: Runware posts to the task's `webhookURL` when it ends: wait_for wakes on it (CallbackWoken).
+    callback_news = staticmethod(webhook_news)
+
+    def create(self, spec: AssetSpec, card: ModelCard) -> str:
+        if callback := self.callback_url:
+            callbacks.listen(callback, NAME, webhook_news)  # up before Runware can post
+        return super().create(spec, card)
 
     def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
         roles, problems = [ref.role for ref in spec.inputs], []
@@ -348,7 +386,8 @@ class RunwareVideo(_Runware):
         check_local_inputs(spec, NAME)
 
     def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
-        """The videoInference task: async delivery, one MP4 by URL, its cost, the frames."""
+        """The videoInference task: async delivery, one MP4 by URL, its cost, the frames, and the webhookURL
+        when callbacks are on."""
         width, height = video_size(spec, card)
         seconds = spec.duration_s or card.durations_s[0]
         body: dict[str, Any] = {
@@ -374,6 +413,8 @@ class RunwareVideo(_Runware):
                   for ref in spec.inputs]  # fmt: skip
         if frames:
             body["frameImages"] = frames
+        if callback := self.callback_url:
+            body["webhookURL"] = callback
         return body | card.settings(spec)
 
 

@@ -11,7 +11,9 @@ task UUID is single-use: sending one again gets `conflictTaskUUID`, and its resu
 `{inputImage, frame: first|last}` as the model takes them (a first frame decoded from a data URI or fetched from a
 loopback link starts the clip), an ack, then `getResponse` items `processing` until `success` with `videoUUID`,
 `videoURL` and, with includeCost, `cost` (the SDK's IVideo); a failure is an error item. Real MP4 clips of the
-asked size and length are rendered on first download.
+asked size and length are rendered on first download. A task with `webhookURL` has its end POSTed there once, off
+the request path, as getResponse would then answer it: `{"data": [result item]}` ("the same format as synchronous
+responses", the SDK's README) or `{"errors": [error item]}`; an unreachable receiver changes nothing.
 
 Sources: ../shared/providers/runware.md; the `runware` 0.5.24 SDK (types.IImageInference / IImage wire names,
 `safety.checkContent` replacing the deprecated `checkNSFW`, `conflictTaskUUID`, `missingApiKey`, getResponse status
@@ -22,7 +24,9 @@ timeoutProvider / conflictTaskUUID (named by pattern from invalidPositivePrompt 
 an answer holding only provider or moderation errors, the ranges of steps / CFGScale / seed / numberResults, prices,
 the ack's shape, and what a REST `authentication` task answers; for video, the AIR ids, sizes, lengths, frame
 rates and prices of VIDEO_MODELS, the error codes of a bad video field (named by pattern), the code of a clip
-blocked after it was made (OUTPUT_MODERATED), and that video is refused with sync delivery.
+blocked after it was made (OUTPUT_MODERATED), and that video is refused with sync delivery; for webhooks, a failed
+task's body, the status in a posted item, that a post is unsigned, and that it is sent once (Runware retries a post
+its receiver did not answer with a 2xx; not simulated).
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from simulator.core import Fault, Simulator
+from simulator.core import Fault, Simulator, outbound_tls
 from simulator.jobs import JOB_FAULTS, SimJob, start_job
 from simulator.media import MIME, FetchFailed, clip, data_uri, fetch_local, image_size, still
 from simulator.outputs import Hosted
@@ -226,6 +231,7 @@ def router(sim: Simulator) -> APIRouter:
     sim.on_reset(forget)
     api = APIRouter()
     cdn = Hosted(sim, PREFIX)
+    webhooks: set[asyncio.Task[None]] = set()
 
     def known_images() -> set[str]:
         return {image for task in state.tasks.values() for image in task.images}
@@ -395,6 +401,8 @@ def router(sim: Simulator) -> APIRouter:
             return _invalid(task, "outputFormat", f"it must be one of {', '.join(VIDEO_FORMATS)}.")
         if task.get("outputType", "URL") != "URL":
             return _invalid(task, "outputType", "video is delivered as URL.")
+        if "webhookURL" in task and not re.match(r"^https?://[^\s/]+", str(task["webhookURL"])):
+            return _invalid(task, "webhookURL", "it must be an http(s) URL.")
         if "includeCost" in task and not isinstance(task["includeCost"], bool):
             return _invalid(task, "includeCost", "it must be a boolean.")
         return frame_images(task, model)
@@ -462,6 +470,10 @@ def router(sim: Simulator) -> APIRouter:
                 ready_at=task.job.ends,
                 fault=fault,
             )
+        if "webhookURL" in body:
+            notifier = asyncio.create_task(notify(request, task))
+            webhooks.add(notifier)  # the loop keeps only weak references to tasks
+            notifier.add_done_callback(webhooks.discard)
         return [{"taskType": "videoInference", "taskUUID": task_uuid, "status": "processing"}], []
 
     def video_result(request: Request, task: Task) -> dict[str, Any]:
@@ -476,6 +488,20 @@ def router(sim: Simulator) -> APIRouter:
         if task.body.get("includeCost"):
             item["cost"] = task.cost
         return item
+
+    async def notify(request: Request, task: Task) -> None:
+        """POST the task's end once to its webhookURL when it ends, as getResponse then answers it."""
+        assert task.job is not None
+        await asyncio.sleep(max(0.0, task.job.ends - time.monotonic()))
+        if task.error is not None:
+            body: dict[str, Any] = {"errors": [{**task.error, "status": "error"}]}
+        else:
+            body = {"data": [video_result(request, task)]}
+        try:
+            async with httpx.AsyncClient(timeout=5.0, verify=outbound_tls()) as http:
+                await http.post(task.body["webhookURL"], json=body)
+        except httpx.HTTPError:
+            pass  # an unreachable receiver does not change the task
 
     async def get_response(request: Request, body: dict[str, Any]) -> tuple[list[Any], list[Any]]:
         task = state.tasks.get(body["taskUUID"])

@@ -15,11 +15,22 @@ import pytest
 
 from cutroom.assets import AssetSpec, Continuity, InputRef
 from cutroom.channels import SIZES, Aspect
-from providers import declarations
+from cutroom.loopback import free_port
+from providers import callbacks, declarations
+from providers.callbacks import CallbackNews
 from providers.errors import ErrorKind, JobFailed, ProviderError
 from providers.polling import run_job
 from providers.protocol import JobRef
-from providers.runware import CODES, RunwareImage, RunwareVideo, code_kind, fit_size, task_uuid, video_size
+from providers.runware import (
+    CODES,
+    RunwareImage,
+    RunwareVideo,
+    code_kind,
+    fit_size,
+    task_uuid,
+    video_size,
+    webhook_news,
+)
 from simulator import runware as simulated
 from tests.vendor_helpers import image_ref, image_spec, not_an_image, on_simulator, refused
 
@@ -360,3 +371,53 @@ def test_a_clip_that_ends_badly_says_why(sim, fault: str, kind: ErrorKind) -> No
     with pytest.raises((JobFailed, ProviderError)) as caught:
         run_job(_video(sim), _clip())
     assert caught.value.kind is kind
+
+
+# -- webhooks ------------------------------------------------------------------------------------------------------
+
+#: Seedance Lite's 60 s becomes 1.2 s; with callbacks on, the safety-net look would come at 1.8 s.
+WEBHOOK_SCALE = 0.02
+
+
+def _looks_at(sim: Any, task: str) -> list[float]:
+    """When each getResponse of the task was sent."""
+    return [r["time"] for r in sim.requests() if r["path"] == "/runware/v1"
+            for t in r["body"] or [] if t.get("taskType") == "getResponse" and t["taskUUID"] == task]  # fmt: skip
+
+
+def test_with_a_callback_url_a_clip_is_seen_in_one_look_when_runware_posts_its_end(sim, monkeypatch) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/cutroom/callbacks"
+    monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{port}")
+    monkeypatch.delenv(callbacks.URL_ENV, raising=False)
+    sim.configure(latency_scale=WEBHOOK_SCALE)
+    called_back = on_simulator(RunwareVideo, sim, scale=WEBHOOK_SCALE, timeout=10.0, callback_url=url)
+    polled = on_simulator(RunwareVideo, sim, scale=WEBHOOK_SCALE, timeout=10.0)
+
+    made = run_job(called_back, _clip(seed=1))
+    run_job(polled, _clip(seed=2))
+
+    woken, scheduled = _tasks(sim, "videoInference")
+    assert woken["webhookURL"] == url and "webhookURL" not in scheduled
+    assert made.mime == "video/mp4"
+    timing = {j["id"]: j for j in sim.jobs() if j["vendor"] == "runware"}[woken["taskUUID"]]
+    looks = _looks_at(sim, woken["taskUUID"])
+    assert len(looks) == 1 < len(_looks_at(sim, scheduled["taskUUID"]))  # woken by the post, not the schedule
+    assert looks[0] - timing["finished"] <= 0.25 * (timing["finished"] - timing["created"])
+
+
+def test_webhook_bodies_are_read_for_their_task_and_end_only() -> None:
+    task = "5b1f0e0a-3c2d-4e5f-8a6b-7c8d9e0f1a2b"
+    synchronous = {"taskType": "videoInference", "taskUUID": task, "videoURL": "https://v/x.mp4"}  # no status
+    assert webhook_news({"data": [synchronous]}) == CallbackNews(job_id=task, ended=True)
+    done = {**synchronous, "status": "success"}
+    assert webhook_news({"data": [done]}) == CallbackNews(job_id=task, ended=True)
+    failed = {"code": "timeoutProvider", "message": "…", "taskType": "videoInference", "taskUUID": task}
+    assert webhook_news({"errors": [failed]}) == CallbackNews(job_id=task, ended=True)
+    assert webhook_news(done) == CallbackNews(job_id=task, ended=True)  # a bare result item
+    running = {"taskType": "videoInference", "taskUUID": task, "status": "processing"}
+    assert webhook_news({"data": [running]}) == CallbackNews(job_id=task, ended=False)
+    assert webhook_news({"id": task, "status": "Ready"}) is None  # BFL's
+    assert webhook_news({"request_id": task, "status": "OK"}) is None  # fal's
+    assert webhook_news({"task_id": task, "status": "COMPLETED"}) is None  # Freepik's
+    assert webhook_news([done]) is None

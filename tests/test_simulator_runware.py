@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -217,3 +221,73 @@ def test_insufficient_credits(sim: SimulatorHandle, api: httpx.Client) -> None:
 def test_a_body_that_is_not_a_task_array_is_refused(api: httpx.Client) -> None:
     response = api.post("/v1", json=_task())
     assert response.status_code == 400 and response.json()["errors"][0]["code"] == "invalidRequestBody"
+
+
+# -- webhooks ------------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _webhook_receiver() -> Iterator[tuple[str, list[tuple[float, dict[str, Any]]]]]:
+    """A loopback URL, and the JSON bodies posted to it with their (wall clock) arrival, as they arrive."""
+    received: list[tuple[float, dict[str, Any]]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            received.append((time.time(), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/runware-hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _video_task(**changes: Any) -> dict[str, Any]:
+    """A Seedance Lite clip, 0.6 s at the fixture's latency scale."""
+    return {"taskType": "videoInference", "taskUUID": str(uuid.uuid4()), "model": "bytedance:1@1",
+            "positivePrompt": "waves on a reef", "width": 1248, "height": 704, "duration": 5,
+            "deliveryMethod": "async", "includeCost": True, **changes}  # fmt: skip
+
+
+def _posted(received: list[Any], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_a_video_task_with_a_webhook_url_has_its_end_posted_there_once(
+    sim: SimulatorHandle, api: httpx.Client
+) -> None:
+    with _webhook_receiver() as (hook, received):
+        ok = _video_task(webhookURL=hook)
+        assert api.post("/v1", json=[ok]).status_code == 200
+        sim.configure(fault_rate=1.0, faults=["failed"])
+        failing = _video_task(webhookURL=hook)
+        assert api.post("/v1", json=[failing]).status_code == 200
+        _posted(received, 2)
+        time.sleep(0.3)  # long enough for a second post of either task to arrive
+    arrived = {(b.get("data") or b.get("errors"))[0]["taskUUID"]: at for at, b in received}
+    by_task = {(b.get("data") or b.get("errors"))[0]["taskUUID"]: b for _, b in received}
+    assert len(received) == 2 and set(by_task) == {ok["taskUUID"], failing["taskUUID"]}
+    finished = {job["id"]: job["finished"] for job in sim.jobs() if job["vendor"] == "runware"}
+    assert all(arrived[task] >= finished[task] - 0.01 for task in by_task)  # posted when the task ended
+    # Each post is what getResponse answers once the task has ended.
+    poll = [{"taskType": "getResponse", "taskUUID": ok["taskUUID"]}]
+    assert by_task[ok["taskUUID"]] == api.post("/v1", json=poll).json()
+    (item,) = by_task[ok["taskUUID"]]["data"]
+    assert item["status"] == "success" and item["cost"] > 0 and item["videoURL"]
+    (error,) = by_task[failing["taskUUID"]]["errors"]
+    assert (error["status"], error["code"]) == ("error", "timeoutProvider")
+
+
+def test_a_webhook_url_that_is_no_http_url_is_refused(api: httpx.Client) -> None:
+    refused = api.post("/v1", json=[_video_task(webhookURL="hooks.example/runware")])
+    assert refused.status_code == 400 and refused.json()["errors"][0]["code"] == "invalidWebhookURL"
