@@ -358,9 +358,6 @@ WHY_MISSED: dict[str, str] = {
     "(/v1/webhook/endpoint.add), which the adapter does not do yet",
     "leonardo": "a generation reports no progress; Leonardo's webhook is set on the API key in its web app, "
     "which the adapter does not read yet",
-    "replicate": "hosted video models print no progress bar in their logs; the adapter sends no per-prediction "
-    "webhook yet",
-    "runware": "a task answers only processing (no progress); the adapter sends no webhookURL yet",
 }
 
 
