@@ -36,7 +36,6 @@ from PIL import Image, UnidentifiedImageError
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
 from cutroom.storage import path_of
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -283,8 +282,7 @@ class BflImage(CalledBack):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         body = self.body(spec, card)
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before BFL can post
+        if callback := self.listening():
             body["webhook_url"] = callback
         try:
             response = self.request("POST", f"{self.api_base}/v1/{card.model}", json=body)

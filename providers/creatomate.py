@@ -28,7 +28,6 @@ import httpx
 
 from cutroom.assets import AssetSpec
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -139,8 +138,7 @@ class CreatomateTemplate(CalledBack):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         body = self.body(spec, card)
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before Creatomate can post
+        if callback := self.listening():
             body["webhook_url"] = callback
         renders = self.request("POST", RENDERS, json=body).json()
         first = renders[0] if isinstance(renders, list) and renders else None

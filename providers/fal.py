@@ -47,7 +47,6 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -181,8 +180,7 @@ class _Fal(CalledBack):
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         body = self.arguments(spec, card)  # a local input that is no image is refused here, before the POST
         params: dict[str, str] = {}
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before fal can post
+        if callback := self.listening():
             params["fal_webhook"] = callback
         answer = _object(self.request("POST", f"/{card.model}", json=body, params=params), "submit")
         request_id = answer.get("request_id")

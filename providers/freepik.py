@@ -33,7 +33,6 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -167,8 +166,7 @@ class FreepikVideo(CalledBack):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         body = self.body(spec, card)
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before Freepik can post the first news
+        if callback := self.listening():
             body["webhook_url"] = callback
         answer = self.request("POST", f"{API}/{card.vendor_id or card.model}", json=body).json()
         data = answer.get("data") if isinstance(answer, dict) else None

@@ -39,7 +39,6 @@ from PIL import Image
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -215,8 +214,7 @@ class KlingVideo(CalledBack):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         endpoint, body = self.body(spec, card)
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, callback_news)  # up before Kling can post the first news
+        if callback := self.listening():
             body["callback_url"] = callback
         data = self._data(self.request("POST", f"/v1/videos/{endpoint}", json=body), "create")
         job_id = data.get("task_id")

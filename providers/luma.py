@@ -40,7 +40,7 @@ from lumaai.types import Generation
 
 from cutroom.assets import AssetSpec, InputRef, Operation
 from cutroom.capabilities import Capability
-from providers import callbacks, declarations
+from providers import declarations
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.declarations import Vendor
@@ -152,8 +152,7 @@ class _Luma(CalledBack):
 
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         endpoint, body = self._request(spec, card)
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, callback_news)  # up before Luma can post the first news
+        if callback := self.listening():
             body["callback_url"] = callback
         generation = SENDERS[endpoint](self.client)(**body)
         return generation.id or ""

@@ -50,7 +50,6 @@ from PIL import Image, UnidentifiedImageError
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -248,8 +247,7 @@ class _Replicate(CalledBack):
             path, body["version"] = "/v1/predictions", version
         else:
             path = f"/v1/models/{name}/predictions"
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before Replicate can post
+        if callback := self.listening():
             body |= {"webhook": callback, "webhook_events_filter": ["completed"]}
         wait = self._wait_s(card)
         headers = {"Prefer": f"wait={wait}"} if wait else {}

@@ -48,7 +48,6 @@ import httpx
 
 from cutroom.assets import AssetSpec, InputRef
 from cutroom.capabilities import Capability
-from providers import callbacks
 from providers.callbacks import CallbackNews
 from providers.cards import ModelCard
 from providers.errors import ErrorKind, ProviderError
@@ -364,11 +363,6 @@ class RunwareVideo(_Runware, CalledBack):
     #: Runware posts to the task's `webhookURL` when it ends: wait_for wakes on it (CallbackWoken).
     callback_news = staticmethod(webhook_news)
 
-    def create(self, spec: AssetSpec, card: ModelCard) -> str:
-        if callback := self.callback_url:
-            callbacks.listen(callback, NAME, webhook_news)  # up before Runware can post
-        return super().create(spec, card)
-
     def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
         roles, problems = [ref.role for ref in spec.inputs], []
         if len(spec.prompt.strip()) < MIN_PROMPT:
@@ -413,7 +407,7 @@ class RunwareVideo(_Runware, CalledBack):
                   for ref in spec.inputs]  # fmt: skip
         if frames:
             body["frameImages"] = frames
-        if callback := self.callback_url:
+        if callback := self.listening():
             body["webhookURL"] = callback
         return body | card.settings(spec)
 

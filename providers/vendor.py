@@ -33,7 +33,7 @@ from cutroom import stopping
 from cutroom.assets import AssetSpec
 from cutroom.capabilities import Capability
 from cutroom.media import MediaError, probe
-from providers import declarations, simulation
+from providers import callbacks, declarations, simulation
 from providers.cards import ModelCard
 from providers.declarations import Vendor
 from providers.errors import ErrorKind, ProviderError
@@ -423,3 +423,10 @@ class CalledBack(VendorAdapter):
         from cutroom.settings import settings
 
         return self._callback_url or settings().callback_url or None
+
+    def listening(self) -> str | None:
+        """The callback URL a create carries, with this process's receiver already up to hear it (a vendor may
+        post before the create has answered); None without one."""
+        if url := self.callback_url:
+            callbacks.listen(url, self.name, self.callback_news)
+        return url
