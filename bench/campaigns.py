@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -163,16 +164,16 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
-    peak, parts, server_cpu, done = 0, {}, 0.0, threading.Event()
+    peak, parts, server_cpu, done = 0, Counter(), 0.0, threading.Event()
 
     def weigh() -> None:
         nonlocal peak, parts, server_cpu
         while not done.wait(SAMPLE_EVERY_S):
             tree = process_tree(process.pid)
             if (held := sum(p.rss for p in tree.values())) > peak:
-                peak, parts = held, {}
+                peak, parts = held, Counter()
                 for p in tree.values():
-                    parts[role(p.command)] = parts.get(role(p.command), 0.0) + p.rss / 2**20
+                    parts[role(p.command)] += p.rss / 2**20
             # The embedded Prefect server `cutroom run` starts shows its app factory in its command line.
             server_cpu = max([server_cpu, *(p.cpu_s for p in tree.values() if EMBEDDED_APP in p.command)])
 

@@ -85,9 +85,17 @@ def ratio(numerator: float, denominator: float) -> float | None:
 def vendor_phase(requests: list[dict[str, Any]]) -> float:
     """From the first vendor submit to the last output download, both in the simulator's request log: the part of a
     run its vendor jobs bound, without the start-up before it or the local assembly after it."""
-    submits = [r["time"] for r in requests if r["method"] == "POST" and "/_sim/" not in r["path"]]
-    downloads = [r["time"] for r in requests if "/_media/" in r["path"]]
-    return max(downloads) - min(submits)
+    return max(download_times(requests)) - min(submit_times(requests))
+
+
+def submit_times(requests: list[dict[str, Any]]) -> list[float]:
+    """When each vendor POST (a submit, an upload) reached the simulator, from its request log."""
+    return [r["time"] for r in requests if r["method"] == "POST" and "/_sim/" not in r["path"]]
+
+
+def download_times(requests: list[dict[str, Any]]) -> list[float]:
+    """When each output download reached the simulator, from its request log."""
+    return [r["time"] for r in requests if "/_media/" in r["path"]]
 
 
 def running_times(jobs: list[dict[str, Any]], vendor: str) -> list[float]:

@@ -55,7 +55,7 @@ from bench.campaigns import (
     shared_world,
     write_brief,
 )
-from bench.harness import Row, ratio, vendor_phase
+from bench.harness import Row, download_times, ratio, vendor_phase
 from bench.p1_critical_path import lower_bound
 from tasks.limits import LEASE_S
 
@@ -237,7 +237,7 @@ def resume(
     if process.returncode not in (0, -signal.SIGKILL):
         raise RuntimeError(f"the resume exited {process.returncode}: see {log}")
     requests = sim.requests(span.started, span.ended)
-    downloads = [r["time"] for r in requests if "/_media/" in r["path"]]
+    downloads = download_times(requests)
     return Resume(
         span=span,
         first_request_s=first - span.started if first else None,

@@ -37,7 +37,15 @@ from bench.campaigns import (
     prefect_home,
     run_child,
 )
-from bench.harness import Row, ratio, running_times, two_stage_bound, vendor_phase
+from bench.harness import (
+    Row,
+    download_times,
+    ratio,
+    running_times,
+    submit_times,
+    two_stage_bound,
+    vendor_phase,
+)
 from providers import registry
 from simulator.heygen import TALKING_PHOTOS
 
@@ -110,18 +118,16 @@ class Observed:
         """Where the vendor phase goes, on HeyGen's clock (the stage that binds): until its first video starts;
         its slots left idle between its first and its last video's start, in wall seconds (slot-seconds ÷ its
         cap); its summed video time ÷ its cap (the bound's own term); and after its last video ends."""
-        submits = [r["time"] for r in self.requests if r["method"] == "POST" and "/_sim/" not in r["path"]]
-        downloads = [r["time"] for r in self.requests if "/_media/" in r["path"]]
         videos = [
             (j.get("started") or j["created"], j["finished"]) for j in self.jobs if j["vendor"] == AVATAR
         ]
         cap = int(registry.limits(AVATAR).concurrency or 1)
         first, last = min(start for start, _ in videos), max(start for start, _ in videos)
         return {
-            "before 1st video s": first - min(submits),
+            "before 1st video s": first - min(submit_times(self.requests)),
             "HeyGen slots idle s": idle_slot_seconds(videos, cap, first, last) / cap,
             "HeyGen video s ÷ cap": sum(end - start for start, end in videos) / cap,
-            "after last video s": max(downloads) - max(end for _, end in videos),
+            "after last video s": max(download_times(self.requests)) - max(end for _, end in videos),
         }
 
 
