@@ -25,7 +25,7 @@ from cutroom.settings import settings
 from cutroom.storage import StorageUnavailable, open_storage
 from flows.fanout import prepare_story_pool, run_on_pool
 from flows.review import reviewed
-from flows.story import Until, story_flow
+from flows.story import Until, make_story
 from providers.errors import ProviderError
 from tasks.assemble import assemble
 from tasks.checks import check_before_paying
@@ -149,64 +149,51 @@ async def make_stories(
     until: Until = "end",
     verdicts: dict[str, Story | StoryResult] | None = None,
 ) -> list[StoryResult]:
-    """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY); a progress artifact follows.
+    """Every story the budget admits at once (up to CUTROOM_STORY_CONCURRENCY runs); a progress artifact follows.
 
     `verdicts` holds what a review made of a story: the story to make instead (its keyframe directed by the
     reviewers' notes), or the result it keeps without being made again (approved, dropped)."""
     refused = admit(plan, brief, estimates)
+    results: dict[str, StoryResult] = {}
+    to_make: list[Story] = []
+    for story in plan.stories:
+        verdict = (verdicts or {}).get(story.id, story)
+        if story.id in refused:
+            results[story.id] = StoryResult(
+                story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id]
+            )
+        elif isinstance(verdict, StoryResult):
+            results[story.id] = verdict
+        else:
+            to_make.append(verdict)
     gate = asyncio.Semaphore(settings().story_concurrency)
     progress = await acreate_progress_artifact(
         0.0, key=f"{brief.campaign_id}-progress", description="Stories done"
     )
-    done = 0
+    done = len(results)
 
-    async def one(story) -> StoryResult:
+    async def make(stories: list[Story]) -> None:
         nonlocal done
-        if story.id in refused:
-            done += 1
-            return StoryResult(story_id=story.id, status=StoryStatus.over_budget, error=refused[story.id])
-        story = (verdicts or {}).get(story.id, story)
-        if isinstance(story, StoryResult):
-            done += 1
-            return story
         async with gate:
-            result = await _run_story(story, brief, lineup, out, run_id, until)
-        done += 1
+            made = await _run_stories(stories, brief, lineup, out, run_id, until)
+        results.update((result.story_id, result) for result in made)
+        done += len(stories)
         await aupdate_progress_artifact(progress, 100.0 * done / len(plan.stories))
-        return result
 
-    return list(await asyncio.gather(*(one(s) for s in plan.stories)))
-
-
-#: Pauses before starting a story's run again when Prefect could not (its embedded SQLite stays locked for
-#: seconds under many runs at once: bench P7 saw a 503 outlast the client's own retries at 100 stories).
-STORY_START_RETRIES_S = (5.0, 15.0, 45.0)
+    # On a pool, a run makes a batch of stories (CUTROOM_STORY_BATCH); in this process, each story is a run.
+    batch = settings().story_batch if settings().story_pool else 1
+    await asyncio.gather(*(make(to_make[i : i + batch]) for i in range(0, len(to_make), batch)))
+    return [results[story.id] for story in plan.stories]
 
 
-async def _run_story(
-    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
-) -> StoryResult:
-    """The story's result; an orchestration failure fails this story only, never the campaign.
-
-    Starting again is safe: every step is cached and every paid job is in the ledger, so a story that had
-    begun picks up where it was. With CUTROOM_STORY_POOL set, a worker of that pool makes it (flows/fanout.py).
-    """
+async def _run_stories(
+    stories: list[Story], brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> list[StoryResult]:
+    """Their results: on CUTROOM_STORY_POOL a worker of that pool makes them, in one run (flows/fanout.py);
+    otherwise this process, each its own story run."""
     if settings().story_pool:
-        return await run_on_pool(story, brief, lineup, out, run_id, until)
-    for pause in (*STORY_START_RETRIES_S, None):
-        try:
-            state = await story_flow(story, brief, lineup, out, run_id, until, return_state=True)
-            break
-        except Exception as exc:  # raised before the story had a state: Prefect's API refused its run
-            if pause is None:
-                return StoryResult(
-                    story_id=story.id, status=StoryStatus.failed, error=f"story could not start: {exc}"
-                )
-            await asyncio.sleep(pause)
-    result = await state.result(raise_on_failure=False)
-    if not isinstance(result, StoryResult):  # the story crashed outside its steps
-        result = StoryResult(story_id=story.id, status=StoryStatus.failed, error=f"story crashed: {result}")
-    return result
+        return await run_on_pool(stories, brief, lineup, out, run_id, until)
+    return [await make_story(story, brief, lineup, out, run_id, until) for story in stories]
 
 
 class Reels(NamedTuple):

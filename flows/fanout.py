@@ -1,14 +1,15 @@
-"""Stories spread over a work pool's workers: each story is its own run of the `story` deployment.
+"""Stories spread over a work pool's workers: each story is its own run of the `story` deployment, or each batch
+of CUTROOM_STORY_BATCH stories one run of the `stories` deployment, its stories made inside it.
 
-With CUTROOM_STORY_POOL set, the campaign starts every story with `run_deployment` (a subflow of the campaign,
-so the UI shows the tree) and any worker of the pool takes it, on any machine that reaches the Prefect server
+With CUTROOM_STORY_POOL set, the campaign starts every story (or batch) with `run_deployment` (a subflow of the
+campaign, so the UI shows the tree) and any worker of the pool takes it, on any machine that reaches the Prefect server
 and the campaign's storage. Vendor caps hold across those workers as they hold across processes: every paid
 job takes a leased slot of its provider's Prefect global concurrency limit (tasks/limits.py), which the
 campaign creates before its first story, and a worker killed while holding one frees it when the lease ends.
 
-A story run whose worker dies stays Running on the server: Prefect's way to see it is the flow-run heartbeat
+A run whose worker dies stays Running on the server: Prefect's way to see it is the flow-run heartbeat
 every run of a deployment sends, and an automation that marks a run Crashed once its heartbeats stop. The
-campaign then starts the story again, which resumes without paying twice: every step is cached in the
+campaign then starts it again, and its stories resume without paying twice: every step is cached in the
 campaign's storage and every paid job is in the ledger.
 """
 
@@ -20,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
-from prefect import get_run_logger
+from prefect import Flow, flow, get_run_logger
 from prefect.automations import AutomationCore
 from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
@@ -38,22 +39,39 @@ from cutroom.lineup import Lineup
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Story
 from cutroom.settings import settings
-from flows.story import Until, story_flow
+from flows.story import Until, make_story, story_flow
 from tasks.results import RESULTS_PREFIX, CampaignResults, block_name, save_results_block
 
 #: The story deployment, as run_deployment names it: flow name / deployment name.
 STORY_DEPLOYMENT = "story/story"
+#: The deployment whose run makes a batch of stories (CUTROOM_STORY_BATCH above 1).
+BATCH_DEPLOYMENT = "stories/stories"
 #: Where a worker finds the code, as deployments/prefect.yaml says: each machine's own checkout.
 PULL_STEPS = [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $CUTROOM_CHECKOUT }}"}}]
 #: Seconds between a story run's heartbeats: the shortest Prefect 3.9.1 allows (flows.heartbeat_frequency is
 #: validated ge=30, and the engine raises anything lower to MINIMUM_HEARTBEAT_INTERVAL = 30).
 HEARTBEAT_S = 30
 ZOMBIE_AUTOMATION = "cutroom: crash silent story runs"
-#: How many times a crashed story run is started again before the story is recorded as failed.
+#: How many times a crashed run is started again before its stories are recorded as failed.
 STORY_RESTARTS = 2
 #: The first and the longest pause between two looks at a story run: one cheap read each, backing off while
 #: the story works (a story takes minutes on vendors; a few seconds late to see its end costs nothing).
 POLL_S = (1.0, 5.0)
+
+
+@flow(name="stories")
+async def story_batch_flow(
+    stories: list[Story], brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> list[StoryResult]:
+    """A batch of a campaign's stories made in one run of the pool, as the campaign's own process makes them: each
+    its own story run inside this one, up to CUTROOM_STORY_CONCURRENCY at once. One process start for them all."""
+    gate = asyncio.Semaphore(settings().story_concurrency)
+
+    async def one(story: Story) -> StoryResult:
+        async with gate:
+            return await make_story(story, brief, lineup, out, run_id, until)
+
+    return list(await asyncio.gather(*(one(story) for story in stories)))
 
 
 def story_run_env(out: str) -> dict[str, str]:
@@ -72,8 +90,8 @@ def story_run_env(out: str) -> dict[str, str]:
 
 
 async def prepare_story_pool(pool: str, out: str) -> None:
-    """The pool, the `story` deployment on it and the automation that marks silent runs Crashed, made or
-    updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker start --pool`)."""
+    """The pool, the `story` and `stories` deployments on it and the automation that marks their silent runs
+    Crashed, made or updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker start --pool`)."""
     if not PREFECT_API_URL.value():
         raise RuntimeError(
             f"CUTROOM_STORY_POOL={pool} needs a Prefect server its workers share: set PREFECT_API_URL"
@@ -88,8 +106,14 @@ async def prepare_story_pool(pool: str, out: str) -> None:
         await save_results_block(out)
     async with get_client() as client:
         await _ensure_pool(client, pool)
-        deployment = await _ensure_story_deployment(client, pool)
-        await _ensure_zombie_automation(client, deployment)
+        deployments = [
+            await _ensure_deployment(client, pool, flow, entrypoint, what)
+            for flow, entrypoint, what in (
+                (story_flow, "flows/story.py:story_flow", "One story of a campaign"),
+                (story_batch_flow, "flows/fanout.py:story_batch_flow", "A batch of a campaign's stories"),
+            )
+        ]
+        await _ensure_zombie_automation(client, deployments)
 
 
 async def _ensure_pool(client: PrefectClient, pool: str) -> None:
@@ -104,18 +128,21 @@ async def _ensure_pool(client: PrefectClient, pool: str) -> None:
             )
 
 
-async def _ensure_story_deployment(client: PrefectClient, pool: str) -> UUID:
-    """Prefect's create is an upsert by flow and name: a later campaign brings the deployment up to date."""
-    flow_id = await client.create_flow_from_name("story")
+async def _ensure_deployment(
+    client: PrefectClient, pool: str, flow: Flow, entrypoint: str, what: str
+) -> UUID:
+    """The flow's deployment on the pool, named as the flow is. Prefect's create is an upsert by flow and name: a
+    later campaign brings the deployment up to date."""
+    flow_id = await client.create_flow_from_name(flow.name)
     return await client.create_deployment(
         flow_id=flow_id,
-        name="story",
-        entrypoint="flows/story.py:story_flow",
-        description="One story of a campaign; the campaign starts these itself when CUTROOM_STORY_POOL is set.",
+        name=flow.name,
+        entrypoint=entrypoint,
+        description=f"{what}; the campaign starts these itself when CUTROOM_STORY_POOL is set.",
         tags=["cutroom"],
         work_pool_name=pool,
         pull_steps=PULL_STEPS,
-        parameter_openapi_schema=story_flow.parameters.model_dump_for_openapi(),
+        parameter_openapi_schema=flow.parameters.model_dump_for_openapi(),
         job_variables={
             "env": {
                 "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
@@ -126,8 +153,8 @@ async def _ensure_story_deployment(client: PrefectClient, pool: str) -> UUID:
     )
 
 
-async def _ensure_zombie_automation(client: PrefectClient, deployment: UUID) -> None:
-    """Prefect's zombie detection (docs: "detect zombie flows"), kept to story runs: a run of the deployment
+async def _ensure_zombie_automation(client: PrefectClient, deployments: list[UUID]) -> None:
+    """Prefect's zombie detection (docs: "detect zombie flows"), kept to story runs: a run of these deployments
     whose heartbeats stop for CUTROOM_STORY_SILENCE_S without a final state is set Crashed by the server."""
     silent_s = settings().story_silence_s
     automation = AutomationCore(
@@ -147,7 +174,7 @@ async def _ensure_zombie_automation(client: PrefectClient, deployment: UUID) -> 
                 "prefect.flow-run.Crashed",
             },
             match={"prefect.resource.id": ["prefect.flow-run.*"]},
-            match_related={"prefect.resource.id": f"prefect.deployment.{deployment}"},
+            match_related={"prefect.resource.id": [f"prefect.deployment.{d}" for d in deployments]},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
@@ -168,51 +195,60 @@ async def _ensure_zombie_automation(client: PrefectClient, deployment: UUID) -> 
 
 
 async def run_on_pool(
-    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
-) -> StoryResult:
-    """The story made by a worker of the pool; a run that crashed is started again, up to STORY_RESTARTS times.
+    stories: list[Story], brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> list[StoryResult]:
+    """The stories made by a worker of the pool in one run: a `story` run for one, a `stories` run for a batch.
+    A run that crashed is started again, up to STORY_RESTARTS times.
 
     The campaign only waits here (no worker slot of its own), reading the run's state now and then.
     """
     # A worker's working folder is its checkout, not ours: a folder is named whole.
     where = out if out.startswith("s3:") else str(Path(out).resolve())
     # Models as the schema spells them (by alias: a story's `copy`), as Prefect's own encoding does not.
-    models = {"story": story, "brief": brief, "lineup": lineup}
     parameters = {
-        **{k: m.model_dump(mode="json", by_alias=True) for k, m in models.items()},
+        **{
+            k: m.model_dump(mode="json", by_alias=True) for k, m in {"brief": brief, "lineup": lineup}.items()
+        },
         "out": where,
         "run_id": run_id,
         "until": until,
     }
+    told = [story.model_dump(mode="json", by_alias=True) for story in stories]
+    if len(stories) == 1:
+        deployment, name, parameters["story"] = STORY_DEPLOYMENT, stories[0].id, told[0]
+    else:
+        deployment, name, parameters["stories"] = BATCH_DEPLOYMENT, f"{stories[0].id}…{stories[-1].id}", told
+
+    def failed(error: str) -> list[StoryResult]:
+        return [StoryResult(story_id=s.id, status=StoryStatus.failed, error=error) for s in stories]
+
     for attempt in range(STORY_RESTARTS + 1):
         try:
             run = await arun_deployment(
-                STORY_DEPLOYMENT,
+                deployment,
                 parameters=parameters,
-                flow_run_name=story.id,
+                flow_run_name=name,
                 timeout=0,
                 job_variables={"env": story_run_env(out)},
             )
-        except Exception as exc:  # the server refused the run: this story fails, the others go on
-            return StoryResult(
-                story_id=story.id, status=StoryStatus.failed, error=f"story could not start: {exc}"
-            )
+        except Exception as exc:  # the server refused the run: these stories fail, the others go on
+            return failed(f"story could not start: {exc}")
         run = await finished(run.id)
         if not run.state.is_crashed():
             break
         get_run_logger().warning(
-            "story %s crashed on its worker (%s)%s",
-            story.id,
+            "story run %s crashed on its worker (%s)%s",
+            name,
             run.state.message,
             ": starting it again" if attempt < STORY_RESTARTS else "",
         )
     if run.state.is_crashed() or run.state.is_cancelled():
-        error = f"story {run.state.name.lower()} on its worker: {run.state.message}"
-        return StoryResult(story_id=story.id, status=StoryStatus.failed, error=error)
+        return failed(f"story {run.state.name.lower()} on its worker: {run.state.message}")
     result = await run.state.aresult(raise_on_failure=False)
-    if not isinstance(result, StoryResult):  # the story failed outside its steps
-        result = StoryResult(story_id=story.id, status=StoryStatus.failed, error=f"story failed: {result}")
-    return result
+    made = [result] if len(stories) == 1 else result
+    if not isinstance(made, list) or not all(isinstance(r, StoryResult) for r in made):
+        return failed(f"story failed: {result}")  # the run failed outside the stories' steps
+    return made
 
 
 async def finished(flow_run_id: UUID) -> FlowRun:

@@ -103,6 +103,35 @@ async def story_flow(
     return Failed(message=result.error, data=result) if result.error else result
 
 
+#: Pauses before starting a story's run again when Prefect could not (its embedded SQLite stays locked for
+#: seconds under many runs at once: bench P7 saw a 503 outlast the client's own retries at 100 stories).
+STORY_START_RETRIES_S = (5.0, 15.0, 45.0)
+
+
+async def make_story(
+    story: Story, brief: Brief, lineup: Lineup, out: str, run_id: str, until: Until = "end"
+) -> StoryResult:
+    """The story made in this process, as a run of its own; an orchestration failure fails this story only.
+
+    Starting again is safe: every step is cached and every paid job is in the ledger, so a story that had
+    begun picks up where it was.
+    """
+    for pause in (*STORY_START_RETRIES_S, None):
+        try:
+            state = await story_flow(story, brief, lineup, out, run_id, until, return_state=True)
+            break
+        except Exception as exc:  # raised before the story had a state: Prefect's API refused its run
+            if pause is None:
+                return StoryResult(
+                    story_id=story.id, status=StoryStatus.failed, error=f"story could not start: {exc}"
+                )
+            await asyncio.sleep(pause)
+    result = await state.result(raise_on_failure=False)
+    if not isinstance(result, StoryResult):  # the story crashed outside its steps
+        result = StoryResult(story_id=story.id, status=StoryStatus.failed, error=f"story crashed: {result}")
+    return result
+
+
 async def refine_keyframe(
     story: Story, brief: Brief, lineup: Lineup, out: str, candidates: list[Asset]
 ) -> Asset:

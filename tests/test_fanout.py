@@ -136,3 +136,39 @@ def test_a_story_run_killed_mid_video_is_started_again_and_nothing_is_paid_twice
     # A create made again would be a job no asset came from (both stories here ask for the same pictures).
     jobs = {a["job_id"] for story in manifest["stories"] for a in _assets(story) if a.get("job_id")}
     assert len(accepted_creates(simulator.requests())) == len(jobs) > 0
+
+
+def test_a_batch_of_stories_is_one_run_of_the_pool_with_each_story_its_own_run_inside_it(
+    story_worker, simulator, tmp_path
+):
+    simulator.reset(latency_scale=0.05)
+    brief = tmp_path / "brief.yaml"
+    brief.write_text(yaml.safe_dump({**VENDOR_BRIEF, "campaign": "Fan Batch", "stories": 3}))
+    env = {
+        **os.environ,
+        **VENDOR_ENV,
+        "CUTROOM_SIMULATOR_URL": simulator.url,
+        "CUTROOM_STORY_POOL": POOL,
+        "CUTROOM_STORY_BATCH": "2",
+    }
+    done = subprocess.run(
+        [str(BIN / "cutroom"), "run", str(brief), "--out", str(tmp_path / "out")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((tmp_path / "out" / "campaigns" / "fan-batch" / "manifest.json").read_text())
+    assert [s["status"] for s in manifest["stories"]] == ["complete"] * 3
+    ids = [s["story_id"] for s in manifest["stories"]]
+    runs = {run.name: run for run, _ in story_runs(manifest["run_id"])}
+    # Two runs of the pool for three stories: the first two in one batch, the last alone.
+    assert runs.keys() == {f"{ids[0]}…{ids[1]}", ids[2]}
+    assert all(run.state.is_completed() for run in runs.values())
+    inside = [run for run, _ in story_runs(str(runs[f"{ids[0]}…{ids[1]}"].id))]
+    assert sorted(run.name for run in inside) == ids[:2]
+    assert all(run.state.is_completed() for run in inside)
+    jobs = {a["job_id"] for story in manifest["stories"] for a in _assets(story) if a.get("job_id")}
+    assert len(accepted_creates(simulator.requests())) == len(jobs) > 0
