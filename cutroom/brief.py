@@ -132,7 +132,7 @@ class Brief(BaseModel):
         default="", description="When it runs, free text (e.g. 'launch week of 3 March')."
     )
     stories: int | None = Field(
-        default=None, ge=1, le=1000, description="How many stories to plan; default one per channel."
+        default=None, ge=1, le=10_000, description="How many stories to plan; default one per channel."
     )
     budget_usd: finite(ge=0, le=1_000_000) = Field(
         default=50.0, description="The most the campaign may spend on providers, in US dollars."
