@@ -14,6 +14,7 @@ back, re-attaches to jobs still in flight, and reuses settled assets without ask
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -99,6 +100,10 @@ def ledger_prefix(campaign_id: str) -> str:
     return f"{campaign_prefix(campaign_id)}/ledger"
 
 
+#: Entries read at once when the ledger is read from storage.
+READERS = 16
+
+
 class Ledger:
     """The entries of one campaign on one storage; thread-safe, shared by every task of a process."""
 
@@ -110,11 +115,13 @@ class Ledger:
         self.refresh()
 
     def refresh(self) -> None:
-        """Read every entry again from storage: what other processes wrote since (story runs on other workers)."""
-        read = {}
-        for key in self.storage.keys(ledger_prefix(self.campaign_id)):
-            entry = LedgerEntry.model_validate_json(self.storage.read_bytes(key))
-            read[entry.spec_key] = entry
+        """Read every entry again from storage: what other processes wrote since (story runs on other workers).
+
+        READERS at once: a story run started late in a campaign of thousands of stories reads tens of thousands
+        of entries, one request each on S3."""
+        with ThreadPoolExecutor(READERS, thread_name_prefix="cutroom-ledger") as pool:
+            blobs = pool.map(self.storage.read_bytes, self.storage.keys(ledger_prefix(self.campaign_id)))
+            read = {(e := LedgerEntry.model_validate_json(blob)).spec_key: e for blob in blobs}
         with self._lock:
             for key, entry in read.items():  # a write of this process racing the read keeps the newer entry
                 known = self._entries.get(key)
