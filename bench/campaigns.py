@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,11 @@ def process_tree(root: int) -> dict[int, Process]:
                 .decode(errors="replace"),
                 parent=parents[pid],
             )
+    # A child between its vfork and its exec shares its parent's memory, and /proc shows it with the parent's
+    # command and RSS: counted, a Python process spawning ffmpeg often would weigh double at random samples.
+    for pid, process in found.items():
+        if (parent := found.get(process.parent)) and process.command == parent.command:
+            found[pid] = replace(process, rss=0)
     return found
 
 
