@@ -42,12 +42,13 @@ PREFECT = str(Path(CUTROOM[0]).with_name("prefect"))
 @dataclass
 class Team:
     """A running team: the server's API, the bucket's location for campaigns, the environment every process of
-    the team gets (server, bucket, simulator, vendor caps), and where its logs go."""
+    the team gets (server, bucket, simulator, vendor caps), where its logs go, and the server's PID."""
 
     api: str
     location: str
     env: dict[str, str]
     folder: Path
+    server_pid: int
 
 
 @contextmanager
@@ -62,7 +63,8 @@ def team(folder: Path, **extra: str) -> Iterator[Team]:
             running([*CUTROOM, "server", "--port", str(port)], environment(home), folder / "server.log")
         )
         _wait(lambda: _healthy(api), server, folder / "server.log", "cutroom server", 120)
-        yield Team(api, f"s3://{s3.bucket}/team", environment(home, PREFECT_API_URL=api, **extra), folder)
+        env = environment(home, PREFECT_API_URL=api, **extra)
+        yield Team(api, f"s3://{s3.bucket}/team", env, folder, server.pid)
 
 
 def _healthy(api: str) -> bool:
