@@ -157,6 +157,11 @@ def test_a_huge_value_is_quoted_in_eighty_characters(tmp_path):
     assert len(text) < 600
 
 
+def test_a_brief_plans_up_to_ten_thousand_stories():
+    assert parse_brief({**GOOD, "stories": 10_000}).stories == 10_000
+    assert problems(stories=10_001) == ["'stories' is 10001; it must be at most 10000"]
+
+
 def test_a_brief_over_its_size_cap_is_refused_before_it_is_read(tmp_path):
     path = tmp_path / "big.yaml"
     with path.open("w") as file:
