@@ -2,8 +2,8 @@
 of CUTROOM_STORY_BATCH stories one run of the `stories` deployment, its stories made inside it.
 
 With CUTROOM_STORY_POOL set, the campaign starts every story (or batch) with `run_deployment` (a subflow of the
-campaign, so the UI shows the tree) and any worker of the pool takes it, on any machine that reaches the Prefect server
-and the campaign's storage. Vendor caps hold across those workers as they hold across processes: every paid
+campaign, so the UI shows the tree) and any worker of the pool takes it, on any machine that reaches the Prefect
+server and the campaign's storage. Vendor caps hold across those workers as they hold across processes: every paid
 job takes a leased slot of its provider's Prefect global concurrency limit (tasks/limits.py), which the
 campaign creates before its first story, and a worker killed while holding one frees it when the lease ends.
 
@@ -91,7 +91,8 @@ def story_run_env(out: str) -> dict[str, str]:
 
 async def prepare_story_pool(pool: str, out: str) -> None:
     """The pool, the `story` and `stories` deployments on it and the automation that marks their silent runs
-    Crashed, made or updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker start --pool`)."""
+    Crashed, made or updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker
+    start --pool`)."""
     if not PREFECT_API_URL.value():
         raise RuntimeError(
             f"CUTROOM_STORY_POOL={pool} needs a Prefect server its workers share: set PREFECT_API_URL"
