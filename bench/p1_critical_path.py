@@ -12,8 +12,8 @@ The lower bound takes the jobs' own running times from the simulator's job log: 
   - the longest chain: the shortest keyframe, then the longest clip.
 
 A last row makes the campaign as a team does (bench/team.py: `cutroom server`, a bucket, process workers), its
-stories on a pool (CUTROOM_STORY_POOL) of one worker and then of two — a run per story, then one run per worker
-for half the stories each (CUTROOM_STORY_BATCH) — beside the same campaign with its stories in-process on that
+stories on a pool (CUTROOM_STORY_POOL) of one worker and then of two — a run per story, then two runs of half
+the stories each (CUTROOM_STORY_BATCH) — beside the same campaign with its stories in-process on that
 server and bucket, each held to the same bound; the workers' process trees are weighed meanwhile, for how many
 stories one worker process holds in 1 GiB.
 """
@@ -126,7 +126,7 @@ def on_pool(stories: int) -> Row:
     folder = work / f"team-{stories}"
     folder.mkdir()
     limits = json.dumps({"luma": {"per_minute": 60 / LATENCY_SCALE}})
-    batch = math.ceil(stories / 2)  # one run per worker
+    batch = math.ceil(stories / 2)  # two runs, as many as workers (either may take both)
     with team(folder, CUTROOM_PROVIDER_LIMITS=limits) as shared:
         runs = {"in process": campaign(shared, stories, "in-process")}
         with worker(shared, POOL, "machine-a", WORKER_LIMIT) as a:
@@ -141,7 +141,7 @@ def on_pool(stories: int) -> Row:
     memory = held_stories(one["machine-a"])
     return Row(
         subject=f"{stories} email stories on a story pool of 1 and of 2 process workers (cutroom server on SQLite, "
-        f"SeaweedFS), a run per story, and on 2 a run of {batch} stories per worker, latency × {LATENCY_SCALE}",
+        f"SeaweedFS), a run per story, then on 2 in runs of {batch} stories, latency × {LATENCY_SCALE}",
         figures={
             **ours,
             **{f"{name} peak RSS MiB": load.peak_mib for name, load in batched.items()},

@@ -30,7 +30,7 @@ from bench.harness import Row, ratio
 from bench.team import team, weighed, worker
 from cutroom.storage import open_storage
 
-TITLE = "Scale: wall time per story and peak RSS, 10 → 100 → 1000 stories"
+TITLE = "Scale: wall time per story and peak RSS, 10 → 100 → 1000 stories, and 10,000 on a story pool"
 GROWTH, RSS_MIB = 1.2, 768
 TARGET = f"per-story time growing ≤ {GROWTH:g}× from the smallest to the largest, peak RSS ≤ {RSS_MIB} MiB"
 LATENCY_SCALE = 0.005
