@@ -24,7 +24,7 @@ def discover() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--quick", action="store_true", help="smaller configurations (≈ 7 minutes in all on 2 cores)"
+        "--quick", action="store_true", help="smaller configurations (≈ 10 minutes in all on 2 cores)"
     )
     parser.add_argument("--only", default="", help="comma-separated benchmark IDs, e.g. P3,P5")
     args = parser.parse_args(argv)
