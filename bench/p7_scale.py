@@ -6,7 +6,7 @@ time no longer hides what grows with the campaign: orchestration, the ledger, th
 Peak RSS is the most the `cutroom run` process tree (the CLI, Prefect's server) holds at once, sampled.
 
 The pool row makes the largest campaign as a team would (bench/team.py: `cutroom server` on SQLite, SeaweedFS,
-two process workers taking one run at a time), POOL_BATCH stories to a run (CUTROOM_STORY_BATCH), and weighs each
+two process workers taking one run at a time), POOL_SIZES' stories to a run (CUTROOM_STORY_BATCH), and weighs each
 process: the campaign's, the server's, each worker's tree and each run in it.
 """
 
