@@ -9,6 +9,11 @@ Each generation has one entry, keyed by its spec hash and stored beside the camp
 An entry is written before each step's effect can be lost: the reservation before the submit, the job id the
 moment the vendor accepts it (before any polling), the asset once it is stored. A rerun reads the entries
 back, re-attaches to jobs still in flight, and reuses settled assets without asking the vendor again.
+
+A process reads the ledger whole when it opens it (a story run on a worker learns what the others spent), and
+keeps what it read beside it (`campaigns/{campaign}/ledger-snapshot.json`: each entry with the version storage
+listed it at), so the next process fetches only the entries written since: one listing and one object, not one
+request per entry, which a story run started late in a campaign of thousands of stories paid for in minutes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from cutroom.assets import Asset, AssetSpec
 from cutroom.storage import Storage, campaign_prefix
@@ -100,8 +105,22 @@ def ledger_prefix(campaign_id: str) -> str:
     return f"{campaign_prefix(campaign_id)}/ledger"
 
 
-#: Entries read at once when the ledger is read from storage.
+def snapshot_key(campaign_id: str) -> str:
+    return f"{campaign_prefix(campaign_id)}/ledger-snapshot.json"
+
+
+class Snapshot(BaseModel):
+    """The ledger as a process last read it whole: each entry under its storage key, with the version storage
+    listed that key at. An entry whose listed version differs was written since, and is fetched again."""
+
+    versions: dict[str, str]
+    entries: dict[str, LedgerEntry]
+
+
+#: Entries fetched at once when the ledger is read from storage.
 READERS = 16
+#: Entries fetched one by one, past which a read is kept as the new snapshot.
+SNAPSHOT_AFTER = 64
 
 
 class Ledger:
@@ -117,16 +136,41 @@ class Ledger:
     def refresh(self) -> None:
         """Read every entry again from storage: what other processes wrote since (story runs on other workers).
 
-        READERS at once: a story run started late in a campaign of thousands of stories reads tens of thousands
-        of entries, one request each on S3."""
+        Entries the snapshot holds at their listed version come from it; the rest are fetched, READERS at once,
+        and past SNAPSHOT_AFTER of them the whole read is kept as the next snapshot."""
+        listed = self.storage.versions(ledger_prefix(self.campaign_id))
+        kept = self._snapshot()
+        fresh = [key for key, version in listed.items() if kept.versions.get(key) != version]
         with ThreadPoolExecutor(READERS, thread_name_prefix="cutroom-ledger") as pool:
-            blobs = pool.map(self.storage.read_bytes, self.storage.keys(ledger_prefix(self.campaign_id)))
-            read = {(e := LedgerEntry.model_validate_json(blob)).spec_key: e for blob in blobs}
+            fetched = dict(zip(fresh, pool.map(self._fetch, fresh), strict=True))
+        by_key = {key: fetched.get(key) or kept.entries[key] for key in listed}
+        if len(fresh) > SNAPSHOT_AFTER:
+            self.storage.put_bytes(
+                snapshot_key(self.campaign_id),
+                Snapshot(versions=listed, entries=by_key).model_dump_json().encode(),
+                "application/json",
+                replace=True,
+            )
+        read = {entry.spec_key: entry for entry in by_key.values()}
         with self._lock:
             for key, entry in read.items():  # a write of this process racing the read keeps the newer entry
                 known = self._entries.get(key)
                 if known is None or entry.updated_at >= known.updated_at:
                     self._entries[key] = entry
+
+    def _fetch(self, key: str) -> LedgerEntry:
+        return LedgerEntry.model_validate_json(self.storage.read_bytes(key))
+
+    def _snapshot(self) -> Snapshot:
+        """The last whole read kept beside the ledger; an empty one when there is none, or one this version of
+        Cutroom cannot read (every entry is then fetched, and the next snapshot replaces it)."""
+        key = snapshot_key(self.campaign_id)
+        if self.storage.exists(key):
+            try:
+                return Snapshot.model_validate_json(self.storage.read_bytes(key))
+            except ValidationError:
+                pass
+        return Snapshot(versions={}, entries={})
 
     def entry(self, spec_key: str) -> LedgerEntry | None:
         with self._lock:

@@ -84,6 +84,7 @@ class Storage(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def local_path(self, key: str) -> Path: ...
     def keys(self, prefix: str) -> list[str]: ...
+    def versions(self, prefix: str) -> dict[str, str]: ...
 
 
 class LocalStorage:
@@ -120,6 +121,11 @@ class LocalStorage:
             for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(".part-")
         )
+
+    def versions(self, prefix: str) -> dict[str, str]:
+        """Every key under a folder prefix with a tag that changes whenever its bytes do: their MD5, as S3's
+        ETag of a one-part object (a file on disk is cheap to read again; its times are too coarse to trust)."""
+        return {key: hashlib.md5((self.root / key).read_bytes()).hexdigest() for key in self.keys(prefix)}
 
     def put_bytes(
         self,
@@ -427,12 +433,21 @@ class S3Storage:
 
     def keys(self, prefix: str) -> list[str]:
         """Every stored key under a folder prefix, sorted (S3 lists in key order)."""
+        return list(self.versions(prefix))
+
+    def versions(self, prefix: str) -> dict[str, str]:
+        """Every key under a folder prefix with its ETag, from the same listing: a tag that changes whenever the
+        object's bytes do, without reading them."""
         head = f"{self.object_key(prefix).rstrip('/')}/"
         strip = len(self.object_key(""))
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=head)
         return self._patiently(
             f"listing {prefix}",
-            lambda: [item["Key"][strip:] for page in pages for item in page.get("Contents", [])],
+            lambda: {
+                item["Key"][strip:]: item["ETag"].strip('"')
+                for page in pages
+                for item in page.get("Contents", [])
+            },
         )
 
     def _cache_path(self, key: str) -> Path:
