@@ -10,7 +10,7 @@ from cutroom.ledger import SNAPSHOT_AFTER, EntryState, Ledger, Snapshot, ledger_
 from cutroom.storage import LocalStorage, S3Storage
 
 #: More entries than a read keeps a snapshot for.
-ENTRIES = SNAPSHOT_AFTER * 3
+ENTRIES = SNAPSHOT_AFTER + 8
 
 
 class CountingS3(S3Storage):
