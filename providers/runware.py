@@ -29,12 +29,12 @@ Video is the same exchange with a `videoInference` task (Runware delivers video 
 the spec's shape, its length, and the start and end images as `frameImages` (`{inputImage, frame: first|last}`), a
 link as it is, a local image as a data URI. The result item's `videoURL` is downloaded at once.
 
-Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every videoInference task carries it as `webhookURL`
-and the process's receiver (providers.callbacks) is started before the create; Runware posts the task's result
+Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every task carries it as `webhookURL` (imageInference
+and videoInference take it alike, runware.md) and the process's receiver (providers.callbacks) is started before the create; Runware posts the task's result
 once it has ended, "the same format as synchronous responses" (the SDK's README): `{"data": [{taskUUID, videoURL,
 …}]}`, and wait_for looks at once. (u) Runware signs no post (its webhook page offers only tokens in the URL's
 query), and none is needed: only the taskUUID is read, as a prompt for one getResponse, whose answer alone is
-trusted. Image tasks carry no webhookURL.
+trusted.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from providers.http import status_kind
 from providers.inputs import check_local_inputs, data_uri, link, local_media
 from providers.protocol import JobRef, JobState, JobStatus, Output
 from providers.sizes import asked_size, dimensions, strays
-from providers.vendor import CalledBack, VendorAdapter
+from providers.vendor import CalledBack
 
 NAME = "runware"
 #: positivePrompt and negativePrompt: 2 to 3000 characters (contract summary).
@@ -169,12 +169,15 @@ def _said(error: dict[str, Any]) -> str:
     return f"{said} ({error['parameter']})" if error.get("parameter") else said
 
 
-class _Runware(VendorAdapter):
-    """What images and video share: the task sent once under the spec's UUID, getResponse, outputs, errors."""
+class _Runware(CalledBack):
+    """What images and video share: the task sent once under the spec's UUID, getResponse, outputs, errors, and
+    the webhookURL when callbacks are on."""
 
     vendor_name = NAME
     #: The result item's field holding the output's link.
     url_field: ClassVar[str]
+    #: Runware posts to the task's `webhookURL` when it ends: wait_for wakes on it (CallbackWoken).
+    callback_news = staticmethod(webhook_news)
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -191,6 +194,11 @@ class _Runware(VendorAdapter):
     def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
         """The inference task under this taskUUID."""
         raise NotImplementedError
+
+    def called_back(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The task, carrying the webhookURL when callbacks are on."""
+        callback = self.listening()
+        return {**task, "webhookURL": callback} if callback else task
 
     def _send(self, task: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One task's data items and its error item, whatever the HTTP status of their envelope; a failure of
@@ -223,7 +231,7 @@ class _Runware(VendorAdapter):
     def create(self, spec: AssetSpec, card: ModelCard) -> str:
         for attempt in range(MAX_ATTEMPTS):
             task = task_uuid(spec, self.account, attempt)
-            _, error = self._send(self.task(spec, card, task))
+            _, error = self._send(self.called_back(self.task(spec, card, task)))
             if error is None:
                 return task
             if error.get("code") != "conflictTaskUUID":
@@ -352,7 +360,7 @@ class RunwareImage(_Runware):
         return body | card.settings(spec)  # the options are named as Runware names them
 
 
-class RunwareVideo(_Runware, CalledBack):
+class RunwareVideo(_Runware):
     """videoInference, delivered async and polled with getResponse like an image: the size of the card's nearest
     the spec's shape and pixel count, its length, a first frame and (where the card takes one) a last frame as
     `frameImages`. No Runware model continues an earlier task, so a continuing shot starts from the previous
@@ -360,8 +368,6 @@ class RunwareVideo(_Runware, CalledBack):
 
     capability = Capability.video
     url_field = "videoURL"
-    #: Runware posts to the task's `webhookURL` when it ends: wait_for wakes on it (CallbackWoken).
-    callback_news = staticmethod(webhook_news)
 
     def check_request(self, spec: AssetSpec, card: ModelCard) -> None:
         roles, problems = [ref.role for ref in spec.inputs], []
@@ -380,8 +386,7 @@ class RunwareVideo(_Runware, CalledBack):
         check_local_inputs(spec, NAME)
 
     def task(self, spec: AssetSpec, card: ModelCard, task: str) -> dict[str, Any]:
-        """The videoInference task: async delivery, one MP4 by URL, its cost, the frames, and the webhookURL
-        when callbacks are on."""
+        """The videoInference task: async delivery, one MP4 by URL, its cost and the frames."""
         width, height = video_size(spec, card)
         seconds = spec.duration_s or card.durations_s[0]
         body: dict[str, Any] = {
@@ -407,8 +412,6 @@ class RunwareVideo(_Runware, CalledBack):
                   for ref in spec.inputs]  # fmt: skip
         if frames:
             body["frameImages"] = frames
-        if callback := self.listening():
-            body["webhookURL"] = callback
         return body | card.settings(spec)
 
 

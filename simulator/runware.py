@@ -11,8 +11,8 @@ task UUID is single-use: sending one again gets `conflictTaskUUID`, and its resu
 `{inputImage, frame: first|last}` as the model takes them (a first frame decoded from a data URI or fetched from a
 loopback link starts the clip), an ack, then `getResponse` items `processing` until `success` with `videoUUID`,
 `videoURL` and, with includeCost, `cost` (the SDK's IVideo); a failure is an error item. Real MP4 clips of the
-asked size and length are rendered on first download. A task with `webhookURL` has its end POSTed there once, off
-the request path, as getResponse would then answer it: `{"data": [result item]}` ("the same format as synchronous
+asked size and length are rendered on first download. A task of either kind delivered async with `webhookURL` has
+its end POSTed there once, off the request path, as getResponse would then answer it: `{"data": [result item]}` ("the same format as synchronous
 responses", the SDK's README) or `{"errors": [error item]}`; an unreachable receiver changes nothing.
 
 Sources: ../shared/providers/runware.md; the `runware` 0.5.24 SDK (types.IImageInference / IImage wire names,
@@ -159,6 +159,12 @@ def _invalid(task: dict[str, Any], parameter: str, detail: str) -> dict[str, Any
     return _error(f"invalid{parameter[0].upper()}{parameter[1:]}", message, task, parameter)
 
 
+def _webhook_problem(task: dict[str, Any]) -> dict[str, Any] | None:
+    if "webhookURL" in task and not re.match(r"^https?://[^\s/]+", str(task["webhookURL"])):
+        return _invalid(task, "webhookURL", "it must be an http(s) URL.")
+    return None
+
+
 def _image_problem(value: Any, known: set[str]) -> str | None:
     """An input image may be a UUID Runware holds, an http(s) URL (not fetched: offline), a data URI or raw base64
     of an image; anything else is refused."""
@@ -271,7 +277,7 @@ def router(sim: Simulator) -> APIRouter:
         for name in ("checkNSFW", "includeCost"):
             if name in task and not isinstance(task[name], bool):
                 return _invalid(task, name, "it must be a boolean.")
-        return image_inputs(task)
+        return _webhook_problem(task) or image_inputs(task)
 
     def image_inputs(task: dict[str, Any]) -> dict[str, Any] | None:
         """seedImage, maskImage and referenceImages, at the top level or (newer models) under `inputs`."""
@@ -365,6 +371,7 @@ def router(sim: Simulator) -> APIRouter:
                     fault=fault,
                 )
         if body.get("deliveryMethod") == "async":
+            called_back(request, task)
             return [{"taskType": "imageInference", "taskUUID": task_uuid, "status": "processing"}], []
         # Sync delivery: the answer waits for the images.
         await asyncio.sleep(max(0.0, task.job.ends - time.monotonic()))
@@ -401,8 +408,8 @@ def router(sim: Simulator) -> APIRouter:
             return _invalid(task, "outputFormat", f"it must be one of {', '.join(VIDEO_FORMATS)}.")
         if task.get("outputType", "URL") != "URL":
             return _invalid(task, "outputType", "video is delivered as URL.")
-        if "webhookURL" in task and not re.match(r"^https?://[^\s/]+", str(task["webhookURL"])):
-            return _invalid(task, "webhookURL", "it must be an http(s) URL.")
+        if problem := _webhook_problem(task):
+            return problem
         if "includeCost" in task and not isinstance(task["includeCost"], bool):
             return _invalid(task, "includeCost", "it must be a boolean.")
         return frame_images(task, model)
@@ -470,10 +477,7 @@ def router(sim: Simulator) -> APIRouter:
                 ready_at=task.job.ends,
                 fault=fault,
             )
-        if "webhookURL" in body:
-            notifier = asyncio.create_task(notify(request, task))
-            webhooks.add(notifier)  # the loop keeps only weak references to tasks
-            notifier.add_done_callback(webhooks.discard)
+        called_back(request, task)
         return [{"taskType": "videoInference", "taskUUID": task_uuid, "status": "processing"}], []
 
     def video_result(request: Request, task: Task) -> dict[str, Any]:
@@ -489,14 +493,19 @@ def router(sim: Simulator) -> APIRouter:
             item["cost"] = task.cost
         return item
 
+    def called_back(request: Request, task: Task) -> None:
+        """A task with a webhookURL gets its end posted there (notify), off the request path."""
+        if "webhookURL" in task.body:
+            notifier = asyncio.create_task(notify(request, task))
+            webhooks.add(notifier)  # the loop keeps only weak references to tasks
+            notifier.add_done_callback(webhooks.discard)
+
     async def notify(request: Request, task: Task) -> None:
         """POST the task's end once to its webhookURL when it ends, as getResponse then answers it."""
         assert task.job is not None
         await asyncio.sleep(max(0.0, task.job.ends - time.monotonic()))
-        if task.error is not None:
-            body: dict[str, Any] = {"errors": [{**task.error, "status": "error"}]}
-        else:
-            body = {"data": [video_result(request, task)]}
+        items, errors = await ended(request, task)
+        body = {"errors": errors} if errors else {"data": items}
         try:
             async with httpx.AsyncClient(timeout=5.0, verify=outbound_tls()) as http:
                 await http.post(task.body["webhookURL"], json=body)
@@ -512,9 +521,13 @@ def router(sim: Simulator) -> APIRouter:
         kind = task.body.get("taskType", "imageInference")
         if task.job is not None and time.monotonic() < task.job.ends:
             return [{"taskType": kind, "taskUUID": task.uuid, "status": "processing"}], []
+        return await ended(request, task)
+
+    async def ended(request: Request, task: Task) -> tuple[list[Any], list[Any]]:
+        """A task that has ended, as getResponse answers it: its result items, or its error item."""
         if task.error is not None:
             return [], [{**task.error, "status": "error"}]
-        if kind == "videoInference":
+        if task.body.get("taskType") == "videoInference":
             return [video_result(request, task)], []
         return await results(request, task, polled=True), []
 

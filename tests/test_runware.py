@@ -375,8 +375,10 @@ def test_a_clip_that_ends_badly_says_why(sim, fault: str, kind: ErrorKind) -> No
 
 # -- webhooks ------------------------------------------------------------------------------------------------------
 
-#: Seedance Lite's 60 s becomes 1.2 s; with callbacks on, the safety-net look would come at 1.8 s.
-WEBHOOK_SCALE = 0.02
+#: Seedance Lite's 60 s and FLUX dev's 3 s both become 3 s: a quarter of that covers a post answered late on a busy
+#: machine (0.4-0.5 s seen under load, for a receiver just started). With callbacks on, the safety-net look comes
+#: at 4.5 s.
+WEBHOOK_SCALES = {"videoInference": 0.05, "imageInference": 1.0}
 
 
 def _looks_at(sim: Any, task: str) -> list[float]:
@@ -385,21 +387,32 @@ def _looks_at(sim: Any, task: str) -> list[float]:
             for t in r["body"] or [] if t.get("taskType") == "getResponse" and t["taskUUID"] == task]  # fmt: skip
 
 
-def test_with_a_callback_url_a_clip_is_seen_in_one_look_when_runware_posts_its_end(sim, monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("kind", "adapter", "spec", "mime"),
+    [
+        ("imageInference", RunwareImage, lambda seed: _spec("runware:101@1", seed=seed), "image/jpeg"),
+        ("videoInference", RunwareVideo, lambda seed: _clip(seed=seed), "video/mp4"),
+    ],
+    ids=["image", "video"],
+)
+def test_with_a_callback_url_a_task_is_seen_in_one_look_when_runware_posts_its_end(
+    sim, monkeypatch, kind, adapter, spec, mime
+) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/cutroom/callbacks"
     monkeypatch.setenv(callbacks.LISTEN_ENV, f"127.0.0.1:{port}")
     monkeypatch.delenv(callbacks.URL_ENV, raising=False)
-    sim.configure(latency_scale=WEBHOOK_SCALE)
-    called_back = on_simulator(RunwareVideo, sim, scale=WEBHOOK_SCALE, timeout=10.0, callback_url=url)
-    polled = on_simulator(RunwareVideo, sim, scale=WEBHOOK_SCALE, timeout=10.0)
+    scale = WEBHOOK_SCALES[kind]
+    sim.configure(latency_scale=scale)
+    called_back = on_simulator(adapter, sim, scale=scale, timeout=10.0, callback_url=url)
+    polled = on_simulator(adapter, sim, scale=scale, timeout=10.0)
 
-    made = run_job(called_back, _clip(seed=1))
-    run_job(polled, _clip(seed=2))
+    made = run_job(called_back, spec(1))
+    run_job(polled, spec(2))
 
-    woken, scheduled = _tasks(sim, "videoInference")
+    woken, scheduled = _tasks(sim, kind)
     assert woken["webhookURL"] == url and "webhookURL" not in scheduled
-    assert made.mime == "video/mp4"
+    assert made.mime == mime
     timing = {j["id"]: j for j in sim.jobs() if j["vendor"] == "runware"}[woken["taskUUID"]]
     looks = _looks_at(sim, woken["taskUUID"])
     assert len(looks) == 1 < len(_looks_at(sim, scheduled["taskUUID"]))  # woken by the post, not the schedule
