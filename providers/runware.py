@@ -30,9 +30,9 @@ the spec's shape, its length, and the start and end images as `frameImages` (`{i
 link as it is, a local image as a data URI. The result item's `videoURL` is downloaded at once.
 
 Webhooks: with CUTROOM_CALLBACK_URL set (or `callback_url=`), every task carries it as `webhookURL` (imageInference
-and videoInference take it alike, runware.md) and the process's receiver (providers.callbacks) is started before the create; Runware posts the task's result
-once it has ended, "the same format as synchronous responses" (the SDK's README): `{"data": [{taskUUID, videoURL,
-…}]}`, and wait_for looks at once. (u) Runware signs no post (its webhook page offers only tokens in the URL's
+and videoInference take it alike, runware.md) and the process's receiver (providers.callbacks) is started before
+the create; Runware posts the task's result once it has ended, "the same format as synchronous responses" (the
+SDK's README): `{"data": [{taskUUID, videoURL, …}]}`, and wait_for looks at once. (u) Runware signs no post (its webhook page offers only tokens in the URL's
 query), and none is needed: only the taskUUID is read, as a prompt for one getResponse, whose answer alone is
 trusted.
 """

@@ -12,8 +12,9 @@ task UUID is single-use: sending one again gets `conflictTaskUUID`, and its resu
 loopback link starts the clip), an ack, then `getResponse` items `processing` until `success` with `videoUUID`,
 `videoURL` and, with includeCost, `cost` (the SDK's IVideo); a failure is an error item. Real MP4 clips of the
 asked size and length are rendered on first download. A task of either kind delivered async with `webhookURL` has
-its end POSTed there once, off the request path, as getResponse would then answer it: `{"data": [result item]}` ("the same format as synchronous
-responses", the SDK's README) or `{"errors": [error item]}`; an unreachable receiver changes nothing.
+its end POSTed there once, off the request path, as getResponse would then answer it: `{"data": [result item]}`
+("the same format as synchronous responses", the SDK's README) or `{"errors": [error item]}`; an unreachable
+receiver changes nothing.
 
 Sources: ../shared/providers/runware.md; the `runware` 0.5.24 SDK (types.IImageInference / IImage wire names,
 `safety.checkContent` replacing the deprecated `checkNSFW`, `conflictTaskUUID`, `missingApiKey`, getResponse status
