@@ -96,7 +96,7 @@ class Campaign:
                 _assemble, reel, self.brief.brand, self.out, self.brief.campaign_id, config.crossfade_s,
                 config.end_card_s,
             )
-            for reel in reel_plans(self.brief, plan, results)
+            for reel in reel_plans(self.brief, plan, results, config.crossfade_s, config.end_card_s)
         ]  # fmt: skip
         await self._in_turn(reels) if self.sequential else await asyncio.gather(*reels)
 

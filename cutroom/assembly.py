@@ -44,6 +44,8 @@ PHRASE_WORDS = 4
 _PHRASE_BREAK = re.compile(r"[.,!?;:…—–][\"')\]]*$")
 #: A gap shorter than this keeps the previous phrase up, so captions do not flicker between phrases.
 _HOLD_GAP_S = 0.6
+#: Stories a warning names when a reel leaves trailing ones out; it counts the rest.
+NAMED_LEFT_OUT = 3
 #: Shots (clips and the end card) per ffmpeg run: each keeps ≈ 30 MB of decoded 720p frames while its run lasts.
 RUN_SHOTS = 6
 
@@ -55,6 +57,13 @@ class Cut(BaseModel):
     clips: list[Path] = Field(description="MP4s in shot order; any size or aspect, audio tracks are ignored.")
     voice: Path | None = Field(default=None, description="Voice-over; it starts with the story's first clip.")
     words: list[WordTiming] = Field(default_factory=list, description="Word timings relative to the voice.")
+
+
+class Reel(NamedTuple):
+    """A written reel: what the file holds, and the stories cut into it (trailing ones may have been left out)."""
+
+    info: MediaInfo
+    stories: list[str]
 
 
 class Phrase(NamedTuple):
@@ -150,7 +159,7 @@ def assemble_reel(
     *,
     crossfade_s: float = 0.5,
     end_card_s: float = 2.5,
-) -> MediaInfo:
+) -> Reel:
     """Write one H.264/AAC MP4 reel of the cuts in order, captioned, ending on the brand card.
 
     Trailing stories that would pass the format's length limit are left out whole.
@@ -188,7 +197,7 @@ def assemble_reel(
             part.replace(out)
         finally:
             part.unlink(missing_ok=True)
-    return probe(out)
+    return Reel(probe(out), [cut.story_id for cut in cuts])
 
 
 class _Timeline(NamedTuple):
@@ -269,7 +278,9 @@ def _plan(
                 f"{fmt.max_duration_s:g} s"
             )
     if kept < len(cuts):
-        left_out = ", ".join(cut.story_id for cut in cuts[kept:])
+        left_out = ", ".join(cut.story_id for cut in cuts[kept : kept + NAMED_LEFT_OUT])
+        if (more := len(cuts) - kept - NAMED_LEFT_OUT) > 0:
+            left_out += f" and {more} more"
         log.warning(
             "the %s reel would pass %g s; left out %s", fmt.aspect.value, fmt.max_duration_s, left_out
         )

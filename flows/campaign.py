@@ -228,7 +228,9 @@ async def cut_reels(brief: Brief, plan: Plan, results: list[StoryResult], out: s
                 error=error,
             )
 
-    cut_all = await asyncio.gather(*(cut(reel) for reel in reel_plans(brief, plan, results)))
+    cut_all = await asyncio.gather(
+        *(cut(reel) for reel in reel_plans(brief, plan, results, config.crossfade_s, config.end_card_s))
+    )
     return Reels(
         made=[r for r in cut_all if isinstance(r, Export)],
         failed=[r for r in cut_all if isinstance(r, FailedReel)],

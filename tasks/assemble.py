@@ -34,7 +34,7 @@ def _assemble(
     ]
     with tempfile.TemporaryDirectory() as tmp, local_slots():
         target = Path(tmp) / "reel.mp4"
-        info = assemble_reel(
+        made = assemble_reel(
             cuts, reel.format, brand, reel.cta, target, crossfade_s=crossfade_s, end_card_s=end_card_s
         )
         key = export_key(campaign_id, reel.channel.value, reel.format.aspect.slug)
@@ -45,10 +45,10 @@ def _assemble(
         aspect=reel.format.aspect,
         uri=uri,
         sha256=digest,
-        duration_s=info.duration_s or 0.0,
-        width=info.width or reel.format.width,
-        height=info.height or reel.format.height,
-        stories=[r.story_id for r in reel.stories],
+        duration_s=made.info.duration_s or 0.0,
+        width=made.info.width or reel.format.width,
+        height=made.info.height or reel.format.height,
+        stories=made.stories,
     )
 
 

@@ -95,7 +95,7 @@ def _cut(
     with tempfile.TemporaryDirectory() as tmp, local_slots():
         target = Path(tmp) / "cut.mp4"
         # Hard cuts: a crossfade would clip the end of each scene's voice.
-        info = assemble_reel(parts, fmt, brand, "", target, crossfade_s=0.0, end_card_s=end_card_s)
+        info = assemble_reel(parts, fmt, brand, "", target, crossfade_s=0.0, end_card_s=end_card_s).info
         uri = storage.put_file(script_key(campaign_id, name), target, "video/mp4")
         return Video(uri=uri, sha256=sha256_file(target), duration_s=info.duration_s or 0.0)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from cutroom import assembly
-from cutroom.assembly import Cut, assemble_reel, caption_phrases, end_card, reel_duration
+from cutroom.assembly import Cut, Reel, assemble_reel, caption_phrases, end_card, reel_duration
 from cutroom.assets import WordTiming
 from cutroom.brief import Brand
 from cutroom.channels import SIZES, Aspect, Format
@@ -122,10 +122,14 @@ def final_renders():
 
 
 @pytest.fixture(scope="module")
-def reel(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+def made(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Reel]:
     out = tmp_path_factory.mktemp("reel") / "instagram-9x16.mp4"
-    assemble_reel(vertical_cuts(media, captions=True), VERTICAL, BRAND, "Shop now", out)
-    return out
+    return out, assemble_reel(vertical_cuts(media, captions=True), VERTICAL, BRAND, "Shop now", out)
+
+
+@pytest.fixture(scope="module")
+def reel(made: tuple[Path, Reel]) -> Path:
+    return made[0]
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +182,13 @@ def test_a_draft_reel_is_encoded_at_x264s_fastest_preset_and_a_channel_reel_is_n
     assert b"cabac=0" in draft.read_bytes() and b"cabac=1" in reel.read_bytes()
 
 
-def test_reel_leaves_out_the_trailing_story_that_would_pass_the_limit(reel: Path):
+def test_reel_leaves_out_the_trailing_story_that_would_pass_the_limit(made: tuple[Path, Reel]):
+    reel, written = made
     info = probe(reel)
     assert (info.width, info.height) == (720, 1280)
     assert info.duration_s == pytest.approx(PLANNED_S, rel=0.05)
     assert info.duration_s <= VERTICAL.max_duration_s
+    assert written.stories == ["s1", "s2"] and written.info == info
 
 
 def test_each_voice_is_heard_in_its_own_story_and_silence_follows(reel: Path):
@@ -220,7 +226,7 @@ def test_square_and_landscape_reels_fill_their_frame(
     cuts = [Cut(story_id="s1", clips=[media["tall"], media["red"]])]
     info = assemble_reel(
         cuts, fmt, BRAND, "Learn more", tmp_path / "reel.mp4", crossfade_s=crossfade_s, end_card_s=1
-    )
+    ).info
 
     assert_plays_cleanly(tmp_path / "reel.mp4")
     assert (info.width, info.height) == (width, height)
