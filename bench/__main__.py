@@ -9,7 +9,7 @@ import sys
 import time
 
 import bench
-from bench.harness import MODULE_NAME, Result, Row, describe, machine, now, write
+from bench.harness import MODULE_NAME, Result, describe, failed_row, machine, now, write
 
 
 def discover() -> dict[str, str]:
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             rows = module.run(quick=args.quick)
         except Exception as exc:  # one broken benchmark must not lose the others' figures
             print(f"  {bench_id} failed: {exc}", flush=True)
-            rows = [Row(subject=f"failed: {exc}", figures={}, baselines={}, ratios={}, target="", met=False)]
-            failed = True
+            rows = [failed_row(exc)]
+        failed = failed or any(row.failed for row in rows)
         results.append(Result(bench_id, module.TITLE, time.perf_counter() - start, rows))
         for row in rows:
             print(describe(row), flush=True)

@@ -34,6 +34,15 @@ class Row:
     ratios: dict[str, float | None]
     target: str
     met: bool
+    failed: bool = False
+
+
+def failed_row(exc: Exception) -> Row:
+    """A measurement that could not be made, said in one line (the console shows the whole error)."""
+    reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    return Row(
+        subject=f"failed: {reason}", figures={}, baselines={}, ratios={}, target="", met=False, failed=True
+    )
 
 
 @dataclass
