@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.helpers import BIN, ROOT, prefect
+from tests.workers import stop_worker
 
 #: Tests of this file run on one worker: its module fixtures are costly: one worker builds them once.
 pytestmark = pytest.mark.xdist_group("deployments")
@@ -44,11 +45,7 @@ def worker(prefect_server, tmp_path_factory):
     )
     time.sleep(2)
     yield proc
-    proc.terminate()  # before the server goes: a worker whose server is gone ignores SIGTERM
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_worker(proc)
 
 
 #: What deployments/prefect.yaml and the CI workflow say, read as the tests' expectations.

@@ -28,7 +28,7 @@ from tests.test_durable import accepted_creates, entries
 from tests.test_fanout import assets_by_story, story_runs
 from tests.test_review_gate import BRIEF as REVIEW_BRIEF
 from tests.test_review_gate import paused_round
-from tests.workers import process_worker
+from tests.workers import process_worker, stop_worker
 
 #: One team server (its PostgreSQL migrated once) and one set of workers serve every test here.
 pytestmark = pytest.mark.xdist_group("team")
@@ -297,8 +297,8 @@ def test_a_database_that_takes_no_connection_is_refused_before_the_server_starts
 
 
 def test_sigterm_stops_the_server_within_seconds(team: TeamServer, machines):
-    for worker in machines.values():  # a worker whose server is gone ignores SIGTERM: stop the machines first
-        worker.terminate()
+    for worker in machines.values():
+        stop_worker(worker)
     started = time.monotonic()
     code = team.stop()
     assert time.monotonic() - started < 10
