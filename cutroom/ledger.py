@@ -11,19 +11,23 @@ moment the vendor accepts it (before any polling), the asset once it is stored. 
 back, re-attaches to jobs still in flight, and reuses settled assets without asking the vendor again.
 
 A process reads the ledger whole when it opens it (a story run on a worker learns what the others spent), and
-keeps what it read beside it (`campaigns/{campaign}/ledger-snapshot.json`: each entry with the version storage
-listed it at), so the next process fetches only the entries written since: one listing and one object, not one
-request per entry, which a story run started late in a campaign of thousands of stories paid for in minutes.
+keeps what it read beside it (`campaigns/{campaign}/ledger-snapshot.tsv`: each entry with the version storage listed
+it at), so the next process fetches only the entries written since: one listing and one object, not one request
+per entry, which a story run started late in a campaign of thousands of stories paid for in minutes. It holds each
+entry as its stored bytes and reads only its tally (state, cost, time) from them; the entry itself is made when
+asked for: 20,000 entries with their assets took ≈ 400 MiB as models, and a story run needs its own few.
 """
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import ClassVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from cutroom.assets import Asset, AssetSpec
 from cutroom.storage import Storage, campaign_prefix
@@ -40,26 +44,32 @@ class EntryState(StrEnum):
         return self in (EntryState.reserved, EntryState.submitted)
 
 
-class LedgerEntry(BaseModel):
+class Tally(BaseModel):
+    """What the budget reads of an entry: read from its stored bytes, the rest of them (the asset, its words, its
+    prompt) skipped."""
+
     spec_key: str
-    story_id: str | None = None
-    provider: str
-    model: str
     state: EntryState
     estimate_usd: float = Field(ge=0, description="What the rate card says the generation costs.")
     paid_usd: float = Field(default=0.0, ge=0, description="What the vendor billed, once it finished.")
-    job_id: str | None = None
-    handle: dict[str, str] = Field(
-        default_factory=dict, description="What the vendor needs besides the job id to find the job again."
-    )
-    asset: Asset | None = Field(default=None, description="The stored output, once settled.")
-    note: str = Field(default="", description="What was paid for, or why its reservation was released.")
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def committed_usd(self) -> float:
         """Money this entry holds against the budget: what was paid plus what is still reserved."""
         return self.paid_usd + (self.estimate_usd if self.state.in_flight else 0.0)
+
+
+class LedgerEntry(Tally):
+    story_id: str | None = None
+    provider: str
+    model: str
+    job_id: str | None = None
+    handle: dict[str, str] = Field(
+        default_factory=dict, description="What the vendor needs besides the job id to find the job again."
+    )
+    asset: Asset | None = Field(default=None, description="The stored output, once settled.")
+    note: str = Field(default="", description="What was paid for, or why its reservation was released.")
 
 
 class OverBudget(Exception):
@@ -106,15 +116,59 @@ def ledger_prefix(campaign_id: str) -> str:
 
 
 def snapshot_key(campaign_id: str) -> str:
-    return f"{campaign_prefix(campaign_id)}/ledger-snapshot.json"
+    return f"{campaign_prefix(campaign_id)}/ledger-snapshot.tsv"
 
 
-class Snapshot(BaseModel):
-    """The ledger as a process last read it whole: each entry under its storage key, with the version storage
-    listed that key at. An entry whose listed version differs was written since, and is fetched again."""
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An entry as a process holds it: its tally, and the bytes it is stored as, read into a LedgerEntry when
+    asked for."""
 
-    versions: dict[str, str]
-    entries: dict[str, LedgerEntry]
+    tally: Tally
+    stored: bytes
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> Held:
+        return cls(entry, entry.model_dump_json().encode())
+
+    def entry(self) -> LedgerEntry:
+        return (
+            self.tally
+            if isinstance(self.tally, LedgerEntry)
+            else LedgerEntry.model_validate_json(self.stored)
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The ledger as a process last read it whole: under each entry's storage key, the version storage listed that
+    key at and the entry's bytes. An entry whose listed version differs was written since, and is fetched again.
+
+    Stored as text: a header naming the format, then a line per entry, `key TAB version TAB entry`; keys and
+    versions hold no tab and entries are compact JSON, which holds no raw tab or newline."""
+
+    entries: dict[str, tuple[str, bytes]]
+
+    HEADER: ClassVar[bytes] = b"cutroom ledger snapshot 1"
+
+    @classmethod
+    def parse(cls, data: bytes) -> Snapshot | None:
+        """The snapshot `data` holds; None when it is not one this version of Cutroom writes."""
+        header, _, body = data.partition(b"\n")
+        if header != cls.HEADER:
+            return None
+        entries = {}
+        for line in body.split(b"\n") if body else []:
+            fields = line.split(b"\t", 2)
+            if len(fields) != 3:
+                return None
+            key, version, stored = fields
+            entries[key.decode()] = (version.decode(), stored)
+        return cls(entries)
+
+    def dump(self) -> bytes:
+        lines = [f"{key}\t{version}\t".encode() + stored for key, (version, stored) in self.entries.items()]
+        return b"\n".join([self.HEADER, *lines])
 
 
 #: Entries fetched at once when the ledger is read from storage.
@@ -130,7 +184,7 @@ class Ledger:
         self.storage = storage
         self.campaign_id = campaign_id
         self._lock = threading.Lock()
-        self._entries: dict[str, LedgerEntry] = {}
+        self._held: dict[str, Held] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -139,50 +193,49 @@ class Ledger:
         Entries the snapshot holds at their listed version come from it; the rest are fetched, READERS at once,
         and past SNAPSHOT_AFTER of them the whole read is kept as the next snapshot."""
         listed = self.storage.versions(ledger_prefix(self.campaign_id))
-        kept = self._snapshot()
-        fresh = [key for key, version in listed.items() if kept.versions.get(key) != version]
+        kept = self._snapshot().entries
+        fresh = [key for key, version in listed.items() if key not in kept or kept[key][0] != version]
         with ThreadPoolExecutor(READERS, thread_name_prefix="cutroom-ledger") as pool:
             fetched = dict(zip(fresh, pool.map(self._fetch, fresh), strict=True))
-        by_key = {key: fetched.get(key) or kept.entries[key] for key in listed}
+        read = {key: fetched.get(key) or kept[key][1] for key in listed}
         if len(fresh) > SNAPSHOT_AFTER:
             self.storage.put_bytes(
                 snapshot_key(self.campaign_id),
-                Snapshot(versions=listed, entries=by_key).model_dump_json().encode(),
-                "application/json",
+                Snapshot({key: (listed[key], stored) for key, stored in read.items()}).dump(),
+                "text/plain",
                 replace=True,
             )
-        read = {entry.spec_key: entry for entry in by_key.values()}
+        tallied = [Held(Tally.model_validate_json(stored), stored) for stored in read.values()]
         with self._lock:
-            for key, entry in read.items():  # a write of this process racing the read keeps the newer entry
-                known = self._entries.get(key)
-                if known is None or entry.updated_at >= known.updated_at:
-                    self._entries[key] = entry
+            for held in tallied:  # a write of this process racing the read keeps the newer entry
+                known = self._held.get(held.tally.spec_key)
+                if known is None or held.tally.updated_at >= known.tally.updated_at:
+                    self._held[held.tally.spec_key] = held
 
-    def _fetch(self, key: str) -> LedgerEntry:
-        return LedgerEntry.model_validate_json(self.storage.read_bytes(key))
+    def _fetch(self, key: str) -> bytes:
+        """The entry under `key`, checked whole and stored again as compact JSON (one line in the snapshot)."""
+        return LedgerEntry.model_validate_json(self.storage.read_bytes(key)).model_dump_json().encode()
 
     def _snapshot(self) -> Snapshot:
         """The last whole read kept beside the ledger; an empty one when there is none, or one this version of
         Cutroom cannot read (every entry is then fetched, and the next snapshot replaces it)."""
         key = snapshot_key(self.campaign_id)
-        if self.storage.exists(key):
-            try:
-                return Snapshot.model_validate_json(self.storage.read_bytes(key))
-            except ValidationError:
-                pass
-        return Snapshot(versions={}, entries={})
+        kept = self.storage.exists(key) and Snapshot.parse(self.storage.read_bytes(key))
+        return kept or Snapshot({})
 
     def entry(self, spec_key: str) -> LedgerEntry | None:
         with self._lock:
-            return self._entries.get(spec_key)
+            held = self._held.get(spec_key)
+        return held.entry() if held else None
 
     def entries(self) -> list[LedgerEntry]:
         with self._lock:
-            return sorted(self._entries.values(), key=lambda e: e.updated_at)
+            held = sorted(self._held.values(), key=lambda h: h.tally.updated_at)
+        return [h.entry() for h in held]
 
     def committed_usd(self) -> float:
         with self._lock:
-            return sum(e.committed_usd for e in self._entries.values())
+            return sum(h.tally.committed_usd for h in self._held.values())
 
     def reserve(
         self, spec: AssetSpec, estimate_usd: float, budget_usd: float | None, story_id: str | None
@@ -203,9 +256,9 @@ class Ledger:
     ) -> LedgerEntry:
         """Hold the estimate of a paid call (a generation, a language model's answer) under `key`."""
         with self._lock:
-            held = self._entries.get(key)
-            others = sum(e.committed_usd for k, e in self._entries.items() if k != key)
-            already = held.paid_usd if held else 0.0
+            held = self._held.get(key)
+            others = sum(h.tally.committed_usd for k, h in self._held.items() if k != key)
+            already = held.tally.paid_usd if held else 0.0
             if budget_usd is not None and others + already + estimate_usd > budget_usd + 1e-9:
                 raise OverBudget(what, estimate_usd, others + already, budget_usd)
             return self._write(
@@ -230,7 +283,7 @@ class Ledger:
         """The output is stored (or, for a language model, answered); its cost is paid once: fetching a settled
         job's output again is free."""
         with self._lock:
-            entry = self._entries[spec_key]
+            entry = self._held[spec_key].entry()
             paid = entry.paid_usd if entry.state is EntryState.settled else entry.paid_usd + cost_usd
             return self._write(
                 entry.model_copy(
@@ -249,18 +302,19 @@ class Ledger:
 
     def _update(self, spec_key: str, **changes: object) -> LedgerEntry:
         with self._lock:
-            entry = self._entries[spec_key]
+            entry = self._held[spec_key].entry()
             return self._write(entry.model_copy(update={**changes, "updated_at": datetime.now(UTC)}))
 
     def _write(self, entry: LedgerEntry) -> LedgerEntry:
         """Durable first, then in memory: an entry the process knows of is one a rerun will find."""
+        held = Held.of(entry)
         self.storage.put_bytes(
             f"{ledger_prefix(self.campaign_id)}/{entry.spec_key}.json",
-            entry.model_dump_json().encode(),
+            held.stored,
             "application/json",
             replace=True,  # an entry changes on every write: one PUT, no HEAD first, a shorter crash window
         )
-        self._entries[entry.spec_key] = entry
+        self._held[entry.spec_key] = held
         return entry
 
 
