@@ -1,5 +1,6 @@
 """P7: scale — wall time per story and peak memory from 10 to 100 to 1000 stories (quick: 5 → 15), and a
-10,000-story campaign on a story pool (quick: 60).
+10,000-story campaign on a story pool (quick: 60), and what a story run late in it pays to open the campaign's
+ledger (bench/ledger_open.py).
 
 Latencies are cut to × 0.005 and both vendors' caps raised to 16 (in Cutroom and in the simulator), so vendor
 time no longer hides what grows with the campaign: orchestration, the ledger, the plan, the manifest and report.
@@ -27,6 +28,7 @@ from bench.campaigns import (
     write_brief,
 )
 from bench.harness import Row, failed_row, ratio
+from bench.ledger_open import ledger_row
 from bench.team import team, weighed, worker
 from cutroom.storage import open_storage
 
@@ -79,6 +81,7 @@ def run(quick: bool) -> list[Row]:
                 met=growth is not None and growth <= GROWTH and peak <= RSS_MIB,
             )
         )
+        rows.append(ledger_row(work, quick))
         try:
             rows.append(
                 on_pool(work, caps, *POOL_SIZES[quick], {n: figures[n] for n in (sizes[0], sizes[-1])})
