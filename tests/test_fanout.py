@@ -1,4 +1,5 @@
-"""A story run whose process dies under a live worker (CUTROOM_STORY_POOL) is started again and pays nothing twice.
+"""A run of the pool (a story's, or a batch's: CUTROOM_STORY_BATCH) whose process dies under a live worker
+(CUTROOM_STORY_POOL) is started again and pays nothing twice.
 
 Stories spread over two machines, one of them lost, are tests/test_team_scale.py's."""
 
@@ -64,7 +65,8 @@ def story_runs(campaign_run: str):
 
 
 def running_story_processes() -> dict[int, str]:
-    """Processes of story runs now Running on this machine, by pid: the flow-run id each serves."""
+    """Processes of runs of the pool (a story's or a batch's) now Running on this machine, by pid: the flow-run id
+    each serves."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
@@ -74,13 +76,15 @@ def running_story_processes() -> dict[int, str]:
     )
     from prefect.client.schemas.objects import StateType
 
-    from flows.fanout import STORY_DEPLOYMENT
+    from flows.fanout import BATCH_DEPLOYMENT, STORY_DEPLOYMENT
 
     with get_client(sync_client=True) as client:
-        deployment = client.read_deployment_by_name(STORY_DEPLOYMENT)
+        deployments = [
+            client.read_deployment_by_name(name).id for name in (STORY_DEPLOYMENT, BATCH_DEPLOYMENT)
+        ]
         running = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=[deployment.id]),
+                deployment_id=FlowRunFilterDeploymentId(any_=deployments),
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
             )
         )
@@ -97,13 +101,20 @@ def running_story_processes() -> dict[int, str]:
     return found
 
 
-def test_a_story_run_killed_mid_video_is_started_again_and_nothing_is_paid_twice(
-    story_worker, simulator, tmp_path
+@pytest.mark.parametrize("batch", [1, 2], ids=["a run per story", "both stories in one batch"])
+def test_a_run_of_the_pool_killed_mid_video_is_started_again_and_nothing_is_paid_twice(
+    story_worker, simulator, tmp_path, batch
 ):
     simulator.reset(latency_scale=0.2)
     brief = tmp_path / "brief.yaml"
     brief.write_text(yaml.safe_dump({**VENDOR_BRIEF, "campaign": "Fan Crash", "stories": 2}))
-    env = {**os.environ, **VENDOR_ENV, "CUTROOM_SIMULATOR_URL": simulator.url, "CUTROOM_STORY_POOL": POOL}
+    env = {
+        **os.environ,
+        **VENDOR_ENV,
+        "CUTROOM_SIMULATOR_URL": simulator.url,
+        "CUTROOM_STORY_POOL": POOL,
+        "CUTROOM_STORY_BATCH": str(batch),
+    }
     campaign = subprocess.Popen(
         [str(BIN / "cutroom"), "run", str(brief), "--out", str(tmp_path / "out")],
         env=env,
@@ -122,7 +133,7 @@ def test_a_story_run_killed_mid_video_is_started_again_and_nothing_is_paid_twice
         assert campaign.poll() is None and time.monotonic() < deadline, "no clip was ever started"
         time.sleep(0.2)
     killed = running_story_processes()
-    assert killed, "no story run was running when its first clip had started"
+    assert killed, "no run of the pool was running when its first clip had started"
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
     out, _ = campaign.communicate(timeout=600)
@@ -132,7 +143,7 @@ def test_a_story_run_killed_mid_video_is_started_again_and_nothing_is_paid_twice
     assert [s["status"] for s in manifest["stories"]] == ["complete", "complete"]
     runs = [run for run, _ in story_runs(manifest["run_id"])]
     assert {str(r.id) for r in runs if r.state.is_crashed()} == set(killed.values())
-    assert sum(r.state.is_completed() for r in runs) == 2
+    assert sum(r.state.is_completed() for r in runs) == 2 // batch  # each story once, alone or in the batch
     # A create made again would be a job no asset came from (both stories here ask for the same pictures).
     jobs = {a["job_id"] for story in manifest["stories"] for a in _assets(story) if a.get("job_id")}
     assert len(accepted_creates(simulator.requests())) == len(jobs) > 0
