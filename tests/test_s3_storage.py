@@ -61,6 +61,25 @@ def test_bytes_and_files_round_trip(storage, tmp_path):
     assert storage.read_bytes("campaigns/c/clip.mp4") == source.read_bytes()
 
 
+def test_storages_opened_at_once_from_many_threads_share_one_client(monkeypatch):
+    # A configuration no storage of this process has used, so its client is built in the burst. A client holds
+    # ≈ 14 MiB of botocore models: 16 stories opening their storage at once had built 16.
+    monkeypatch.setenv("AWS_CUTROOM_TEST_BURST", uuid.uuid4().hex)
+    start, opened = threading.Barrier(16), []
+
+    def open_one() -> None:
+        start.wait()
+        opened.append(open_storage("s3://campaigns/burst"))
+
+    threads = [threading.Thread(target=open_one) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(opened) == 16 and len({id(storage.client) for storage in opened}) == 1
+
+
 def test_uri_and_key_of_are_inverse_and_reject_other_locations(s3):
     storage = S3Storage(f"s3://{s3.bucket}/some/prefix/")
     assert storage.uri("campaigns/c/x.png") == f"s3://{s3.bucket}/some/prefix/campaigns/c/x.png"
