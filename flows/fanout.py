@@ -75,7 +75,14 @@ async def story_batch_flow(
 
 
 def story_run_env(out: str) -> dict[str, str]:
-    """Where a story run keeps Prefect results: the campaign's own storage, not the worker's disk.
+    """A story run's environment: where it keeps Prefect results, and glibc's malloc arenas capped at two.
+
+    glibc gives threads arenas of their own (up to 8 per core), and a freed block goes back only to its arena, so
+    a run's dozens of threads kept their peaks apart and never gave them back: one 200-story batch run, with
+    20,000 entries already in the campaign's ledger, peaked at 801-873 MiB and was still growing at its end;
+    with MALLOC_ARENA_MAX=2, 383 MiB in the same wall time.
+
+    Results go to the campaign's own storage, not the worker's disk.
 
     Through Prefect's result storage, not a file of our own: its task results are the step cache a story
     started again on another machine resumes from, and its flow result is the StoryResult the campaign reads
@@ -83,10 +90,12 @@ def story_run_env(out: str) -> dict[str, str]:
     path in a folder). The same location cli/prefect_setup.py gives an in-process run.
     """
     if out.startswith("s3:"):
-        return {
+        results = {
             "PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"{CampaignResults.get_block_type_slug()}/{block_name(out)}"
         }
-    return {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(out).resolve() / RESULTS_PREFIX)}
+    else:
+        results = {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(out).resolve() / RESULTS_PREFIX)}
+    return {**results, "MALLOC_ARENA_MAX": "2"}
 
 
 async def prepare_story_pool(pool: str, out: str) -> None:
