@@ -23,6 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from cutroom.arenas import with_capped_arenas
 from cutroom.loopback import free_port
 
 #: uvicorn's factory for the embedded server, as `module:function`.
@@ -125,13 +126,15 @@ def _launch(
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", APP, "--host", "127.0.0.1", "--port", str(port)]
         + ["--log-level", "error", "--lifespan", "on"],
-        env={
-            **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-            **settings,
-        },
+        env=with_capped_arenas(
+            {
+                **os.environ,
+                "PREFECT_UI_ENABLED": "0",
+                "PREFECT__SERVER_EPHEMERAL": "1",
+                "PREFECT__SERVER_FINAL": "1",
+                **settings,
+            }
+        ),
         # Its own process group: a Ctrl-C at the terminal stops the run (cli/stopping.py), which still
         # needs the server to mark its runs Cancelled, and stops the server itself on the way out.
         process_group=0,

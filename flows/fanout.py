@@ -34,6 +34,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
 
+from cutroom.arenas import with_capped_arenas
 from cutroom.brief import Brief
 from cutroom.lineup import Lineup
 from cutroom.manifest import StoryResult, StoryStatus
@@ -75,12 +76,8 @@ async def story_batch_flow(
 
 
 def story_run_env(out: str) -> dict[str, str]:
-    """A story run's environment: where it keeps Prefect results, and glibc's malloc arenas capped at two.
-
-    glibc gives threads arenas of their own (up to 8 per core), and a freed block goes back only to its arena, so
-    a run's dozens of threads kept their peaks apart and never gave them back: one 200-story batch run, with
-    20,000 entries already in the campaign's ledger, peaked at 801-873 MiB and was still growing at its end;
-    with MALLOC_ARENA_MAX=2, 383 MiB in the same wall time.
+    """A story run's environment: where it keeps Prefect results, and glibc's malloc arenas capped at two
+    (cutroom/arenas.py; the worker starts the run, so the cap goes in its environment).
 
     Results go to the campaign's own storage, not the worker's disk.
 
@@ -95,7 +92,7 @@ def story_run_env(out: str) -> dict[str, str]:
         }
     else:
         results = {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(out).resolve() / RESULTS_PREFIX)}
-    return {**results, "MALLOC_ARENA_MAX": "2"}
+    return with_capped_arenas(results)
 
 
 async def prepare_story_pool(pool: str, out: str) -> None:
