@@ -66,12 +66,13 @@ def script_videos(manifest: ScriptManifest) -> dict[str, str | None]:
 def render_report(manifest: Manifest, link: Link, posters: Mapping[str, str] | None = None) -> str:
     """The campaign report as HTML; `link` turns an asset or export URI into an href (relative path, presigned
     URL); `posters` maps a video's URI to its poster's (cutroom.posters): without one a player shows black."""
-    titles = {s.id: s.title for s in manifest.plan.stories}
+    planned = {s.id: s for s in manifest.plan.stories}  # by id: a lookup per story, not a scan (10,000: 3 s)
+    titles = {story_id: s.title for story_id, s in planned.items()}
     assets = manifest.assets
     stories = [
         {
             "result": result,
-            "plan": manifest.plan.story(result.story_id),
+            "plan": planned[result.story_id],
             "best": result.keyframe.sha256 if result.keyframe else None,
         }
         for result in manifest.stories
