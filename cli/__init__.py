@@ -19,10 +19,10 @@ def main() -> None:
     # Registered before anything else: exit handlers run last-registered first, so this one runs after all the
     # others (Prefect stopping its server and flushing its logs, logging's shutdown, temporary folders removed).
     atexit.register(_end_without_teardown)
-    # Before any thread starts (cutroom/arenas.py).
-    from cutroom.arenas import cap_arenas
+    # Before any thread starts (cutroom/malloc.py).
+    from cutroom.malloc import tune_malloc
 
-    cap_arenas()
+    tune_malloc()
     from cli.app import app
 
     try:

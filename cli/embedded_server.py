@@ -23,8 +23,8 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from cutroom.arenas import with_capped_arenas
 from cutroom.loopback import free_port
+from cutroom.malloc import with_malloc_settings
 
 #: uvicorn's factory for the embedded server, as `module:function`.
 APP = f"{__name__}:create_app"
@@ -126,7 +126,7 @@ def _launch(
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", APP, "--host", "127.0.0.1", "--port", str(port)]
         + ["--log-level", "error", "--lifespan", "on"],
-        env=with_capped_arenas(
+        env=with_malloc_settings(
             {
                 **os.environ,
                 "PREFECT_UI_ENABLED": "0",

@@ -34,9 +34,9 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
 
-from cutroom.arenas import with_capped_arenas
 from cutroom.brief import Brief
 from cutroom.lineup import Lineup
+from cutroom.malloc import with_malloc_settings
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Story
 from cutroom.settings import settings
@@ -76,8 +76,8 @@ async def story_batch_flow(
 
 
 def story_run_env(out: str) -> dict[str, str]:
-    """A story run's environment: where it keeps Prefect results, and glibc's malloc arenas capped at two
-    (cutroom/arenas.py; the worker starts the run, so the cap goes in its environment).
+    """A story run's environment: where it keeps Prefect results, and glibc's malloc settings (cutroom/malloc.py;
+    the worker starts the run, so they go in its environment).
 
     Results go to the campaign's own storage, not the worker's disk.
 
@@ -92,7 +92,7 @@ def story_run_env(out: str) -> dict[str, str]:
         }
     else:
         results = {"PREFECT_RESULTS_LOCAL_STORAGE_PATH": str(Path(out).resolve() / RESULTS_PREFIX)}
-    return with_capped_arenas(results)
+    return with_malloc_settings(results)
 
 
 async def prepare_story_pool(pool: str, out: str) -> None:
