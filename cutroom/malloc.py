@@ -8,9 +8,10 @@
   score arrays and response bodies stay in the heap once freed. Fixed at 128 KiB.
 
 Measured on bench P7's 1,000-story `cutroom run` (the command, its embedded Prefect server, its reel's ffmpeg; MiB
-at the peak of the whole tree, in the same wall time): as glibc leaves it 457 + 285 + 360 = 1,102; two arenas
-368 + 241 + 322 = 931; both 284 + 228 + 307 = 819. With two arenas, the team's `cutroom server` over a 1,000-story
-campaign on a pool 360 → 263, and a 200-story batch run late in a 10,000-story campaign 801-873 → 383.
+at the peak of the whole tree): as glibc leaves it 457 + 285 + 360 = 1,102; two arenas 368 + 241 + 322 = 931;
+both 285 + 228 + 296 = 809. It costs some wall time: at 100 stories 44.5-45.4 s → 47.2-49.6 s (749-763 MiB
+from 987-1,016). With two arenas, the team's `cutroom server` over a 1,000-story campaign on a pool 360 → 263,
+and a 200-story batch run late in a 10,000-story campaign 801-873 → 383.
 
 Where: the `cutroom` command tunes itself, and every process it starts by its environment, as it starts
 (cli/__init__.py); a pool's workers start story runs with the settings in their job variables (flows/fanout.py).
