@@ -20,7 +20,6 @@ Where: the `cutroom` command tunes itself, and every process it starts by its en
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Mapping
 
@@ -44,8 +43,8 @@ def tune_malloc() -> list[str]:
     children that have it are tuned."""
     todo = {name: value for name, value in SETTINGS.items() if name not in os.environ}
     os.environ.update(todo)
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
-    except (OSError, AttributeError):  # no C library found, or one without mallopt (musl)
+    try:  # the process's own symbols, libc's among them: no `ldconfig -p` read (find_library) on every start
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no C library loaded, or one without mallopt (musl)
         return []
     return [name for name, value in todo.items() if mallopt(_MALLOPT[name], int(value))]
