@@ -20,11 +20,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from cutroom.loopback import free_port
 from cutroom.malloc import with_malloc_settings
+from cutroom.prefect_server import EMBEDDED_API
 
 #: uvicorn's factory for the embedded server, as `module:function`.
 APP = f"{__name__}:create_app"
@@ -65,39 +67,83 @@ def create_app() -> Any:
 
 
 def serve_ours() -> None:
-    """Have the embedded server Prefect starts for this process serve create_app, launched at once; nothing if a
-    server is set.
+    """Launch the embedded server and point this process, and every process it starts, at it (PREFECT_API_URL,
+    marked as ours: cutroom/prefect_server.py); nothing if a server is set or this process serves already.
 
-    Launched here rather than when the run first asks Prefect for a client, so it boots (≈ 4.5 s: imports,
-    migrations checked, services started) while the command imports Prefect's server module and its flows
-    (≈ 3 s), not after them: a run's first vendor request comes that much sooner (bench P4, whose resume pays the
-    whole start-up for half the work). Prefect's own start then finds it launched and waits for it to answer.
+    Ours rather than Prefect's ephemeral one, which Prefect starts by importing its whole server in the client
+    (FastAPI, SQLAlchemy, every route: +76 MiB RSS and 1.5 s of CPU in the `cutroom` process, bench P7). Launched
+    as the command starts, it boots (≈ 4.5 s: imports, migrations checked, services started) while the command
+    loads Prefect; this waits until it answers, as Prefect's own start does.
     """
-    from prefect.settings import PREFECT_API_URL, get_current_settings
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
     if PREFECT_API_URL.value():
         return
-    server = sys.modules.get("prefect.server.api.server")
-    launched = server and server.SubprocessASGIServer._instances.get(None)
-    if launched and launched.server_process is not None:  # served already (a second command in this process)
-        return
-    port = free_port()
+    port, server = _started(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    _served.append(server)
+    atexit.register(stop_ours)
+    _point_at(f"http://127.0.0.1:{port}/api")
+
+
+def stop_ours(patience_s: float = 5.0) -> None:
+    """Stop the embedded server this process launched, if it did; this process no longer points at it."""
+    while _served:
+        server = _served.pop()
+        server.terminate()
+        try:
+            server.wait(timeout=patience_s)
+        except subprocess.TimeoutExpired:  # it had its chance
+            server.kill()
+            server.wait()
+        _point_at(None)
+
+
+#: The embedded server this process launched and runs on, while it does.
+_served: list[subprocess.Popen[Any]] = []
+
+#: uvicorn's exit status when its port is taken.
+PORT_TAKEN = 3
+
+
+def _started(timeout_s: float) -> tuple[int, subprocess.Popen[Any]]:
+    """The server launched, on a port of its own, once it answers; a clear error if it does not in time."""
+    import httpx
+    from prefect.settings import get_current_settings
+
     settings = get_current_settings().to_environment_variables(exclude_unset=True)
-    early = _launch(port, settings, preexec_fn=_ends_with_this_process())
-    from prefect.server.api.server import SubprocessASGIServer
+    deadline = time.monotonic() + timeout_s
+    port = free_port()
+    server = _launch(port, settings, preexec_fn=_ends_with_this_process())
+    with httpx.Client(timeout=5) as http:
+        while time.monotonic() < deadline:
+            if server.poll() == PORT_TAKEN:  # taken between our choosing it and uvicorn binding it
+                port = free_port()
+                server = _launch(port, settings, preexec_fn=_ends_with_this_process())
+            elif server.poll() is not None:
+                break
+            with contextlib.suppress(httpx.TransportError):
+                if http.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                    return port, server
+            time.sleep(0.1)
+    server.kill()
+    status = server.wait()
+    raise RuntimeError(
+        f"the embedded Prefect server did not answer within {timeout_s:.0f} s (exit status {status}); "
+        "set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running server"
+    )
 
-    embedded = SubprocessASGIServer()  # the instance every client of this process starts and asks
-    embedded.port, embedded.server_process = port, early
-    atexit.register(embedded.stop)  # Prefect registers its stop only once it starts the server itself
 
-    def launch(self: SubprocessASGIServer) -> subprocess.Popen[Any]:
-        # In place of Prefect's SubprocessASGIServer._run_uvicorn_command (3.9.1): the server launched early while
-        # it runs, else (its port was taken meanwhile, or it was stopped) ours on the port Prefect chose.
-        if self.server_process is not None and self.server_process.poll() is None:
-            return self.server_process
-        return _launch(self.port, get_current_settings().to_environment_variables(exclude_unset=True))
+def _point_at(embedded_api: str | None) -> None:
+    """This process's Prefect API: the embedded server's, or none once it is stopped; for its children and for its
+    threads that carry no settings of their own (Prefect's log and event workers)."""
+    from prefect.context import refresh_global_settings_context
 
-    SubprocessASGIServer._run_uvicorn_command = launch  # type: ignore[method-assign]
+    for name in ("PREFECT_API_URL", EMBEDDED_API):
+        if embedded_api is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = embedded_api
+    refresh_global_settings_context()
 
 
 def _ends_with_this_process() -> Callable[[], None] | None:

@@ -33,8 +33,8 @@ def configured_prefect(location: str, verbose: bool) -> Iterator[None]:
         # Only the console goes quiet (no Prefect lines, no tracebacks: the command says what went wrong in its
         # own words); run logs still reach the Prefect API and UI, and --verbose shows them here.
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    # Without a Prefect server set, the embedded one is ours (no SQLite 503s), launched now with the settings
-    # above so it boots while the rest of the command is imported.
+    # Without a Prefect server set, the embedded one is ours (no SQLite 503s, no server code in this process),
+    # launched with the settings above; it answers before this goes on.
     serve_ours()
     from prefect.settings import (
         PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK,

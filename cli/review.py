@@ -42,9 +42,9 @@ async def _review(
     drop: list[str],
     approve_all: bool,
 ) -> None:
-    from prefect.settings import PREFECT_API_URL
+    from cutroom.prefect_server import shared_server
 
-    if not PREFECT_API_URL.value():
+    if not shared_server():
         raise UserError("no Prefect server is set", "set PREFECT_API_URL to the server the campaign runs on")
     run, form = await _waiting(campaign_id)
     asked: dict[str, str] = {i: p.get("description", "") for i, p in form["properties"].items()}

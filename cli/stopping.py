@@ -127,15 +127,11 @@ def _quiet_prefect() -> None:
 
 
 def _api_up() -> bool:
-    """Whether there is a Prefect API to tell: a server set, or the embedded one this process started (asking
-    for a client would otherwise start a new embedded server)."""
+    """Whether there is a Prefect API to tell: a server set, or the embedded one this process launched (which is
+    set too, cli/embedded_server.py)."""
     from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value():
-        return True
-    from prefect.server.api.server import SubprocessASGIServer
-
-    return any(server.running for server in SubprocessASGIServer._instances.values())
+    return bool(PREFECT_API_URL.value())
 
 
 def _mark(tag: str, since: datetime, *, final: bool) -> None:
@@ -260,17 +256,7 @@ def _flush_prefect() -> None:
 
 
 def _stop_embedded_server(patience_s: float) -> None:
-    """Stop the embedded Prefect server this process started (an exit skips Prefect's own atexit stop)."""
-    if "prefect.server.api.server" not in sys.modules:
-        return
-    from prefect.server.api.server import SubprocessASGIServer
+    """Stop the embedded Prefect server this process started (an exit skips the atexit stop)."""
+    from cli.embedded_server import stop_ours
 
-    for server in list(SubprocessASGIServer._instances.values()):
-        process = server.server_process
-        if process is None:
-            continue
-        process.terminate()
-        try:
-            process.wait(timeout=patience_s)
-        except Exception:  # subprocess.TimeoutExpired: it had its chance
-            process.kill()
+    stop_ours(patience_s)

@@ -162,9 +162,9 @@ def secret_block_name(variable: str) -> str:
 def _secret_block(name: str) -> str | None:
     """The text of the variable's Secret block, read once per process and never logged. None without a Prefect
     API, without such a block, or when the API cannot be reached: as with no key, the vendor says what to set."""
-    from prefect.settings import PREFECT_API_URL
+    from cutroom.prefect_server import shared_server
 
-    api = PREFECT_API_URL.value()
+    api = shared_server()
     block = secret_block_name(name)
     if not api or block not in _secret_block_names(api):
         return None

@@ -31,7 +31,6 @@ from prefect.deployments import arun_deployment
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import EventTrigger, Posture
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-from prefect.settings import PREFECT_API_URL
 from prefect.workers.process import ProcessWorker
 
 from cutroom.brief import Brief
@@ -39,6 +38,7 @@ from cutroom.lineup import Lineup
 from cutroom.malloc import with_malloc_settings
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.plan import Story
+from cutroom.prefect_server import shared_server
 from cutroom.settings import settings
 from flows.story import Until, make_story, story_flow
 from tasks.results import RESULTS_PREFIX, CampaignResults, block_name, save_results_block
@@ -99,7 +99,7 @@ async def prepare_story_pool(pool: str, out: str) -> None:
     """The pool, the `story` and `stories` deployments on it and the automation that marks their silent runs
     Crashed, made or updated, so that setting CUTROOM_STORY_POOL is all a user does (workers: `prefect worker
     start --pool`)."""
-    if not PREFECT_API_URL.value():
+    if not shared_server():
         raise RuntimeError(
             f"CUTROOM_STORY_POOL={pool} needs a Prefect server its workers share: set PREFECT_API_URL"
         )

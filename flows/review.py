@@ -15,7 +15,7 @@ from prefect import get_client, get_run_logger
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input.run_input import RunInput
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.settings import PREFECT_UI_URL
 from pydantic import BaseModel
 
 from cutroom.assets import Asset
@@ -23,6 +23,7 @@ from cutroom.brief import Brief, Review
 from cutroom.manifest import StoryResult, StoryStatus
 from cutroom.notify import Event, Notice, notify
 from cutroom.plan import Plan, Story
+from cutroom.prefect_server import shared_server
 from cutroom.review import directed, review_form, sorted_answers
 from cutroom.settings import settings
 from cutroom.storage import S3Storage, Storage, open_storage
@@ -44,7 +45,7 @@ async def reviewed(plan: Plan, brief: Brief, make: MakeStories, out: str) -> dic
 
     What each story comes to: before video, an approved story as directed (to be made to its end); before
     publish, its result; a dropped or failed story, its result."""
-    if not PREFECT_API_URL.value():
+    if not shared_server():
         raise RuntimeError(
             "a review needs a Prefect server that stays up to be answered on: set PREFECT_API_URL "
             "(see `cutroom server`)"

@@ -21,6 +21,7 @@ from prefect.exceptions import ObjectAlreadyExists
 from prefect.settings import PREFECT_API_URL
 
 from cutroom import stopping
+from cutroom.prefect_server import shared_server
 from cutroom.settings import settings
 from providers import registry
 from providers.errors import ErrorKind
@@ -44,12 +45,12 @@ def limit_name(provider: str) -> str:
 def shared_caps() -> bool:
     """Whether providers are capped across processes too: as set, else only when runs share a Prefect server.
 
-    An embedded server (no PREFECT_API_URL) keeps leases in its memory and does not run Prefect's service that
+    An embedded server (cutroom/prefect_server.py) keeps leases in its memory and does not run Prefect's service that
     expires them, while the slots taken are counted in the database every later run reads: a run killed while
     holding slots would leave them taken for good (bench P4 saw the resume stall). Prefect 3.9.1.
     """
     chosen = settings().global_limits
-    return bool(PREFECT_API_URL.value()) if chosen is None else chosen
+    return bool(shared_server()) if chosen is None else chosen
 
 
 def capped(provider: str) -> int | None:
