@@ -112,19 +112,18 @@ def _started(timeout_s: float) -> tuple[int, subprocess.Popen[Any]]:
 
     settings = get_current_settings().to_environment_variables(exclude_unset=True)
     deadline = time.monotonic() + timeout_s
-    port = free_port()
-    server = _launch(port, settings, preexec_fn=_ends_with_this_process())
     with httpx.Client(timeout=5) as http:
-        while time.monotonic() < deadline:
-            if server.poll() == PORT_TAKEN:  # taken between our choosing it and uvicorn binding it
-                port = free_port()
-                server = _launch(port, settings, preexec_fn=_ends_with_this_process())
-            elif server.poll() is not None:
+        while True:
+            port = free_port()
+            server = _launch(port, settings, preexec_fn=_ends_with_this_process())
+            while server.poll() is None and time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    if http.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
+                        return port, server
+                time.sleep(0.1)
+            # Launched again only if its port was taken between our choosing it and uvicorn binding it.
+            if server.poll() != PORT_TAKEN or time.monotonic() >= deadline:
                 break
-            with contextlib.suppress(httpx.TransportError):
-                if http.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
-                    return port, server
-            time.sleep(0.1)
     server.kill()
     status = server.wait()
     raise RuntimeError(

@@ -34,6 +34,8 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from cli.embedded_server import stop_ours
+
 T = TypeVar("T")
 
 #: The promise: a run asked to stop has exited this long after the signal.
@@ -227,7 +229,7 @@ def _exit(code: int, *, patient: bool) -> None:
     discard_partial_writes()  # no half-written file stays behind
     if patient:
         _flush_prefect()
-    _stop_embedded_server(SERVER_STOP_S if patient else 0.0)
+    stop_ours(SERVER_STOP_S if patient else 0.0)  # an exit skips its atexit stop
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -253,10 +255,3 @@ def _flush_prefect() -> None:
 
     threading.Thread(target=flush, daemon=True).start()
     done.wait(FLUSH_S)
-
-
-def _stop_embedded_server(patience_s: float) -> None:
-    """Stop the embedded Prefect server this process started (an exit skips the atexit stop)."""
-    from cli.embedded_server import stop_ours
-
-    stop_ours(patience_s)
