@@ -60,16 +60,22 @@ class Tally(BaseModel):
         return self.paid_usd + (self.estimate_usd if self.state.in_flight else 0.0)
 
 
-class LedgerEntry(Tally):
+class LedgerLine(Tally):
+    """An entry as the manifest lists it: who was paid for what, and how it stands. The asset it stored is in its
+    story's record; a campaign of 10,000 stories kept a second copy of each in memory (≈ 185 MiB) to write it."""
+
     story_id: str | None = None
     provider: str
     model: str
     job_id: str | None = None
+    note: str = Field(default="", description="What was paid for, or why its reservation was released.")
+
+
+class LedgerEntry(LedgerLine):
     handle: dict[str, str] = Field(
         default_factory=dict, description="What the vendor needs besides the job id to find the job again."
     )
     asset: Asset | None = Field(default=None, description="The stored output, once settled.")
-    note: str = Field(default="", description="What was paid for, or why its reservation was released.")
 
 
 class OverBudget(Exception):
@@ -91,7 +97,7 @@ class LedgerSummary(BaseModel):
     spent_usd: float = Field(description="What vendors billed for this campaign, in every run.")
     reserved_usd: float = Field(default=0.0, description="Held for jobs still in flight.")
     over_budget: list[str] = Field(default_factory=list, description="Stories left out to keep to budget.")
-    entries: list[LedgerEntry] = Field(default_factory=list)
+    entries: list[LedgerLine] = Field(default_factory=list, description="Every paid call, oldest first.")
 
 
 def summarise(
@@ -100,7 +106,7 @@ def summarise(
     """The ledger as the manifest records it, read again from storage: with stories on other workers, their
     processes wrote the entries."""
     ledger.refresh()
-    entries = ledger.entries()
+    entries = ledger.lines()
     return LedgerSummary(
         budget_usd=budget_usd,
         estimated_usd=round(estimated_usd, 4),
@@ -229,9 +235,15 @@ class Ledger:
         return held.entry() if held else None
 
     def entries(self) -> list[LedgerEntry]:
+        return [h.entry() for h in self._oldest_first()]
+
+    def lines(self) -> list[LedgerLine]:
+        """Every entry as the manifest lists it, read from its stored bytes without its asset."""
+        return [LedgerLine.model_validate_json(h.stored) for h in self._oldest_first()]
+
+    def _oldest_first(self) -> list[Held]:
         with self._lock:
-            held = sorted(self._held.values(), key=lambda h: h.tally.updated_at)
-        return [h.entry() for h in held]
+            return sorted(self._held.values(), key=lambda h: h.tally.updated_at)
 
     def committed_usd(self) -> float:
         with self._lock:

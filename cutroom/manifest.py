@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import BinaryIO
 
 from pydantic import BaseModel, Field
 
@@ -96,3 +97,16 @@ class Manifest(BaseModel):
     @property
     def assets(self) -> list[Asset]:
         return [a for s in self.stories for a in s.assets]
+
+
+def write_manifest(manifest: Manifest, fh: BinaryIO) -> None:
+    """manifest.json, as `model_dump_json(indent=2, by_alias=True)` writes it, a story at a time: at 10,000
+    stories the whole text is ≈ 100 MB, held once as text and again as bytes to store it."""
+    head = manifest.model_copy(update={"stories": []}).model_dump_json(indent=2, by_alias=True)
+    before, after = head.split('\n  "stories": [],\n', 1)  # the top level's key: deeper ones sit further in
+    fh.write(f'{before}\n  "stories": ['.encode())
+    for n, story in enumerate(manifest.stories):
+        record = story.model_dump_json(indent=2, by_alias=True).replace("\n", "\n    ")
+        fh.write(f"{',' if n else ''}\n    {record}".encode())
+    closing = "\n  ]" if manifest.stories else "]"
+    fh.write(f"{closing},\n{after}".encode())

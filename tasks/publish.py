@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 
 from prefect import task
@@ -10,7 +10,7 @@ from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from cutroom.longform import LongformAudio
-from cutroom.manifest import Manifest
+from cutroom.manifest import Manifest, write_manifest
 from cutroom.posters import make_posters
 from cutroom.report import (
     Link,
@@ -24,7 +24,7 @@ from cutroom.report import (
 )
 from cutroom.script import ScriptManifest
 from cutroom.settings import settings
-from cutroom.storage import campaign_prefix, metadata_key, open_storage
+from cutroom.storage import campaign_prefix, metadata_key, open_storage, put_written
 from tasks.longform import longform_key
 from tasks.policy import in_thread
 from tasks.script import script_key
@@ -61,15 +61,15 @@ def _write_page(
     out: str,
     campaign_id: str,
     key: str,
-    render: Callable[[Link, Mapping[str, str]], str],
+    render: Callable[[Link, Mapping[str, str]], Iterator[str]],
     videos: Mapping[str, str | None],
 ) -> str:
     """Make the page's posters (a rerun finds them made), render it with links that open from where it is
-    stored, and store it; returns its URI."""
+    stored, and store it as it is rendered; returns its URI."""
     storage = open_storage(out)
     posters = make_posters(storage, campaign_id, videos)
     html = render(report_link_for(storage, key, settings().link_expiry_s), posters)
-    return storage.put_bytes(key, html.encode(), "text/html")
+    return put_written(storage, key, lambda fh: fh.writelines(piece.encode() for piece in html), "text/html")
 
 
 #: Publishing runs anew every time and keeps no result, so it needs no cache key: Prefect's default policy would
@@ -83,10 +83,8 @@ async def publish(manifest: Manifest, out: str) -> str:
         storage.put_bytes(
             metadata_key(manifest.campaign_id, story.story_id, "story.json"), record, "application/json"
         )
-    storage.put_bytes(
-        manifest_key(manifest.campaign_id),
-        manifest.model_dump_json(indent=2, by_alias=True).encode(),
-        "application/json",
+    put_written(
+        storage, manifest_key(manifest.campaign_id), partial(write_manifest, manifest), "application/json"
     )
     report_uri = await in_thread(
         _write_page,
@@ -131,7 +129,9 @@ async def publish_longform_report(made: LongformAudio, out: str, campaign_id: st
     """Store the narration's HTML report beside its master, at longform/index.html; returns its URI."""
     key = longform_key(campaign_id, "index.html")
 
-    def render(link: Link, posters: Mapping[str, str]) -> str:  # audio only: no video, so no posters
+    def render(
+        link: Link, posters: Mapping[str, str]
+    ) -> Iterator[str]:  # audio only: no video, so no posters
         return render_longform_report(made, campaign_id, link)
 
     return await in_thread(_write_page, out, campaign_id, key, render, {})

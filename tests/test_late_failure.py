@@ -106,7 +106,7 @@ def test_the_report_names_a_failed_reel_and_escapes_its_error():
         ],
         ledger=LedgerSummary(budget_usd=20, estimated_usd=1, spent_usd=1),
     )
-    page = render_report(manifest, lambda uri: uri)
+    page = "".join(render_report(manifest, lambda uri: uri))
     assert "TikTok · 9:16 reel failed" in page and "&lt;b&gt;ffmpeg&lt;/b&gt; said no" in page
     assert f"{story.title}" in page.split("reel failed", 1)[1]
     assert 'href="#reel-tiktok-' in page and "No reels were assembled" not in page

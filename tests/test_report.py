@@ -241,7 +241,7 @@ class Campaign:
 
     def write_report(self, manifest: Manifest) -> Path:
         key = report_key(CID)
-        html = render_report(manifest, report_link_for(self.storage, key), self.posters(manifest))
+        html = "".join(render_report(manifest, report_link_for(self.storage, key), self.posters(manifest)))
         self.storage.put_bytes(key, html.encode(), "text/html")
         return self.storage.local_path(key)
 
@@ -336,10 +336,12 @@ def test_the_browser_check_catches_a_missing_file_and_a_remote_request(campaign:
     local = report_link_for(campaign.storage, report_key(CID))
     remote = campaign.storage.local_path(f"campaigns/{CID}/remote.html")
     remote.write_text(
-        render_report(
-            campaign.manifest(brief()),
-            lambda uri: f"https://cdn.example.com/{local(uri)}",
-            campaign.posters(campaign.manifest(brief())),
+        "".join(
+            render_report(
+                campaign.manifest(brief()),
+                lambda uri: f"https://cdn.example.com/{local(uri)}",
+                campaign.posters(campaign.manifest(brief())),
+            )
         )
     )
 

@@ -3,7 +3,7 @@ chromium: players that play, posters that load, a failed scene's step and reason
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -159,8 +159,8 @@ class Studio:
             manifest=self.manifest,
         )
 
-    def write(self, key: str, html: str) -> Path:
-        self.storage.put_bytes(key, html.encode(), "text/html")
+    def write(self, key: str, html: Iterable[str]) -> Path:
+        self.storage.put_bytes(key, "".join(html).encode(), "text/html")
         return self.storage.local_path(key)
 
 
