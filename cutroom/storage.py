@@ -153,10 +153,17 @@ class LocalStorage:
     def put_file(
         self, key: str, path: Path, content_type: str, *, metadata: dict[str, str] | None = None
     ) -> str:
+        """Store a file at key; the same bytes already there are left untouched, as put_bytes leaves them."""
         target = self.root / key
-        if Path(path).resolve() != target:
-            with Path(path).open("rb") as src:
-                _write_atomically(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
+        path = Path(path)
+        if path.resolve() == target or (
+            target.is_file()
+            and target.stat().st_size == path.stat().st_size
+            and sha256_file(target) == sha256_file(path)
+        ):
+            return self.uri(key)
+        with path.open("rb") as src:
+            _write_atomically(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
         return self.uri(key)
 
 

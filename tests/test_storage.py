@@ -7,7 +7,7 @@ import os
 import pytest
 
 from cutroom.assets import AssetKind
-from cutroom.storage import LocalStorage, asset_key, export_key, open_storage, path_of
+from cutroom.storage import LocalStorage, asset_key, export_key, open_storage, path_of, put_written
 
 
 def test_layout_keys():
@@ -38,6 +38,17 @@ def test_same_bytes_again_leave_the_object_untouched(tmp_path):
     assert target.stat().st_mtime == 1
     storage.put_bytes("k.json", b"[]", "application/json")
     assert target.read_bytes() == b"[]"
+
+
+def test_a_page_written_again_with_the_same_bytes_leaves_the_object_untouched(tmp_path):
+    storage = LocalStorage(tmp_path / "out")
+    put_written(storage, "index.html", lambda fh: fh.writelines([b"<p>", b"hi"]), "text/html")
+    target = tmp_path / "out" / "index.html"
+    os.utime(target, (1, 1))
+    put_written(storage, "index.html", lambda fh: fh.write(b"<p>hi"), "text/html")
+    assert target.stat().st_mtime == 1
+    put_written(storage, "index.html", lambda fh: fh.write(b"<p>ho"), "text/html")
+    assert target.read_bytes() == b"<p>ho"
 
 
 def test_a_failed_write_leaves_no_partial_object(tmp_path):
