@@ -65,8 +65,8 @@ def script_videos(manifest: ScriptManifest) -> dict[str, str | None]:
 
 def render_report(manifest: Manifest, link: Link, posters: Mapping[str, str] | None = None) -> Iterator[str]:
     """The campaign report as HTML, in the pieces it is rendered in (at 10,000 stories the page is ≈ 50 MB);
-    `link` turns an asset or export URI into an href (relative path, presigned URL); `posters` maps a video's URI
-    to its poster's (cutroom.posters): without one a player shows black."""
+    `link` turns an asset or export URI into an href (relative path, presigned URL); `posters` maps a video's
+    URI to its poster's (cutroom.posters): without one a player shows black."""
     planned = {s.id: s for s in manifest.plan.stories}  # by id: a lookup per story, not a scan (10,000: 3 s)
     titles = {story_id: s.title for story_id, s in planned.items()}
     assets = manifest.assets
@@ -98,8 +98,8 @@ def render_report(manifest: Manifest, link: Link, posters: Mapping[str, str] | N
 def render_script_report(
     manifest: ScriptManifest, link: Link, posters: Mapping[str, str] | None = None
 ) -> Iterator[str]:
-    """The script report as HTML, in pieces: the stitched cut, then each scene's status, video, voice and caption
-    lines."""
+    """The script report as HTML, in pieces: the stitched cut, then each scene's status, video, voice and
+    caption lines."""
     return _template("script.html.j2").generate(
         m=manifest,
         complete=[s for s in manifest.scenes if s.status is SceneStatus.complete],
@@ -112,7 +112,8 @@ def render_script_report(
 
 
 def render_longform_report(made: LongformAudio, campaign_id: str, link: Link) -> Iterator[str]:
-    """The long-form report as HTML, in pieces: the master, each scene's player and clauses, every pause as measured."""
+    """The long-form report as HTML, in pieces: the master, each scene's player and clauses, every pause as
+    measured."""
     # The sheet names each clause's scene; the scene files are in the same order, one per run of a title (two
     # scenes in a row with one title read as one, under the first one's file).
     runs = [list(run) for _, run in groupby(made.master.sheet.segments, key=lambda s: s.scene)]
