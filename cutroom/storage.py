@@ -7,7 +7,6 @@ import getpass
 import hashlib
 import io
 import os
-import posixpath
 import shutil
 import tempfile
 import threading
@@ -507,7 +506,7 @@ def put_written(storage: Storage, key: str, write: Callable[[BinaryIO], object],
     """Store what `write` writes to a file at key, without holding it whole in memory: a large campaign's
     manifest and report run to tens of megabytes, which a text and its bytes would each hold again."""
     with tempfile.TemporaryDirectory(prefix="cutroom-put-") as folder:
-        path = Path(folder) / posixpath.basename(key)
+        path = Path(folder) / "object"
         with path.open("wb") as fh:
             write(fh)
         return storage.put_file(key, path, content_type)

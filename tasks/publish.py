@@ -129,9 +129,8 @@ async def publish_longform_report(made: LongformAudio, out: str, campaign_id: st
     """Store the narration's HTML report beside its master, at longform/index.html; returns its URI."""
     key = longform_key(campaign_id, "index.html")
 
-    def render(
-        link: Link, posters: Mapping[str, str]
-    ) -> Iterator[str]:  # audio only: no video, so no posters
+    # Audio only: no video, so no posters.
+    def render(link: Link, posters: Mapping[str, str]) -> Iterator[str]:
         return render_longform_report(made, campaign_id, link)
 
     return await in_thread(_write_page, out, campaign_id, key, render, {})

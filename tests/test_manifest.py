@@ -11,7 +11,7 @@ import pytest
 from cutroom.assets import Asset, AssetKind, AssetSpec
 from cutroom.brief import parse_brief
 from cutroom.capabilities import Capability
-from cutroom.ledger import Ledger, summarise
+from cutroom.ledger import Ledger, LedgerSummary, summarise
 from cutroom.manifest import CampaignStatus, Export, Manifest, StoryResult, StoryStatus, write_manifest
 from cutroom.storage import LocalStorage
 from providers import registry
@@ -67,7 +67,7 @@ def manifest(stories: int) -> Manifest:
                 stories=[r.story_id for r in results],
             )  # fmt: skip
         ],
-        ledger=summarise(Ledger(LocalStorage("/nonexistent/cutroom-test"), "c"), 20, 1.5, []),
+        ledger=LedgerSummary(budget_usd=20, estimated_usd=1.5, spent_usd=0),
     )
 
 
