@@ -148,6 +148,8 @@ class Finished:
     prefect_server_cpu_s: float = 0.0
     #: What made up the peak: MiB by role (see `role`).
     peak_parts: dict[str, float] = field(default_factory=dict)
+    #: The largest any one process of each role held at any sample, MiB.
+    largest_by_role: dict[str, float] = field(default_factory=dict)
 
 
 #: How often a child's process tree is weighed.
@@ -165,11 +167,15 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     peak, parts, server_cpu, done = 0, Counter(), 0.0, threading.Event()
+    largest: dict[str, float] = {}
 
     def weigh() -> None:
         nonlocal peak, parts, server_cpu
         while not done.wait(SAMPLE_EVERY_S):
             tree = process_tree(process.pid)
+            for p in tree.values():
+                part = role(p.command)
+                largest[part] = max(largest.get(part, 0.0), p.rss / 2**20)
             if (held := sum(p.rss for p in tree.values())) > peak:
                 peak, parts = held, Counter()
                 for p in tree.values():
@@ -196,6 +202,7 @@ def run_child(args: list[str], env: dict[str, str], log: Path) -> Finished:
         ended=ended,
         prefect_server_cpu_s=server_cpu,
         peak_parts=parts,
+        largest_by_role=largest,
     )
 
 

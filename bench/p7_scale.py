@@ -8,7 +8,8 @@ Peak RSS is the most the `cutroom run` process tree (the CLI, Prefect's server) 
 
 The pool row makes the largest campaign as a team would (bench/team.py: `cutroom server` on SQLite, SeaweedFS,
 two process workers taking one run at a time), POOL_SIZES' stories to a run (CUTROOM_STORY_BATCH), and weighs each
-process: the campaign's, the server's, each worker's tree and each run in it.
+process, as the issue asks of the pool ("per-process RSS"): the campaign's Python and each ffmpeg it starts, the
+server, each worker and each process under it; the campaign's, the workers' and each run's trees are reported too.
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ def on_pool(work: Path, caps: dict, stories: int, batch: int, in_process: dict[i
     server = loads.pop("server")
     runs = {pid: mib for load in loads.values() for pid, mib in load.stories_mib.items()}
     per_story = done.timing.wall_s / stories
-    largest = max(done.peak_rss_mib, server.peak_mib, *runs.values())
+    largest = max(
+        *done.largest_by_role.values(),
+        *(max(load.own_mib, load.largest_child_mib) for load in (server, *loads.values())),
+    )
     growth = {n: ratio(per_story, f["s/story"]) for n, f in in_process.items()}
     return Row(
         subject=f"{stories} email stories on a story pool of 2 process workers, {batch} stories to a run, one run "
@@ -130,11 +134,16 @@ def on_pool(work: Path, caps: dict, stories: int, batch: int, in_process: dict[i
             "wall s": done.timing.wall_s,
             "s/story": per_story,
             "campaign peak RSS MiB": done.peak_rss_mib,
+            **{
+                f"campaign's {part} at its largest MiB": mib
+                for part, mib in sorted(done.largest_by_role.items())
+            },
             "server peak RSS MiB": server.peak_mib,
             **{f"{name} peak RSS MiB": load.peak_mib for name, load in loads.items()},
             **{f"{name} worker RSS MiB": load.own_mib for name, load in loads.items()},
             **{f"{name} runs": len(load.stories_mib) for name, load in loads.items()},
             "largest run MiB": max(runs.values(), default=0.0),
+            "largest process MiB": largest,
         },
         baselines={f"in process, {n} stories": {"s/story": f["s/story"]} for n, f in in_process.items()},
         ratios={f"s/story pool {stories} vs in process {n}": g for n, g in growth.items()},

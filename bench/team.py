@@ -129,6 +129,8 @@ class Load:
     held_at_peak: int = 0
     #: Each story run (by the PID of its process) at its largest, with the processes it started (ffmpeg).
     stories_mib: dict[int, float] = field(default_factory=dict)
+    #: The largest any one process under the worker (a story run's Python, an ffmpeg it started) held.
+    largest_child_mib: float = 0.0
 
 
 @contextmanager
@@ -150,6 +152,8 @@ def weighed(workers: dict[str, int]) -> Iterator[dict[str, Load]]:
                 if pid in tree:
                     load.own_mib = max(load.own_mib, tree[pid].rss / 2**20)
                 load.held = max(load.held, len(stories))
+                children = (proc.rss / 2**20 for p, proc in tree.items() if p != pid)
+                load.largest_child_mib = max(load.largest_child_mib, *children, 0.0)
                 for story, mib in stories.items():
                     load.stories_mib[story] = max(load.stories_mib.get(story, 0.0), mib)
 
